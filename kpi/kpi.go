@@ -1,0 +1,96 @@
+// Package kpi is the shared vocabulary of cxnet: organisation and contract
+// identifiers, records as they arrive from a source, observations as a node
+// keeps them, and the cells a KPI contract computes.
+//
+// It is a leaf: it imports only the standard library, so that protocol,
+// contracts, privacy, store and ingest can all speak it without importing
+// one another.
+package kpi
+
+import (
+	"fmt"
+	"time"
+)
+
+// OrgID names a member organisation of a consortium (e.g. "hosp-a").
+type OrgID string
+
+// ContractID names a KPI contract (e.g. "nps-diabetes").
+type ContractID string
+
+// Dim is one categorical attribute of a record (care_setting=outpatient).
+type Dim struct {
+	Name  string
+	Value string
+}
+
+// Position says where a record came from, for error messages.
+type Position struct {
+	File   string // as the user named it
+	Line   int64  // 1-based line in the file; 0 when unknown
+	Record int64  // 1-based record (CSV row, NDJSON line, Bundle entry); 0 when unknown
+}
+
+// String renders the position the way users read it: "file.csv:12".
+func (p Position) String() string {
+	switch {
+	case p.Line > 0:
+		return fmt.Sprintf("%s:%d", p.File, p.Line)
+	case p.Record > 0:
+		return fmt.Sprintf("%s: record %d", p.File, p.Record)
+	default:
+		return p.File
+	}
+}
+
+// Record is one observation as read from a source file, before the node
+// stores it. Subject is the raw identifier from the source: it is
+// pseudonymised by the store and never kept or logged as is.
+type Record struct {
+	ID      string // record_id, unique per node
+	Subject string // raw subject identifier; secret
+	Measure string
+	Value   Decimal
+	Time    time.Time // in the location written in the source
+	Dims    []Dim     // sorted by Name, names unique
+	Pos     Position
+}
+
+// Pseudonym is the keyed hash of a subject under a node-local secret
+// (HMAC-SHA256, truncated to 128 bits). It never leaves the node.
+type Pseudonym [16]byte
+
+// Observation is a record as a node keeps it: the subject replaced by its
+// pseudonym, the record id dropped. Day is the calendar date in the
+// record's own time zone, as days since 1970-01-01; windows and periods
+// are decided on it.
+type Observation struct {
+	Subject Pseudonym
+	Measure string
+	Value   Decimal
+	Unix    int64 // the instant, seconds since the epoch
+	Day     int32 // local calendar date, days since the epoch
+	Dims    []Dim // sorted by Name
+}
+
+// Dim returns the value of the named dimension and whether it is set.
+func (o *Observation) Dim(name string) (string, bool) {
+	for _, d := range o.Dims {
+		if d.Name == name {
+			return d.Value, true
+		}
+	}
+	return "", false
+}
+
+// DayOf returns t's calendar date in t's own location as days since
+// 1970-01-01.
+func DayOf(t time.Time) int32 {
+	y, m, d := t.Date()
+	return int32(time.Date(y, m, d, 0, 0, 0, 0, time.UTC).Unix() / 86400)
+}
+
+// DayTime returns midnight UTC of a day number, for printing.
+func DayTime(day int32) time.Time {
+	return time.Unix(int64(day)*86400, 0).UTC()
+}
