@@ -1,0 +1,26 @@
+package cli
+
+import (
+	"fmt"
+	"runtime"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/cxnet/cxnet/node"
+)
+
+func versionCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "version",
+		Usage: "print cxnet's version",
+		Flags: []ucli.Flag{jsonFlag},
+		Action: func(c *ucli.Context) error {
+			v := map[string]string{"version": node.Version, "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, v)
+			}
+			fmt.Fprintf(c.App.Writer, "cxnet %s (%s, %s)\n", v["version"], v["go"], v["platform"])
+			return nil
+		},
+	}
+}

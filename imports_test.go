@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestImportRule enforces the dependency rule of STYLE.md: protocol,
+// contracts, privacy, store and ingest never import one another; kpi and
+// node/client stay leaves; cli reaches the node only through its API client
+// (and node itself for init, run and demo).
+func TestImportRule(t *testing.T) {
+	const mod = "github.com/cxnet/cxnet"
+	out, err := exec.Command("go", "list", "-json", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	type pkg struct {
+		ImportPath string
+		Imports    []string
+		Deps       []string
+	}
+	parts := []string{"protocol", "contracts", "privacy", "store", "ingest"}
+	top := func(path string) string {
+		rest := strings.TrimPrefix(strings.TrimPrefix(path, mod), "/")
+		return strings.SplitN(rest, "/", 2)[0]
+	}
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	seen := 0
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		seen++
+		self := top(p.ImportPath)
+		for _, dep := range p.Deps {
+			if !strings.HasPrefix(dep, mod+"/") {
+				continue
+			}
+			d := top(dep)
+			switch {
+			case contains(parts, self) && contains(parts, d) && d != self:
+				t.Errorf("%s depends on %s: %s and %s must not import one another (share types through kpi)", p.ImportPath, dep, self, d)
+			case contains(parts, self) && (d == "node" || d == "cli"):
+				t.Errorf("%s depends on %s: parts must not import the wiring", p.ImportPath, dep)
+			case self == "kpi" && d != "kpi":
+				t.Errorf("kpi is a leaf but depends on %s", dep)
+			case p.ImportPath == mod+"/node/client" && dep != mod+"/kpi":
+				t.Errorf("node/client must import only kpi, not %s", dep)
+			}
+		}
+		if p.ImportPath == mod+"/kpi" {
+			for _, dep := range p.Deps {
+				if strings.Contains(strings.SplitN(dep, "/", 2)[0], ".") {
+					t.Errorf("kpi imports non-standard package %s", dep)
+				}
+			}
+		}
+		if self == "cli" {
+			for _, imp := range p.Imports {
+				if strings.HasPrefix(imp, mod+"/") && imp != mod+"/node" && imp != mod+"/node/client" && imp != mod+"/kpi" && top(imp) != "cli" {
+					t.Errorf("%s imports %s: cli talks to parts only through node and its API client", p.ImportPath, imp)
+				}
+			}
+		}
+	}
+	if seen < 5 {
+		t.Fatalf("go list saw only %d packages", seen)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

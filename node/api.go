@@ -1,0 +1,249 @@
+package node
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/ingest"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/store"
+)
+
+// routes is the local API. Everything under /v1 needs the bearer token;
+// /metrics and /healthz carry no data and are open to local scrapers.
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern, route string, h http.HandlerFunc) {
+		mux.Handle(pattern, n.metrics.instrument(route, n.auth(h)))
+	}
+	handle("GET /v1/status", "status", n.handleStatus)
+	handle("GET /v1/data/stats", "data_stats", n.handleDataStats)
+	handle("POST /v1/data/import", "data_import", n.handleImport)
+	handle("POST /v1/contracts/preview", "contract_preview", n.handlePreview)
+	mux.Handle("GET /metrics", n.metrics.handler())
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		if !n.ready.Load() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok\n")
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (n *Node) auth(h http.HandlerFunc) http.HandlerFunc {
+	want := []byte("Bearer " + n.home.Token)
+	return func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(r.Header.Get("Authorization")), want) != 1 {
+			writeError(w, http.StatusUnauthorized, "unauthorized",
+				"missing or wrong API token: use the token in the node's home (api.token), as `cxnet --home DIR` does")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, kind, msg string) {
+	writeJSON(w, code, client.Error{Msg: msg, Kind: kind})
+}
+
+// writeErr maps an error to a status: the user's input → 422, else 500.
+func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
+	var (
+		ie *ingest.Error
+		re *store.RecordError
+		fe *contracts.FieldError
+	)
+	switch {
+	case errors.As(err, &ie), errors.As(err, &re), errors.As(err, &fe), errors.Is(err, errInput):
+		writeError(w, http.StatusUnprocessableEntity, "input", err.Error())
+	case errors.Is(err, store.ErrImportRunning):
+		writeError(w, http.StatusConflict, "conflict", err.Error())
+	case errors.Is(err, context.Canceled):
+		writeError(w, 499, "cancelled", op+": cancelled")
+	default:
+		n.log.Error(op, "err", err)
+		writeError(w, http.StatusInternalServerError, "internal", op+": "+err.Error())
+	}
+}
+
+// errInput marks errors in what the user sent.
+var errInput = errors.New("input")
+
+type inputError struct{ msg string }
+
+func (e inputError) Error() string        { return e.msg }
+func (e inputError) Is(target error) bool { return target == errInput }
+
+func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, client.Status{
+		Org:     n.cfg.Org,
+		Name:    n.cfg.Name,
+		Kind:    n.cfg.Kind,
+		PeerID:  n.home.PeerID.String(),
+		Ready:   n.ready.Load(),
+		Raft:    client.RaftStatus{State: "none"},
+		Version: Version,
+		API:     n.apiAddr,
+		Listen:  n.cfg.Listen,
+		Started: n.started.UTC(),
+	})
+}
+
+func (n *Node) handleDataStats(w http.ResponseWriter, r *http.Request) {
+	st, err := n.db.Stats(r.Context())
+	if err != nil {
+		n.writeErr(w, "data stats", err)
+		return
+	}
+	out := client.DataStats{Records: st.Records, Imports: st.Batches, Measures: map[string]*client.MeasureStats{}}
+	for m, s := range st.Measures {
+		out.Measures[m] = &client.MeasureStats{Records: s.Records, From: s.From, To: s.To, Subjects: s.Subjects, Dims: s.Dims}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handlePreview(w http.ResponseWriter, r *http.Request) {
+	var req client.PreviewRequest
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "input", "preview request: "+err.Error())
+		return
+	}
+	if req.YAML == "" {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf(
+			"no contract %q on this node: this node has no consortium contract registry yet; pass the contract FILE instead", req.ID))
+		return
+	}
+	file := req.File
+	if file == "" {
+		file = "contract.yaml"
+	}
+	c, err := contracts.Parse([]byte(req.YAML), file)
+	if err != nil {
+		n.writeErr(w, "preview", err)
+		return
+	}
+	p, err := n.preview(r.Context(), c)
+	if err != nil {
+		n.writeErr(w, "preview", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+// preview computes a contract's cells over this node's own data. Nothing
+// leaves the node.
+func (n *Node) preview(ctx context.Context, c *contracts.Contract) (*client.Preview, error) {
+	start := time.Now()
+	acc := c.NewAccumulator()
+	var scanned int64
+	days := store.AllDays
+	if c.Window != nil {
+		days = [2]int32{c.Window.FromDay, c.Window.ToDay}
+	}
+	err := n.db.Scan(ctx, c.Measure, days, func(o *kpi.Observation) error {
+		scanned++
+		acc.Add(o)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	comps, err := acc.Components()
+	if err != nil {
+		return nil, err
+	}
+	cells, err := c.Release(comps)
+	if err != nil {
+		return nil, err
+	}
+	n.metrics.previews.Inc()
+	out := &client.Preview{
+		Contract: string(c.ID), Version: c.Version, Hash: c.Hash(),
+		Aggregate: string(c.Aggregate), Measure: c.Measure,
+		Scanned: scanned, Seconds: time.Since(start).Seconds(),
+		Cells: make([]client.Cell, len(cells)),
+	}
+	for i, cell := range cells {
+		cnt := cell.Count
+		out.Cells[i] = client.Cell{Group: cell.Group, Count: &cnt, Value: cell.Value}
+	}
+	return out, nil
+}
+
+func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	format := q.Get("format")
+	switch format {
+	case "", "auto", "csv", "fhir":
+	default:
+		writeError(w, http.StatusBadRequest, "input", fmt.Sprintf("format %q: use csv or fhir", format))
+		return
+	}
+	mr, err := r.MultipartReader()
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "input", "import: want a multipart body: "+err.Error())
+		return
+	}
+	src := &partSource{mr: mr, format: format, opt: ingest.Options{SkipUnknown: q.Get("skip_unknown") == "1"}}
+	opt := store.ImportOptions{
+		Source:  q.Get("files"),
+		Replace: q.Get("replace") == "1",
+		DryRun:  q.Get("dry_run") == "1",
+	}
+	sum, err := n.db.Import(r.Context(), src, opt)
+	if err != nil {
+		n.metrics.imports.WithLabelValues("refused").Inc()
+		n.log.Warn("import refused; store unchanged", "files", opt.Source, "err", err)
+		n.writeErr(w, "import", err)
+		return
+	}
+	outcome := "committed"
+	if opt.DryRun {
+		outcome = "dry_run"
+	} else {
+		n.metrics.importedRecords.Add(float64(sum.Records))
+	}
+	n.metrics.imports.WithLabelValues(outcome).Inc()
+	n.log.Info("import", "outcome", outcome, "files", opt.Source, "records", sum.Records, "replaced", sum.Replaced, "batch", sum.Batch, "elapsed", sum.Elapsed)
+	writeJSON(w, http.StatusOK, client.ImportSummary{
+		Batch: sum.Batch, Files: src.files, Records: sum.Records, Replaced: sum.Replaced,
+		Measures: sum.Measures, Skipped: src.skipped(), DryRun: sum.DryRun, Seconds: sum.Elapsed.Seconds(),
+	})
+}
+
+// fileFormat picks the reader for a file: the requested format, or by
+// extension.
+func fileFormat(format, name string) (string, error) {
+	if format != "" && format != "auto" {
+		return format, nil
+	}
+	lower := strings.ToLower(name)
+	switch {
+	case strings.HasSuffix(lower, ".csv"):
+		return "csv", nil
+	case strings.HasSuffix(lower, ".ndjson"), strings.HasSuffix(lower, ".jsonl"), strings.HasSuffix(lower, ".json"):
+		return "fhir", nil
+	}
+	return "", inputError{fmt.Sprintf("%s: cannot tell the format from the name; pass --format csv or --format fhir", name)}
+}

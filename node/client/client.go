@@ -1,0 +1,203 @@
+// Package client is the Go client of a cxnet node's local HTTP API, and the
+// JSON types that API speaks. The CLI talks to a running node only through
+// it. It imports nothing of cxnet but the kpi vocabulary.
+package client
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Files in a node's home that the client reads.
+const (
+	TokenFile   = "api.token" // bearer token, 0600
+	APIAddrFile = "api.addr"  // address the running daemon listens on
+)
+
+// ErrNotRunning says the node's daemon is not reachable.
+var ErrNotRunning = errors.New("the cxnet daemon is not running")
+
+// Client calls one node's API.
+type Client struct {
+	addr  string // fixed address; "" reads api.addr before each call
+	token string
+	home  string
+	http  *http.Client
+}
+
+// Open returns a client for the node whose home is home. addr overrides
+// the address the daemon wrote at start-up (api.addr).
+func Open(home, addr string) (*Client, error) {
+	tok, err := os.ReadFile(filepath.Join(home, TokenFile))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no cxnet node at %s (no %s): create one with `cxnet init --home %s ...` or pass --home", home, TokenFile, home)
+		}
+		return nil, fmt.Errorf("read API token: %w", err)
+	}
+	return &Client{
+		addr:  addr,
+		token: strings.TrimSpace(string(tok)),
+		home:  home,
+		http:  &http.Client{Transport: &http.Transport{Proxy: nil, DisableCompression: true}},
+	}, nil
+}
+
+// Error is an error the API returned.
+type Error struct {
+	Status int    `json:"-"`
+	Msg    string `json:"error"`
+	// Kind classifies it: "input" (the user's data or request was wrong),
+	// "not_found", "conflict", "internal".
+	Kind string `json:"kind,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// base returns the API's URL: the fixed address, or the one the running
+// daemon wrote in its home.
+func (c *Client) base() (string, error) {
+	if c.addr != "" {
+		return "http://" + c.addr, nil
+	}
+	a, err := os.ReadFile(filepath.Join(c.home, APIAddrFile))
+	if err != nil {
+		return "", fmt.Errorf("%w for home %s: start it with `cxnet run --home %s`", ErrNotRunning, c.home, c.home)
+	}
+	return "http://" + strings.TrimSpace(string(a)), nil
+}
+
+func (c *Client) do(ctx context.Context, method, path string, body io.Reader, contentType string, out any) error {
+	base, err := c.base()
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.Is(err, syscall.ECONNREFUSED) || (errors.As(err, &op) && op.Op == "dial") {
+			return fmt.Errorf("%w at %s (home %s): start it with `cxnet run --home %s`", ErrNotRunning, strings.TrimPrefix(base, "http://"), c.home, c.home)
+		}
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		e := &Error{Status: resp.StatusCode}
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		if json.Unmarshal(b, e) != nil || e.Msg == "" {
+			e.Msg = fmt.Sprintf("node answered %s: %s", resp.Status, bytes.TrimSpace(b))
+		}
+		return e
+	}
+	if out == nil {
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("decode answer of %s %s: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) getJSON(ctx context.Context, path string, out any) error {
+	return c.do(ctx, http.MethodGet, path, nil, "", out)
+}
+
+func (c *Client) postJSON(ctx context.Context, path string, in, out any) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return c.do(ctx, http.MethodPost, path, bytes.NewReader(b), "application/json", out)
+}
+
+// Status returns the node's status.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.getJSON(ctx, "/v1/status", &s)
+}
+
+// WaitReady polls the status until the node is ready or ctx ends.
+func (c *Client) WaitReady(ctx context.Context) (*Status, error) {
+	for {
+		s, err := c.Status(ctx)
+		if err == nil && s.Ready {
+			return s, nil
+		}
+		select {
+		case <-ctx.Done():
+			if err == nil {
+				err = errors.New("node not ready")
+			}
+			return nil, fmt.Errorf("%w (%v)", err, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// DataStats returns what the node holds.
+func (c *Client) DataStats(ctx context.Context) (*DataStats, error) {
+	var s DataStats
+	return &s, c.getJSON(ctx, "/v1/data/stats", &s)
+}
+
+// Preview computes a contract's cells over this node's own data.
+func (c *Client) Preview(ctx context.Context, req PreviewRequest) (*Preview, error) {
+	var p Preview
+	return &p, c.postJSON(ctx, "/v1/contracts/preview", req, &p)
+}
+
+// ImportFile is one file of an import.
+type ImportFile struct {
+	Name string    // as the user named it, for messages
+	Body io.Reader // its content
+}
+
+// Import streams files to the node, which stores them as one atomic
+// import. mapping is the FHIR mapping file's content (nil when none).
+func (c *Client) Import(ctx context.Context, opt ImportRequest, mapping []byte, files []ImportFile) (*ImportSummary, error) {
+	pr, pw := io.Pipe()
+	mw := newMultipart(pw)
+	go func() {
+		pw.CloseWithError(mw.writeAll(mapping, files))
+	}()
+	q := url.Values{}
+	q.Set("format", opt.Format)
+	names := make([]string, len(files))
+	for i, f := range files {
+		names[i] = f.Name
+	}
+	q.Set("files", strings.Join(names, ", "))
+	if opt.DryRun {
+		q.Set("dry_run", "1")
+	}
+	if opt.Replace {
+		q.Set("replace", "1")
+	}
+	if opt.SkipUnknown {
+		q.Set("skip_unknown", "1")
+	}
+	var sum ImportSummary
+	err := c.do(ctx, http.MethodPost, "/v1/data/import?"+q.Encode(), pr, mw.contentType(), &sum)
+	pr.Close()
+	return &sum, err
+}
