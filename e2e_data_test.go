@@ -13,7 +13,6 @@ import (
 	"time"
 )
 
-const sharedData = "../shared/data"
 
 // e2eRow is one canonical CSV row the test writes and then recomputes
 // KPIs from, the straightforward way.
@@ -250,14 +249,14 @@ drug_classes:
   "0169-7501-11": insulin
   "A10": insulin
 `), 0o644)
-	qr := filepath.Join(sharedData, "fhir_r4_spec_examples/QuestionnaireResponse-f201.json")
+	qr := filepath.Join("testdata", "fhir", "QuestionnaireResponse-f201.json")
 	out := cxOK(t, home, "data", "import", "--format", "fhir", "--map", mapping, qr)
 	if !strings.Contains(out, "imported 1 records") {
 		t.Fatalf("QuestionnaireResponse import: %s", out)
 	}
 
 	// MedicationDispense NDJSON: the spec example plus a patient's refills.
-	spec, err := os.ReadFile(filepath.Join(sharedData, "fhir_r4_spec_examples/MedicationDispense-meddisp0302.json"))
+	spec, err := os.ReadFile(filepath.Join("testdata", "fhir", "MedicationDispense-meddisp0302.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -214,6 +214,10 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 	sum, err := n.db.Import(r.Context(), src, opt)
 	if err != nil {
 		n.metrics.imports.WithLabelValues("refused").Inc()
+		select {
+		case n.gcNow <- struct{}{}:
+		default:
+		}
 		n.log.Warn("import refused; store unchanged", "files", opt.Source, "err", err)
 		n.writeErr(w, "import", err)
 		return

@@ -28,6 +28,7 @@ type Node struct {
 	metrics *metrics
 
 	db      *store.DB
+	gcNow   chan struct{} // asks for a value-log GC soon (after a refused import)
 	ready   atomic.Bool
 	started time.Time
 	apiAddr string
@@ -41,7 +42,7 @@ func New(home *Home, cfg Config, log *slog.Logger) (*Node, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Node{home: home, cfg: cfg, log: log, metrics: newMetrics()}, nil
+	return &Node{home: home, cfg: cfg, log: log, metrics: newMetrics(), gcNow: make(chan struct{}, 1)}, nil
 }
 
 // Run opens the store, serves the local API and blocks until ctx ends;
@@ -86,6 +87,11 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
+	gcDone := make(chan struct{})
+	go func() {
+		defer close(gcDone)
+		n.collectGarbage(ctx)
+	}()
 	n.ready.Store(true)
 	n.log.Info("node ready", "org", n.cfg.Org, "peer_id", n.home.PeerID.String(), "api", n.apiAddr, "version", Version)
 
@@ -102,6 +108,25 @@ func (n *Node) Run(ctx context.Context) error {
 		n.log.Warn("local API shutdown", "err", err)
 	}
 	<-serveErr
+	<-gcDone
 	n.log.Info("stopped")
 	return nil
+}
+
+// collectGarbage reclaims store space every few minutes and after refused
+// imports, until ctx ends.
+func (n *Node) collectGarbage(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-n.gcNow:
+		}
+		if err := n.db.CollectGarbage(); err != nil {
+			n.log.Warn("store garbage collection", "err", err)
+		}
+	}
 }

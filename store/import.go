@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"encoding/json"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"hash/maphash"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,11 +74,19 @@ type batchMeta struct {
 	Committed time.Time  `json:"committed,omitzero"`
 	Records   int64      `json:"records"`
 	Replaced  int64      `json:"replaced"`
+	// Measures lists the batch's measures; fingerprints name them by index.
+	Measures []string `json:"measures"`
 }
 
 // Import stores every record of src as one atomic unit: when Import
 // returns an error — a bad record, a duplicate, a cancelled context — or
 // the process dies before it returns, the store is left as it was.
+//
+// Records are staged in chunks under a batch number that readers do not
+// see; record ids are checked for uniqueness at the end by sorting their
+// fingerprints and merging them with each earlier batch's sorted
+// fingerprints (matches are confirmed against the stored id). The batch
+// becomes visible with one small synced write.
 func (db *DB) Import(ctx context.Context, src RecordSource, opt ImportOptions) (ImportSummary, error) {
 	if !db.importMu.TryLock() {
 		return ImportSummary{}, ErrImportRunning
@@ -84,17 +94,19 @@ func (db *DB) Import(ctx context.Context, src RecordSource, opt ImportOptions) (
 	defer db.importMu.Unlock()
 	start := db.cfg.Now()
 	im := newImporter(db, opt)
-	if !opt.DryRun {
-		if err := im.begin(start); err != nil {
-			return ImportSummary{}, err
-		}
+	err := im.begin(start)
+	if err == nil {
+		err = im.run(ctx, src)
 	}
-	err := im.run(ctx, src)
+	if err == nil {
+		err = im.finish(ctx)
+	}
 	if err == nil && !opt.DryRun {
 		err = im.commit()
 	}
 	if err != nil || opt.DryRun {
-		if im.batch != 0 {
+		if im.batch != 0 && !opt.DryRun {
+			im.wb.Cancel()
 			if uerr := db.undo(im.batch); uerr != nil {
 				return ImportSummary{}, errors.Join(err, fmt.Errorf("store: undo import: %w (the next start will finish undoing it)", uerr))
 			}
@@ -107,9 +119,22 @@ func (db *DB) Import(ctx context.Context, src RecordSource, opt ImportOptions) (
 	return im.sum, nil
 }
 
-type firstSeen struct {
-	line uint32
-	file uint16
+// entry is one record of the import as the uniqueness check sees it.
+type entry struct {
+	fp    uint64 // fingerprint(id), stable, persisted
+	fp2   uint64 // a second, per-import hash: fp and fp2 together identify the id
+	chunk uint32
+	mi    uint16 // measure index in this batch
+	slot  uint16
+	line  uint32
+	file  uint16
+}
+
+type chunkBuilder struct {
+	measure string
+	chunk   uint32
+	slots   uint16
+	buf     []byte
 }
 
 type importer struct {
@@ -117,26 +142,38 @@ type importer struct {
 	opt   ImportOptions
 	batch uint64
 	wb    *badger.WriteBatch
-	rtxn  *badger.Txn
 	meta  batchMeta
 
-	seeds [2]maphash.Seed
-	seen  map[[2]uint64]firstSeen // record ids of this import, 128-bit fingerprints
-	files map[string]uint16
-	names []string
+	seed     maphash.Seed
+	entries  []entry
+	builders []*chunkBuilder
+	mi       map[string]uint16
+	files    map[string]uint16
+	names    []string
 
-	key, val []byte
-	sum      ImportSummary
+	obs    []byte
+	staged int // chunk bytes handed to wb since its last flush
+	sum    ImportSummary
 }
 
+// stageLimit bounds the chunk bytes a write batch holds before it is
+// flushed: Badger sizes its transactions by key and value pointer, not by
+// the values that go to the value log, so it would otherwise keep every
+// chunk of an import in memory until the end.
+const stageLimit = 8 << 20
+
 func newImporter(db *DB, opt ImportOptions) *importer {
-	return &importer{db: db, opt: opt, seen: map[[2]uint64]firstSeen{}, files: map[string]uint16{},
-		seeds: [2]maphash.Seed{maphash.MakeSeed(), maphash.MakeSeed()},
-		sum:   ImportSummary{Measures: map[string]int64{}, DryRun: opt.DryRun}}
+	return &importer{db: db, opt: opt, seed: maphash.MakeSeed(),
+		mi: map[string]uint16{}, files: map[string]uint16{},
+		sum: ImportSummary{Measures: map[string]int64{}, DryRun: opt.DryRun}}
 }
 
 func (im *importer) begin(now time.Time) error {
 	db := im.db
+	im.meta = batchMeta{State: batchStaging, Source: im.opt.Source, Started: now.UTC()}
+	if im.opt.DryRun {
+		return nil
+	}
 	err := db.bdb.Update(func(txn *badger.Txn) error {
 		var last uint64
 		switch item, err := txn.Get(keyLastBatch); {
@@ -154,7 +191,7 @@ func (im *importer) begin(now time.Time) error {
 			return err
 		}
 		im.batch = last + 1
-		im.meta = batchMeta{Batch: im.batch, State: batchStaging, Source: im.opt.Source, Started: now.UTC()}
+		im.meta.Batch = im.batch
 		mv, err := json.Marshal(im.meta)
 		if err != nil {
 			return err
@@ -181,24 +218,11 @@ func (im *importer) begin(now time.Time) error {
 }
 
 func (im *importer) run(ctx context.Context, src RecordSource) error {
-	defer func() {
-		if im.rtxn != nil {
-			im.rtxn.Discard()
-		}
-	}()
 	var rec kpi.Record
-	var seq uint32
-	for {
-		if seq%4096 == 0 {
+	for n := 0; ; n++ {
+		if n%4096 == 0 {
 			if err := ctx.Err(); err != nil {
-				return fmt.Errorf("store: import cancelled after %d records: %w", seq, err)
-			}
-			// A read snapshot per few thousand records: fresh enough, cheap.
-			if seq%(1<<17) == 0 {
-				if im.rtxn != nil {
-					im.rtxn.Discard()
-				}
-				im.rtxn = im.db.bdb.NewTransaction(false)
+				return fmt.Errorf("store: import cancelled after %d records: %w", n, err)
 			}
 		}
 		err := src.Next(&rec)
@@ -208,73 +232,32 @@ func (im *importer) run(ctx context.Context, src RecordSource) error {
 		if err != nil {
 			return err
 		}
-		seq++
-		if err := im.add(&rec, seq); err != nil {
+		if err := im.add(&rec); err != nil {
 			return err
 		}
 	}
 }
 
-func (im *importer) add(rec *kpi.Record, seq uint32) error {
+func (im *importer) add(rec *kpi.Record) error {
 	if err := checkRecord(rec); err != nil {
 		return err
 	}
-	if err := im.checkUnique(rec); err != nil {
-		return err
-	}
-	loc := recordLoc{batch: im.batch, seq: seq, measure: rec.Measure}
-	// Already stored?
-	im.key = appendRecordKey(im.key[:0], rec.ID)
-	replace := false
-	switch item, err := im.rtxn.Get(im.key); {
-	case err == nil:
-		var old recordLoc
-		if err := item.Value(func(v []byte) (err error) { old, err = parseRecordLoc(v); return err }); err != nil {
-			return err
+	mi, ok := im.mi[rec.Measure]
+	if !ok {
+		if len(im.builders) == 1<<16-1 {
+			return &RecordError{Pos: rec.Pos, Field: "measure", Msg: "more than 65535 measures in one import; split the file"}
 		}
-		if !im.opt.Replace {
-			return &RecordError{Pos: rec.Pos, Field: "record_id",
-				Msg: fmt.Sprintf("%q is already stored (import batch %d); record ids are unique per node: give it a new id, or pass --replace to overwrite it", trunc(rec.ID), old.batch)}
-		}
-		replace = true
 		if !im.opt.DryRun {
-			im.val = appendPendingKey(im.val[:0], im.batch, rec.ID)
-			// r/<id> keeps pointing at the old record until the batch
-			// commits; the pending entry holds the new location.
-			if err := im.wb.Set(append([]byte(nil), im.val...), loc.appendTo(nil)); err != nil {
+			if err := im.db.noteMeasure(rec.Measure); err != nil {
 				return err
 			}
 		}
-		im.sum.Replaced++
-	case !errors.Is(err, badger.ErrKeyNotFound):
-		return err
+		mi = uint16(len(im.builders))
+		im.mi[rec.Measure] = mi
+		im.builders = append(im.builders, &chunkBuilder{measure: rec.Measure})
+		im.meta.Measures = append(im.meta.Measures, rec.Measure)
 	}
-	im.sum.Records++
-	im.sum.Measures[rec.Measure]++
-	if im.opt.DryRun {
-		return nil
-	}
-	if !replace {
-		if err := im.wb.Set(append([]byte(nil), im.key...), loc.appendTo(nil)); err != nil {
-			return err
-		}
-	}
-	if err := im.db.noteMeasure(rec.Measure); err != nil {
-		return err
-	}
-	k := appendObsKey(make([]byte, 0, len(prefixObs)+len(rec.Measure)+13), rec.Measure, im.batch, seq)
-	v := appendObs(make([]byte, 0, 64+len(rec.ID)+16*len(rec.Dims)), rec, im.db.Pseudonym(rec.Subject))
-	return im.wb.Set(k, v)
-}
-
-// checkUnique refuses a record id seen earlier in this import. The set
-// keeps a 128-bit fingerprint per record (about 40 bytes each), not the ids.
-func (im *importer) checkUnique(rec *kpi.Record) error {
-	fp := [2]uint64{maphash.String(im.seeds[0], rec.ID), maphash.String(im.seeds[1], rec.ID)}
-	if first, dup := im.seen[fp]; dup {
-		return &RecordError{Pos: rec.Pos, Field: "record_id",
-			Msg: fmt.Sprintf("%q appears twice in this import (first at %s:%d); record ids must be unique", trunc(rec.ID), im.names[first.file], first.line)}
-	}
+	cb := im.builders[mi]
 	fi, ok := im.files[rec.Pos.File]
 	if !ok {
 		fi = uint16(len(im.names))
@@ -285,7 +268,47 @@ func (im *importer) checkUnique(rec *kpi.Record) error {
 	if line == 0 {
 		line = rec.Pos.Record
 	}
-	im.seen[fp] = firstSeen{line: uint32(line), file: fi}
+	im.entries = append(im.entries, entry{
+		fp: fingerprint(rec.ID), fp2: maphash.String(im.seed, rec.ID),
+		chunk: cb.chunk, mi: mi, slot: cb.slots, line: uint32(line), file: fi,
+	})
+	im.sum.Records++
+	im.sum.Measures[rec.Measure]++
+	cb.slots++
+	if im.opt.DryRun {
+		if cb.slots == maxChunkSlots {
+			cb.chunk, cb.slots = cb.chunk+1, 0
+		}
+		return nil
+	}
+	if cb.buf == nil {
+		cb.buf = append(make([]byte, 0, maxChunkBytes/2), chunkVersion)
+	}
+	im.obs = appendObs(im.obs[:0], rec, im.db.Pseudonym(rec.Subject))
+	cb.buf = appendSlot(cb.buf, im.obs)
+	if cb.slots == maxChunkSlots || len(cb.buf) >= maxChunkBytes {
+		return im.flushChunk(cb)
+	}
+	return nil
+}
+
+func (im *importer) flushChunk(cb *chunkBuilder) error {
+	if cb.slots == 0 || im.opt.DryRun {
+		return nil
+	}
+	if err := im.wb.Set(chunkKey(cb.measure, im.batch, cb.chunk), cb.buf); err != nil {
+		return fmt.Errorf("store: import: %w", err)
+	}
+	im.staged += len(cb.buf)
+	cb.buf = nil // the write batch owns it now
+	if im.staged >= stageLimit {
+		if err := im.wb.Flush(); err != nil {
+			return fmt.Errorf("store: import: %w", err)
+		}
+		im.wb = im.db.bdb.NewWriteBatch()
+		im.staged = 0
+	}
+	cb.chunk, cb.slots = cb.chunk+1, 0
 	return nil
 }
 
@@ -311,6 +334,138 @@ func trunc(s string) string {
 		return s[:37] + "..."
 	}
 	return s
+}
+
+func (im *importer) pos(e entry) kpi.Position {
+	return kpi.Position{File: im.names[e.file], Line: int64(e.line)}
+}
+
+// before orders entries by where they are in the input.
+func before(a, b entry) bool { return a.file < b.file || (a.file == b.file && a.line < b.line) }
+
+// finish flushes the staged chunks, checks record-id uniqueness within the
+// import and against every committed batch, and writes the batch's sorted
+// fingerprints.
+func (im *importer) finish(ctx context.Context) error {
+	for _, cb := range im.builders {
+		if err := im.flushChunk(cb); err != nil {
+			return err
+		}
+	}
+	slices.SortFunc(im.entries, func(a, b entry) int {
+		if c := cmp.Compare(a.fp, b.fp); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.fp2, b.fp2); c != 0 {
+			return c
+		}
+		if before(a, b) {
+			return -1
+		}
+		return 1
+	})
+	// Within the import: equal (fp, fp2) pairs are the same id. Report the
+	// duplicate that comes first in the input.
+	var dup *entry
+	var first entry
+	for i := 1; i < len(im.entries); i++ {
+		a, b := im.entries[i-1], im.entries[i]
+		if a.fp == b.fp && a.fp2 == b.fp2 && (dup == nil || before(b, *dup)) {
+			dup, first = &im.entries[i], a
+		}
+	}
+	if dup != nil {
+		fp := im.pos(first)
+		return &RecordError{Pos: im.pos(*dup), Field: "record_id",
+			Msg: fmt.Sprintf("the same record_id is already at %s:%d in this import; record ids must be unique", fp.File, fp.Line)}
+	}
+	if err := im.checkStored(ctx); err != nil {
+		return err
+	}
+	if im.opt.DryRun {
+		return nil
+	}
+	const perPart = 4096
+	for part := 0; part*perPart < len(im.entries); part++ {
+		es := im.entries[part*perPart : min((part+1)*perPart, len(im.entries))]
+		v := make([]byte, 0, len(es)*fingerprintSize)
+		for _, e := range es {
+			v = binary.BigEndian.AppendUint64(v, e.fp)
+			v = binary.BigEndian.AppendUint16(v, e.mi)
+			v = binary.BigEndian.AppendUint32(v, e.chunk)
+			v = binary.BigEndian.AppendUint16(v, e.slot)
+		}
+		if err := im.wb.Set(fingerPartKey(im.batch, uint32(part)), v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkStored merges the import's sorted fingerprints with each committed
+// batch's and confirms every match against the stored record id. Without
+// Replace a confirmed match refuses the import; with it, the old record is
+// noted for removal when the batch commits.
+func (im *importer) checkStored(ctx context.Context) error {
+	if len(im.entries) == 0 {
+		return nil
+	}
+	batches, err := im.db.committedBatches()
+	if err != nil {
+		return err
+	}
+	var dup *entry
+	var dupMsg string
+	var replaced uint32
+	ids := newIDCache(im.db)
+	for _, b := range batches {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		i := 0
+		err := im.db.eachFingerprint(b.Batch, func(fp uint64, mi uint16, chunk uint32, slot uint16) error {
+			for i < len(im.entries) && im.entries[i].fp < fp {
+				i++
+			}
+			for j := i; j < len(im.entries) && im.entries[j].fp == fp; j++ {
+				e := im.entries[j]
+				if int(mi) >= len(b.Measures) {
+					return fmt.Errorf("store: batch %d: fingerprint names measure %d of %d", b.Batch, mi, len(b.Measures))
+				}
+				ck := chunkKey(b.Measures[mi], b.Batch, chunk)
+				id, live, err := ids.get(ck, slot)
+				if err != nil {
+					return err
+				}
+				if !live || maphash.String(im.seed, id) != e.fp2 || fingerprint(id) != fp {
+					continue // removed earlier, or a fingerprint collision
+				}
+				if !im.opt.Replace {
+					if dup == nil || before(e, *dup) {
+						dup = &im.entries[j]
+						dupMsg = fmt.Sprintf("%q is already stored (import batch %d, %s); record ids are unique per node: give it a new id, or pass --replace to overwrite it",
+							trunc(id), b.Batch, b.Committed.Format("2006-01-02 15:04"))
+					}
+					continue
+				}
+				im.sum.Replaced++
+				if !im.opt.DryRun {
+					if err := im.wb.Set(replaceKey(im.batch, replaced), appendSlotRef(nil, ck, slot)); err != nil {
+						return err
+					}
+				}
+				replaced++
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	if dup != nil {
+		return &RecordError{Pos: im.pos(*dup), Field: "record_id", Msg: dupMsg}
+	}
+	return nil
 }
 
 // commit makes the batch visible: data durable first, then the marker,
@@ -339,7 +494,7 @@ func (im *importer) commit() error {
 	if err := db.bdb.Sync(); err != nil {
 		return fmt.Errorf("store: commit import: %w", err)
 	}
-	// From here on the import has happened; finishing the replacements is
+	// From here on the import has happened; removing what it replaced is
 	// redone by recover() if we die now.
 	b := im.batch
 	im.batch = 0
@@ -366,4 +521,95 @@ func (db *DB) noteMeasure(m string) error {
 	}
 	db.measures[m] = true
 	return nil
+}
+
+// committedBatches lists the committed batches in order.
+func (db *DB) committedBatches() ([]batchMeta, error) {
+	var out []batchMeta
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixBatch, PrefetchValues: true})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			var m batchMeta
+			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &m) }); err != nil {
+				return fmt.Errorf("batch %x: %w", it.Item().Key(), err)
+			}
+			if m.State == batchCommitted {
+				out = append(out, m)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// eachFingerprint streams batch b's fingerprints in sorted order.
+func (db *DB) eachFingerprint(b uint64, fn func(fp uint64, mi uint16, chunk uint32, slot uint16) error) error {
+	return db.bdb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: batchPrefix(prefixFinger, b), PrefetchValues: true, PrefetchSize: 16})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			err := it.Item().Value(func(v []byte) error {
+				if len(v)%fingerprintSize != 0 {
+					return errors.New("store: corrupt fingerprint part")
+				}
+				for ; len(v) > 0; v = v[fingerprintSize:] {
+					if err := fn(binary.BigEndian.Uint64(v), binary.BigEndian.Uint16(v[8:]),
+						binary.BigEndian.Uint32(v[10:]), binary.BigEndian.Uint16(v[14:])); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// idCache reads record ids of stored chunks, keeping recent chunks decoded.
+type idCache struct {
+	db     *DB
+	chunks map[string][]string // chunk key -> id per slot ("" for a blank slot)
+}
+
+func newIDCache(db *DB) *idCache { return &idCache{db: db, chunks: map[string][]string{}} }
+
+func (c *idCache) get(chunk []byte, slot uint16) (id string, live bool, err error) {
+	ids, ok := c.chunks[string(chunk)]
+	if !ok {
+		err = c.db.bdb.View(func(txn *badger.Txn) error {
+			item, err := txn.Get(chunk)
+			if errors.Is(err, badger.ErrKeyNotFound) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			return item.Value(func(v []byte) error {
+				return eachSlot(v, func(_ int, obs []byte) error {
+					if len(obs) == 0 {
+						ids = append(ids, "")
+						return nil
+					}
+					id, err := recordIDOf(obs)
+					ids = append(ids, id)
+					return err
+				})
+			})
+		})
+		if err != nil {
+			return "", false, err
+		}
+		if len(c.chunks) > 4096 {
+			clear(c.chunks)
+		}
+		c.chunks[string(chunk)] = ids
+	}
+	if int(slot) >= len(ids) || ids[slot] == "" {
+		return "", false, nil
+	}
+	return ids[slot], true, nil
 }

@@ -7,23 +7,27 @@ import (
 
 // Key layout. Every key starts with a one-byte prefix and a slash.
 //
-//	b/<batch:8>                          batch meta (JSON): staging or committed
-//	m/<measure>                          a measure with records (value empty)
-//	o/<measure>\x00<batch:8><seq:4>      an observation (see codec.go)
-//	r/<record_id>                        where a record lives: <batch:8><seq:4><measure>
-//	p/<batch:8><record_id>               a pending replacement by batch: old observation key
-//	n/batch                              last batch number
+//	b/<batch:8>                           batch meta (JSON): staging or committed
+//	m/<measure>                           a measure with records (value empty)
+//	o/<measure>\x00<batch:8><chunk:4>     a chunk of up to 256 observations (codec.go)
+//	f/<batch:8><part:4>                   the batch's record-id fingerprints, sorted (16 bytes each)
+//	x/<batch:8><n:4>                      a record the batch replaces: chunk key + slot
+//	n/batch                               last batch number
+//	L/, S/                                raft log and stable store (raft.go)
+//	A/                                    audit log (audit.go)
 //
 // Observations of one measure are contiguous, and within a measure the
-// observations of one batch are contiguous, so a failed import is undone
-// with a few prefix deletions.
+// chunks of one batch are contiguous, so a failed import is undone with a
+// few prefix deletions, and a scan reads large sequential values.
 var (
-	prefixBatch   = []byte("b/")
-	prefixMeasure = []byte("m/")
-	prefixObs     = []byte("o/")
-	prefixRecord  = []byte("r/")
-	prefixPending = []byte("p/")
-	keyLastBatch  = []byte("n/batch")
+	prefixBatch     = []byte("b/")
+	prefixMeasure   = []byte("m/")
+	prefixObs       = []byte("o/")
+	prefixFinger    = []byte("f/")
+	prefixReplace   = []byte("x/")
+	keyLastBatch    = []byte("n/batch")
+	chunkKeySuffix  = 12 // batch:8 chunk:4
+	fingerprintSize = 16
 )
 
 func batchKey(b uint64) []byte {
@@ -43,62 +47,48 @@ func obsBatchPrefix(m string, b uint64) []byte {
 	return binary.BigEndian.AppendUint64(obsMeasurePrefix(m), b)
 }
 
-// appendObsKey appends o/<measure>\x00<batch><seq> to dst.
-func appendObsKey(dst []byte, m string, b uint64, seq uint32) []byte {
-	dst = append(append(append(dst, prefixObs...), m...), 0)
-	dst = binary.BigEndian.AppendUint64(dst, b)
-	return binary.BigEndian.AppendUint32(dst, seq)
+func chunkKey(m string, b uint64, chunk uint32) []byte {
+	return binary.BigEndian.AppendUint32(obsBatchPrefix(m, b), chunk)
 }
 
-// parseObsKey splits an observation key.
-func parseObsKey(k []byte) (measure string, batch uint64, seq uint32, err error) {
-	if len(k) < len(prefixObs)+1+12 {
-		return "", 0, 0, errors.New("store: short observation key")
+// chunkKeyBatch returns the batch of a chunk key.
+func chunkKeyBatch(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-chunkKeySuffix:]) }
+
+func batchPrefix(prefix []byte, b uint64) []byte {
+	return binary.BigEndian.AppendUint64(append([]byte(nil), prefix...), b)
+}
+
+func fingerPartKey(b uint64, part uint32) []byte {
+	return binary.BigEndian.AppendUint32(batchPrefix(prefixFinger, b), part)
+}
+
+func replaceKey(b uint64, n uint32) []byte {
+	return binary.BigEndian.AppendUint32(batchPrefix(prefixReplace, b), n)
+}
+
+// slotRef names one observation: its chunk key and its slot in the chunk.
+// It is the value of x/ keys.
+func appendSlotRef(dst, chunk []byte, slot uint16) []byte {
+	return binary.BigEndian.AppendUint16(append(dst, chunk...), slot)
+}
+
+func parseSlotRef(v []byte) (chunk []byte, slot uint16, err error) {
+	if len(v) < len(prefixObs)+1+chunkKeySuffix+2 {
+		return nil, 0, errors.New("store: short slot reference")
 	}
-	tail := k[len(k)-12:]
-	measure = string(k[len(prefixObs) : len(k)-13])
-	return measure, binary.BigEndian.Uint64(tail), binary.BigEndian.Uint32(tail[8:]), nil
+	return v[:len(v)-2], binary.BigEndian.Uint16(v[len(v)-2:]), nil
 }
 
-// obsKeyBatch returns the batch of an observation key without allocating.
-func obsKeyBatch(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-12:]) }
+// fingerprint is the stable 64-bit FNV-1a hash of a record id; matches are
+// always confirmed against the stored id. Tests replace it to force
+// collisions.
+var fingerprint = fnv64a
 
-func appendRecordKey(dst []byte, id string) []byte {
-	return append(append(dst, prefixRecord...), id...)
-}
-
-// recordLoc is the value of r/<record_id>.
-type recordLoc struct {
-	batch   uint64
-	seq     uint32
-	measure string
-}
-
-func (l recordLoc) appendTo(dst []byte) []byte {
-	dst = binary.BigEndian.AppendUint64(dst, l.batch)
-	dst = binary.BigEndian.AppendUint32(dst, l.seq)
-	return append(dst, l.measure...)
-}
-
-func parseRecordLoc(v []byte) (recordLoc, error) {
-	if len(v) < 12 {
-		return recordLoc{}, errors.New("store: short record location")
+func fnv64a(id string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(id); i++ {
+		h ^= uint64(id[i])
+		h *= 1099511628211
 	}
-	return recordLoc{
-		batch:   binary.BigEndian.Uint64(v),
-		seq:     binary.BigEndian.Uint32(v[8:]),
-		measure: string(v[12:]),
-	}, nil
-}
-
-func (l recordLoc) obsKey() []byte { return appendObsKey(nil, l.measure, l.batch, l.seq) }
-
-func pendingPrefix(b uint64) []byte {
-	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixPending...), b)
-}
-
-func appendPendingKey(dst []byte, b uint64, id string) []byte {
-	dst = append(dst, prefixPending...)
-	dst = binary.BigEndian.AppendUint64(dst, b)
-	return append(dst, id...)
+	return h
 }

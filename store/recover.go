@@ -12,7 +12,7 @@ import (
 // recover finishes what a crash interrupted: batches still staging are
 // undone, committed batches with replacements left are completed.
 func (db *DB) recover() error {
-	var staging, pending []uint64
+	var staging, committed []uint64
 	err := db.bdb.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixBatch, PrefetchValues: true})
 		defer it.Close()
@@ -24,7 +24,7 @@ func (db *DB) recover() error {
 			if m.State == batchStaging {
 				staging = append(staging, m.Batch)
 			} else if m.Replaced > 0 {
-				pending = append(pending, m.Batch)
+				committed = append(committed, m.Batch)
 			}
 		}
 		return nil
@@ -38,7 +38,7 @@ func (db *DB) recover() error {
 			return fmt.Errorf("store: recover: undo batch %d: %w", b, err)
 		}
 	}
-	for _, b := range pending {
+	for _, b := range committed {
 		if err := db.applyReplacements(b); err != nil {
 			return fmt.Errorf("store: recover: batch %d: %w", b, err)
 		}
@@ -57,7 +57,9 @@ func (db *DB) loadMeasures() error {
 	})
 }
 
-// undo removes everything batch b wrote and its marker. It is idempotent.
+// undo removes everything batch b wrote and its marker, and gives its
+// number back, so a failed import leaves the store byte for byte as it
+// was. It is idempotent.
 func (db *DB) undo(b uint64) error {
 	db.measuresMu.Lock()
 	measures := make([]string, 0, len(db.measures))
@@ -68,13 +70,14 @@ func (db *DB) undo(b uint64) error {
 
 	wb := db.bdb.NewWriteBatch()
 	defer wb.Cancel()
+	prefixes := [][]byte{batchPrefix(prefixFinger, b), batchPrefix(prefixReplace, b)}
 	for _, m := range measures {
-		if err := db.undoMeasure(wb, m, b); err != nil {
+		prefixes = append(prefixes, obsBatchPrefix(m, b))
+	}
+	for _, p := range prefixes {
+		if err := db.deletePrefix(wb, p); err != nil {
 			return err
 		}
-	}
-	if err := db.deletePrefix(wb, pendingPrefix(b)); err != nil {
-		return err
 	}
 	if err := wb.Flush(); err != nil {
 		return err
@@ -94,13 +97,14 @@ func (db *DB) undo(b uint64) error {
 			db.measuresMu.Unlock()
 		}
 	}
-	// Forget the batch, and give its number back when it was the last one,
-	// so a failed import leaves the store byte for byte as it was.
 	err := db.bdb.Update(func(txn *badger.Txn) error {
 		if err := txn.Delete(batchKey(b)); err != nil {
 			return err
 		}
 		item, err := txn.Get(keyLastBatch)
+		if errors.Is(err, badger.ErrKeyNotFound) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
@@ -125,41 +129,6 @@ func (db *DB) undo(b uint64) error {
 	}
 	db.mu.Unlock()
 	return nil
-}
-
-// undoMeasure deletes batch b's observations of measure m and the record
-// index entries that point at them.
-func (db *DB) undoMeasure(wb *badger.WriteBatch, m string, b uint64) error {
-	return db.bdb.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: obsBatchPrefix(m, b), PrefetchValues: true, PrefetchSize: 256})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			item := it.Item()
-			var id string
-			if err := item.Value(func(v []byte) (err error) { id, err = recordIDOf(v); return err }); err != nil {
-				return err
-			}
-			rk := appendRecordKey(nil, id)
-			switch ri, err := txn.Get(rk); {
-			case err == nil:
-				var loc recordLoc
-				if err := ri.Value(func(v []byte) (err error) { loc, err = parseRecordLoc(v); return err }); err != nil {
-					return err
-				}
-				if loc.batch == b {
-					if err := wb.Delete(rk); err != nil {
-						return err
-					}
-				}
-			case !errors.Is(err, badger.ErrKeyNotFound):
-				return err
-			}
-			if err := wb.Delete(item.KeyCopy(nil)); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
 }
 
 func (db *DB) deletePrefix(wb *badger.WriteBatch, prefix []byte) error {
@@ -187,61 +156,68 @@ func (db *DB) prefixEmpty(prefix []byte) (bool, error) {
 	return empty, err
 }
 
-// applyReplacements finishes committed batch b's replacements: for each
-// pending record the old observation is deleted and the index moved to the
-// new one, one record per transaction step, so it can be redone.
+// applyReplacements removes the records committed batch b replaced: each
+// old chunk is rewritten with the replaced slots blanked, together with
+// the deletion of its x/ entries, in one transaction — so it can be redone.
 func (db *DB) applyReplacements(b uint64) error {
 	for {
-		var keys [][]byte
+		type ref struct{ key, chunk []byte }
+		byChunk := map[string][]ref{}
+		slots := map[string]map[uint16]bool{}
 		err := db.bdb.View(func(txn *badger.Txn) error {
-			it := txn.NewIterator(badger.IteratorOptions{Prefix: pendingPrefix(b)})
+			it := txn.NewIterator(badger.IteratorOptions{Prefix: batchPrefix(prefixReplace, b), PrefetchValues: true})
 			defer it.Close()
-			for it.Rewind(); it.Valid() && len(keys) < 1000; it.Next() {
-				keys = append(keys, it.Item().KeyCopy(nil))
+			it.Rewind()
+			for n := 0; it.Valid() && n < 4096; it.Next() {
+				v, err := it.Item().ValueCopy(nil)
+				if err != nil {
+					return err
+				}
+				chunk, slot, err := parseSlotRef(v)
+				if err != nil {
+					return err
+				}
+				k := string(chunk)
+				byChunk[k] = append(byChunk[k], ref{it.Item().KeyCopy(nil), chunk})
+				if slots[k] == nil {
+					slots[k] = map[uint16]bool{}
+				}
+				slots[k][slot] = true
+				n++
 			}
 			return nil
 		})
-		if err != nil || len(keys) == 0 {
+		if err != nil || len(byChunk) == 0 {
 			return err
 		}
-		err = db.bdb.Update(func(txn *badger.Txn) error {
-			for _, pk := range keys {
-				id := pk[len(prefixPending)+8:]
-				rk := appendRecordKey(nil, string(id))
-				pi, err := txn.Get(pk)
-				if err != nil {
-					return err
-				}
-				newLoc, err := pi.ValueCopy(nil)
-				if err != nil {
-					return err
-				}
-				ri, err := txn.Get(rk)
-				if err != nil && !errors.Is(err, badger.ErrKeyNotFound) {
-					return err
-				}
+		for k, refs := range byChunk {
+			err := db.bdb.Update(func(txn *badger.Txn) error {
+				item, err := txn.Get([]byte(k))
 				if err == nil {
-					var old recordLoc
-					if err := ri.Value(func(v []byte) (err error) { old, err = parseRecordLoc(v); return err }); err != nil {
+					old, err := item.ValueCopy(nil)
+					if err != nil {
 						return err
 					}
-					if old.batch != b {
-						if err := txn.Delete(old.obsKey()); err != nil {
-							return err
-						}
+					blanked, err := blankSlots(old, slots[k])
+					if err != nil {
+						return err
+					}
+					if err := txn.Set([]byte(k), blanked); err != nil {
+						return err
+					}
+				} else if !errors.Is(err, badger.ErrKeyNotFound) {
+					return err
+				}
+				for _, r := range refs {
+					if err := txn.Delete(r.key); err != nil {
+						return err
 					}
 				}
-				if err := txn.Set(rk, newLoc); err != nil {
-					return err
-				}
-				if err := txn.Delete(pk); err != nil {
-					return err
-				}
+				return nil
+			})
+			if err != nil {
+				return err
 			}
-			return nil
-		})
-		if err != nil {
-			return err
 		}
 		if err := db.bdb.Sync(); err != nil {
 			return err

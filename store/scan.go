@@ -23,46 +23,42 @@ func (db *DB) Scan(ctx context.Context, measure string, days [2]int32, fn func(*
 	hidden := db.inflight
 	dec := newDecoder()
 	dec.obs.Measure = measure
-	n := 0
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: obsMeasurePrefix(measure), PrefetchValues: true, PrefetchSize: 512})
+	return db.bdb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: obsMeasurePrefix(measure), PrefetchValues: true, PrefetchSize: 16})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
 			item := it.Item()
-			if hidden != 0 && obsKeyBatch(item.Key()) == hidden {
+			if hidden != 0 && chunkKeyBatch(item.Key()) == hidden {
 				continue
 			}
-			if n++; n%8192 == 0 {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-			}
-			var keep bool
-			err := item.Value(func(v []byte) error {
-				unix, day, rest, err := decodeTime(v)
-				if err != nil {
-					return err
-				}
-				if day < days[0] || day > days[1] {
-					return nil
-				}
-				dec.obs.Unix, dec.obs.Day = unix, day
-				_, err = dec.decodeRest(rest)
-				keep = err == nil
+			if err := ctx.Err(); err != nil {
 				return err
+			}
+			err := item.Value(func(v []byte) error {
+				return eachSlot(v, func(_ int, obs []byte) error {
+					if len(obs) == 0 {
+						return nil // replaced
+					}
+					unix, day, rest, err := decodeTime(obs)
+					if err != nil {
+						return err
+					}
+					if day < days[0] || day > days[1] {
+						return nil
+					}
+					dec.obs.Unix, dec.obs.Day = unix, day
+					if err := dec.decodeRest(rest); err != nil {
+						return err
+					}
+					return fn(&dec.obs)
+				})
 			})
 			if err != nil {
-				return fmt.Errorf("store: scan %s: key %q: %w", measure, item.Key(), err)
-			}
-			if keep {
-				if err := fn(&dec.obs); err != nil {
-					return err
-				}
+				return fmt.Errorf("store: scan %s: chunk %x: %w", measure, item.Key(), err)
 			}
 		}
 		return nil
 	})
-	return err
 }
 
 // Measures lists the measures that have records, sorted.

@@ -102,6 +102,12 @@ func Open(cfg Config, log *slog.Logger) (*DB, error) {
 		WithLogger(badgerLogger{log.With("component", "badger")}).
 		WithMetricsEnabled(false).
 		WithCompression(options.None)
+	if !cfg.InMemory {
+		// Observation chunks (~32 KiB) live in the value log, written once;
+		// the LSM tree holds keys and small values only, so flushes and
+		// compactions stay small and so does memory.
+		opts = opts.WithValueThreshold(1 << 10)
+	}
 	if !cfg.Large {
 		opts = opts.WithMemTableSize(16 << 20).
 			WithNumMemtables(2).
@@ -167,3 +173,19 @@ func (l badgerLogger) Errorf(f string, a ...any)   { l.log.Error(fmt.Sprintf(f, 
 func (l badgerLogger) Warningf(f string, a ...any) { l.log.Warn(fmt.Sprintf(f, a...)) }
 func (l badgerLogger) Infof(f string, a ...any)    { l.log.Debug(fmt.Sprintf(f, a...)) }
 func (l badgerLogger) Debugf(f string, a ...any)   {}
+
+// CollectGarbage reclaims value-log space left by undone imports and
+// replaced records. The daemon calls it now and then; it is safe to call
+// at any time.
+func (db *DB) CollectGarbage() error {
+	for i := 0; i < 16; i++ { // each call rewrites at most one file
+		err := db.bdb.RunValueLogGC(0.5)
+		if errors.Is(err, badger.ErrNoRewrite) || errors.Is(err, badger.ErrRejected) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("store: value log GC: %w", err)
+		}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -191,7 +192,7 @@ func TestImportRefusesAndLeavesStoreUnchanged(t *testing.T) {
 			recs := records(600, "n", "nps")
 			recs[550].ID = recs[20].ID
 			return &sliceSource{recs: recs}
-		}, ImportOptions{}, `in.csv:552: field record_id: "n000020" appears twice in this import (first at in.csv:22)`},
+		}, ImportOptions{}, `in.csv:552: field record_id: the same record_id is already at in.csv:22 in this import`},
 		{"already stored", func() RecordSource {
 			return &sliceSource{recs: append(records(600, "n", "nps"), records(1, "r", "nps")...)}
 		}, ImportOptions{}, `in.csv:2: field record_id: "r000000" is already stored`},
@@ -418,5 +419,80 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("error = %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestFingerprintCollisions makes every record id collide: uniqueness
+// must still be decided on the ids themselves.
+func TestFingerprintCollisions(t *testing.T) {
+	fingerprint = func(string) uint64 { return 7 }
+	defer func() { fingerprint = fnv64a }()
+	db := openMem(t)
+	mustImport(t, db, records(300, "a", "nps"), ImportOptions{})
+	mustImport(t, db, records(300, "b", "nps"), ImportOptions{})
+	_, err := db.Import(context.Background(), &sliceSource{recs: records(1, "b", "nps")}, ImportOptions{})
+	if err == nil || !strings.Contains(err.Error(), `"b000000" is already stored`) {
+		t.Fatalf("duplicate under colliding fingerprints: %v", err)
+	}
+	sum := mustImport(t, db, records(5, "a", "nps"), ImportOptions{Replace: true})
+	if sum.Replaced != 5 {
+		t.Fatalf("replaced %d, want 5", sum.Replaced)
+	}
+	if n := len(scanAll(t, db, "nps")); n != 600 {
+		t.Fatalf("%d observations, want 600", n)
+	}
+}
+
+// TestCrashAfterCommitFinishesReplacement dies between the commit marker
+// and the removal of the replaced records; the next open finishes it.
+func TestCrashAfterCommitFinishesReplacement(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Dir: dir, EncryptionKey: testKey(32), PseudonymKey: testKey(32)}
+	db, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustImport(t, db, records(100, "r", "nps"), ImportOptions{})
+	im := newImporter(db, ImportOptions{Replace: true})
+	if err := im.begin(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.run(context.Background(), &sliceSource{recs: records(10, "r", "nps")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := im.finish(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	// commit, minus applyReplacements
+	im.wb.Flush()
+	im.meta.State, im.meta.Records, im.meta.Replaced = batchCommitted, im.sum.Records, im.sum.Replaced
+	mv, _ := json.Marshal(im.meta)
+	db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(batchKey(im.batch), mv) })
+	db.bdb.Close()
+
+	db, err = Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if n := len(scanAll(t, db, "nps")); n != 100 {
+		t.Fatalf("%d observations after recovery, want 100 (10 replaced)", n)
+	}
+}
+
+func TestCollectGarbageAfterUndo(t *testing.T) {
+	dir := t.TempDir()
+	db, err := Open(Config{Dir: dir, EncryptionKey: testKey(32), PseudonymKey: testKey(32)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	mustImport(t, db, records(5000, "r", "nps"), ImportOptions{})
+	db.Import(context.Background(), &sliceSource{recs: records(20000, "u", "nps"), failAt: 19000, err: errors.New("bad")}, ImportOptions{})
+	if err := db.CollectGarbage(); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(scanAll(t, db, "nps")); n != 5000 {
+		t.Fatalf("%d observations after GC, want 5000", n)
 	}
 }
