@@ -34,7 +34,7 @@ die() { echo "import_vs_sqlite: $*" >&2; exit 1; }
 [[ $ROWS =~ ^[1-9][0-9]*$ ]] || die "ROWS=$ROWS: want a positive integer"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS=$RUNS: want a positive integer"
 
-command -v sqlite3 >/dev/null || (apt-get update && apt-get install -y sqlite3)
+command -v sqlite3 >/dev/null && command -v jq >/dev/null || (apt-get update -qq && apt-get install -y -qq sqlite3 jq)
 command -v go >/dev/null || die "go is not on PATH"
 
 if [[ -n ${WORK:-} ]]; then
@@ -103,9 +103,11 @@ SQL="SELECT care_setting, (CAST(strftime('%m', substr(time,1,10)) AS INT)+2)/3 A
  FROM t WHERE measure = 'nps' AND substr(time,1,10) BETWEEN '2026-01-01' AND '2026-12-31'
  AND care_setting IN ('inpatient','outpatient','pharmacy') GROUP BY 1, 2 ORDER BY 1, 2;"
 
-# --- sqlite -------------------------------------------------------------------
+# --- runs: sqlite and cxnet in turn (A B A B ...), so that a slow spell
+# of the machine hits both sides -------------------------------------------
 sq_import=() sq_query=()
-for ((i = 1; i <= RUNS; i++)); do
+cx_import=() cx_preview=() cx_rss=()
+sqlite_run() {
 	db=$WORK/bench.db
 	rm -f "$db"
 	t0=$(now)
@@ -116,12 +118,9 @@ for ((i = 1; i <= RUNS; i++)); do
 	sq_import+=("$(elapsed "$t0" "$t1")")
 	sq_query+=("$(elapsed "$t1" "$t2")")
 	echo "sqlite run $i: import ${sq_import[-1]} s, query ${sq_query[-1]} s" >&2
-done
-rm -f "$WORK/bench.db"
-
-# --- cxnet ----------------------------------------------------------------------
-cx_import=() cx_preview=() cx_rss=()
-for ((i = 1; i <= RUNS; i++)); do
+	rm -f "$WORK/bench.db"
+}
+cxnet_run() {
 	H=$WORK/node-$i
 	rm -rf "$H"
 	"$CXNET" --home "$H" init --org bench --api 127.0.0.1:0 --listen /ip4/127.0.0.1/tcp/0 >"$WORK/init.log" 2>&1 ||
@@ -149,6 +148,10 @@ for ((i = 1; i <= RUNS; i++)); do
 	cx_preview+=("$(elapsed "$t1" "$t2")")
 	cx_rss+=("$(awk -v k="$hwm_kb" 'BEGIN { printf "%.1f", k / 1024 }')")
 	echo "cxnet  run $i: import ${cx_import[-1]} s, preview ${cx_preview[-1]} s, daemon peak RSS ${cx_rss[-1]} MB" >&2
+}
+for ((i = 1; i <= RUNS; i++)); do
+	sqlite_run
+	cxnet_run
 done
 
 # --- same answer? -----------------------------------------------------------------
