@@ -31,7 +31,7 @@ bench: build ## benchmarks: Go micro-benchmarks and cxnet vs sqlite3 on 1M rows
 	bash simulations/bench/import_vs_sqlite.sh
 
 demo: build ## a node on real CMS data, results printed
-	bash simulations/demo.sh
+	$(GO) run ./simulations/cmd/demo -cxnet $(BIN)
 
 clean:
 	rm -rf bin simulations/out
