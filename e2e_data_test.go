@@ -13,7 +13,6 @@ import (
 	"time"
 )
 
-
 // e2eRow is one canonical CSV row the test writes and then recomputes
 // KPIs from, the straightforward way.
 type e2eRow struct {
