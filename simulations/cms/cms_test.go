@@ -316,7 +316,8 @@ func TestWriteRecordsGolden(t *testing.T) {
 // TestEmbeddedFilesAreTheSharedCopy checks the embedded CMS files are
 // byte for byte the ones in the shared data folder, when it is there.
 func TestEmbeddedFilesAreTheSharedCopy(t *testing.T) {
-	dir := "/work/shared/data/cms_hospital_compare_2024_07"
+	// ../shared beside the repository, as on developer machines and in CI
+	dir := "../../../shared/data/cms_hospital_compare_2024_07"
 	if _, err := os.Stat(dir); err != nil {
 		t.Skipf("no shared data folder: %v", err)
 	}
