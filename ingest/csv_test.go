@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"testing"
@@ -231,6 +232,7 @@ func TestCSVReaderErrors(t *testing.T) {
 		{"impossible hour", hdr + "r1,s1,nps,1,2026-01-01T24:00:00Z,n\n", Options{}, 2, "time", []string{"not a real time of day"}},
 		{"partial date", hdr + "r1,s1,nps,1,2026-03,n\n", Options{}, 2, "time", []string{"a full date is needed"}},
 		{"time without zone", hdr + "r1,s1,nps,1,2026-03-01T10:00:00,n\n", Options{}, 2, "time", []string{"has no time zone"}},
+		{"placeholder date", hdr + "r1,s1,nps,1,0001-01-01,n\n", Options{}, 2, "time", []string{"placeholder for a missing date"}},
 		{"not a time", hdr + "r1,s1,nps,1,14/03/2026,n\n", Options{}, 2, "time", []string{`"14/03/2026" is not a time`}},
 		{"missing required column", "record_id,subject,value,time,region\nr1,s1,1,2026-01-01,n\n", Options{}, 1, "measure",
 			[]string{"required column is missing", "record_id,subject,value,time,region"}},
@@ -378,7 +380,9 @@ func TestParseTime(t *testing.T) {
 		{"2026-03-14T09:30:00.123456789-03:30", "2026-03-14T09:30:00.123456789-03:30", -12600},
 		{"2026-03-14T09:30:00.1234567891Z", "2026-03-14T09:30:00.123456789Z", 0},
 		{"1969-12-31T23:59:59Z", "1969-12-31T23:59:59Z", 0},
-		{"0001-01-01", "0001-01-01T00:00:00Z", 0},
+		{"0001-01-01", "", 0},
+		{"1899-12-31T23:59:59Z", "", 0},
+		{"1900-01-01", "1900-01-01T00:00:00Z", 0},
 		{"2026-03-14T09:30Z", "", 0},
 		{"2026-03-14T09:30:00.Z", "", 0},
 		{"2026-03-14T09:30:00+1:00", "", 0},
@@ -414,5 +418,51 @@ func TestParseTime(t *testing.T) {
 		if err == nil && !ref.Equal(got) {
 			t.Errorf("parseTime(%q) = %v, time.Parse says %v", tt.in, got, ref)
 		}
+	}
+}
+
+// naiveSplit is the obvious version of CSVReader.split.
+func naiveSplit(line []byte) ([]string, uint8) {
+	var seen uint8
+	for _, c := range line {
+		switch {
+		case c == '"':
+			seen |= classQuote
+		case c == 0 || c >= 0x80:
+			seen |= classOdd
+		}
+	}
+	return strings.Split(string(line), ","), seen
+}
+
+func checkSplit(t *testing.T, line []byte) {
+	t.Helper()
+	r := &CSVReader{}
+	seen := r.split(line)
+	want, wantSeen := naiveSplit(line)
+	got := make([]string, len(r.fields))
+	for i, f := range r.fields {
+		got[i] = string(f)
+	}
+	if seen&^classComma != wantSeen || strings.Join(got, "\x00") != strings.Join(want, "\x00") {
+		t.Fatalf("split(%q) = %q, %b; want %q, %b", line, got, seen&^classComma, want, wantSeen)
+	}
+}
+
+func TestSplit(t *testing.T) {
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	defer func() {
+		if t.Failed() {
+			t.Logf("seed %d", seed)
+		}
+	}()
+	alphabet := []byte{',', '"', '-', '+', '.', 0, 1, 0x7f, 0x80, 0xff, 'a', '0', ' '}
+	for range 20000 {
+		line := make([]byte, rng.IntN(40))
+		for i := range line {
+			line[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		checkSplit(t, line)
 	}
 }

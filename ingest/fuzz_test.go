@@ -84,6 +84,9 @@ func FuzzCSVReader(f *testing.F) {
 	f.Add([]byte(hdr + "r1,s1,nps,1,2026-01-01,\"a\"\"b\nc\"\r\n"))
 	f.Add([]byte("\xef\xbb\xbfrecord_id,subject,measure,value,time\r\nr1,s,m,1e3,2026-02-28T23:59:59.5-01:00"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		for _, line := range bytes.Split(data, []byte{'\n'}) {
+			checkSplit(t, line)
+		}
 		opt := Options{MaxLineBytes: 256}
 		whole := outcome(t, NewCSVReader(bytes.NewReader(data), "fuzz.csv", opt), "fuzz.csv")
 		bytewise := outcome(t, NewCSVReader(iotest.OneByteReader(bytes.NewReader(data)), "fuzz.csv", opt), "fuzz.csv")

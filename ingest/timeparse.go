@@ -14,6 +14,10 @@ type timeError struct {
 	why     string // what is wrong, after the quoted value
 }
 
+// minYear is the earliest year accepted: earlier dates (0001-01-01,
+// 1800-01-01) are placeholders for missing dates, not observations.
+const minYear = 1900
+
 // syntax is the error for text that is not a time at all.
 var syntax = &timeError{why: "is not a time"}
 
@@ -74,6 +78,9 @@ func parseTime(s []byte, zones *zoneCache) (time.Time, *timeError) {
 	}
 	if n := daysIn(y, m); d < 1 || d > n {
 		return time.Time{}, &timeError{why: fmt.Sprintf("is not a real date: %s %04d has %d days", time.Month(m), y, n)}
+	}
+	if y < minYear {
+		return time.Time{}, &timeError{why: fmt.Sprintf("is before %d: is it a placeholder for a missing date?", minYear)}
 	}
 	days := daysFromCivil(y, m, d)
 	if len(s) == 10 {
