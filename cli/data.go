@@ -117,6 +117,9 @@ func printImportSummary(w io.Writer, s *client.ImportSummary) error {
 	for _, k := range sortedKeys(s.Skipped) {
 		t.row("  skipped: "+k, s.Skipped[k])
 	}
+	for _, k := range sortedKeys(s.Notes) {
+		t.row("  note: "+k, s.Notes[k])
+	}
 	return t.flush()
 }
 

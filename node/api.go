@@ -232,7 +232,7 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 	n.log.Info("import", "outcome", outcome, "files", opt.Source, "records", sum.Records, "replaced", sum.Replaced, "batch", sum.Batch, "elapsed", sum.Elapsed)
 	writeJSON(w, http.StatusOK, client.ImportSummary{
 		Batch: sum.Batch, Files: src.files, Records: sum.Records, Replaced: sum.Replaced,
-		Measures: sum.Measures, Skipped: src.skipped(), DryRun: sum.DryRun, Seconds: sum.Elapsed.Seconds(),
+		Measures: sum.Measures, Skipped: src.skipped(), Notes: src.notes(), DryRun: sum.DryRun, Seconds: sum.Elapsed.Seconds(),
 	})
 }
 

@@ -96,9 +96,19 @@ func (s *partSource) nextPart() error {
 
 // skipped adds up what the FHIR readers skipped, by reason.
 func (s *partSource) skipped() map[string]int64 {
+	return s.sum((*ingest.FHIRReader).Skipped)
+}
+
+// notes adds up what the FHIR readers noticed but imported anyway (a drug
+// without a class, a response with no mapped item).
+func (s *partSource) notes() map[string]int64 {
+	return s.sum((*ingest.FHIRReader).Notes)
+}
+
+func (s *partSource) sum(counts func(*ingest.FHIRReader) map[string]int64) map[string]int64 {
 	out := map[string]int64{}
 	for _, r := range s.fhir {
-		for k, v := range r.Skipped() {
+		for k, v := range counts(r) {
 			out[k] += v
 		}
 	}

@@ -41,6 +41,7 @@ type ImportSummary struct {
 	Replaced int64            `json:"replaced"`
 	Measures map[string]int64 `json:"measures"`
 	Skipped  map[string]int64 `json:"skipped,omitempty"`
+	Notes    map[string]int64 `json:"notes,omitempty"`
 	DryRun   bool             `json:"dry_run"`
 	Seconds  float64          `json:"seconds"`
 }
