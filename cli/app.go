@@ -49,6 +49,7 @@ func NewApp(stdout, stderr io.Writer) *ucli.App {
 			versionCommand(),
 			dataCommand(),
 			contractCommand(),
+			auditCommand(),
 		},
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
 			return usageError{err}

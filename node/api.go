@@ -29,6 +29,8 @@ func (n *Node) routes() http.Handler {
 	handle("GET /v1/data/stats", "data_stats", n.handleDataStats)
 	handle("POST /v1/data/import", "data_import", n.handleImport)
 	handle("POST /v1/contracts/preview", "contract_preview", n.handlePreview)
+	handle("GET /v1/audit", "audit", n.handleAudit)
+	handle("GET /v1/audit/verify", "audit_verify", n.handleAuditVerify)
 	mux.Handle("GET /metrics", n.metrics.handler())
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		if !n.ready.Load() {
@@ -250,4 +252,30 @@ func fileFormat(format, name string) (string, error) {
 		return "fhir", nil
 	}
 	return "", inputError{fmt.Sprintf("%s: cannot tell the format from the name; pass --format csv or --format fhir", name)}
+}
+
+func (n *Node) handleAudit(w http.ResponseWriter, r *http.Request) {
+	out := client.AuditLog{Entries: []client.AuditEntry{}}
+	err := n.db.Audit(func(e store.AuditEntry) error {
+		out.Entries = append(out.Entries, client.AuditEntry(e))
+		return nil
+	})
+	if err != nil {
+		n.writeErr(w, "audit", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
+	entries, err := n.db.VerifyAudit()
+	var te *store.TamperError
+	switch {
+	case errors.As(err, &te):
+		writeJSON(w, http.StatusOK, client.AuditVerification{OK: false, Entries: entries, Problem: te.Error()})
+	case err != nil:
+		n.writeErr(w, "audit verify", err)
+	default:
+		writeJSON(w, http.StatusOK, client.AuditVerification{OK: true, Entries: entries, Head: n.db.AuditHead()})
+	}
 }

@@ -163,3 +163,16 @@ func (db *DB) VerifyAudit() (uint64, error) {
 	}
 	return n, nil
 }
+
+// AuditHead returns the hash of the last audit entry ("" when empty).
+func (db *DB) AuditHead() string {
+	var head auditHead
+	db.bdb.View(func(txn *badger.Txn) error {
+		item, err := txn.Get(keyAuditHead)
+		if err != nil {
+			return err
+		}
+		return item.Value(func(v []byte) error { return json.Unmarshal(v, &head) })
+	})
+	return head.Hash
+}

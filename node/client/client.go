@@ -166,6 +166,18 @@ func (c *Client) Preview(ctx context.Context, req PreviewRequest) (*Preview, err
 	return &p, c.postJSON(ctx, "/v1/contracts/preview", req, &p)
 }
 
+// Audit returns the node's audit log.
+func (c *Client) Audit(ctx context.Context) (*AuditLog, error) {
+	var a AuditLog
+	return &a, c.getJSON(ctx, "/v1/audit", &a)
+}
+
+// AuditVerify checks the node's audit chain.
+func (c *Client) AuditVerify(ctx context.Context) (*AuditVerification, error) {
+	var v AuditVerification
+	return &v, c.getJSON(ctx, "/v1/audit/verify", &v)
+}
+
 // ImportFile is one file of an import.
 type ImportFile struct {
 	Name string    // as the user named it, for messages

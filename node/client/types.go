@@ -98,3 +98,28 @@ type LocalValue struct {
 	Count int64 `json:"count"`
 	Value any   `json:"value"`
 }
+
+// AuditLog is GET /v1/audit.
+type AuditLog struct {
+	Entries []AuditEntry `json:"entries"`
+}
+
+// AuditEntry is one event of the hash-chained audit log.
+type AuditEntry struct {
+	Seq    uint64            `json:"seq"`
+	Time   time.Time         `json:"time"`
+	Kind   string            `json:"kind"`
+	Actor  string            `json:"actor,omitempty"`
+	Object string            `json:"object,omitempty"`
+	Detail map[string]string `json:"detail,omitempty"`
+	Prev   string            `json:"prev"`
+	Hash   string            `json:"hash"`
+}
+
+// AuditVerification is GET /v1/audit/verify.
+type AuditVerification struct {
+	OK      bool   `json:"ok"`
+	Entries uint64 `json:"entries"`
+	Head    string `json:"head,omitempty"`
+	Problem string `json:"problem,omitempty"`
+}
