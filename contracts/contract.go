@@ -4,9 +4,14 @@
 // that add up across organisations, plus the function that turns the summed
 // components into released values.
 //
-// It imports only the standard library, gopkg.in/yaml.v3 and
-// github.com/cxnet/cxnet/kpi. It must not import store, protocol, privacy,
-// ingest or node: those depend on it, never the other way round.
+// It also holds the consortium's governance: the signed log entries
+// (entry.go), the replicated State and its pure, deterministic Apply
+// (governance*.go), and FSM, the thin adapter to hashicorp/raft (fsm.go).
+//
+// It imports only the standard library, gopkg.in/yaml.v3,
+// github.com/hashicorp/raft and github.com/cxnet/cxnet/kpi. It must not
+// import store, protocol, privacy, ingest, node or cli: those depend on it,
+// never the other way round.
 package contracts
 
 import (

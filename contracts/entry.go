@@ -1,0 +1,377 @@
+package contracts
+
+// Governance log entries: what a board member signs and the raft log
+// carries. An entry is
+//
+//	type:1 | version:1 | payload
+//
+// where payload is the JSON of a Signed envelope. The type byte comes
+// first so that a node can tell an entry kind it does not know (written by
+// a newer node) and skip it; types are never renumbered.
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/cxnet/cxnet/kpi"
+)
+
+// EntryType is the first byte of a governance entry.
+type EntryType uint8
+
+// The entry types. They are written to the replicated log: never renumber
+// them, only add new ones.
+const (
+	EntryGenesis         EntryType = 1 // Genesis: founds the consortium
+	EntryAdmitPropose    EntryType = 2 // AdmitPropose: propose admitting a member
+	EntryAdmitApprove    EntryType = 3 // AdmitApprove: approve a pending member
+	EntryContractPropose EntryType = 4 // ContractPropose: propose a contract or a new version
+	EntryContractApprove EntryType = 5 // ContractApprove: a participant approves
+	EntryContractReject  EntryType = 6 // ContractReject: a participant rejects
+	EntryContractRetire  EntryType = 7 // ContractRetire: retire a contract
+)
+
+// EntryVersion is the envelope version this node writes and understands.
+// An entry of a known type with another version is treated like an entry
+// of an unknown type: this node is too old for it and skips it.
+const EntryVersion = 1
+
+// Limits on entries.
+const (
+	MaxEntrySize  = 4 << 20 // bytes of an encoded entry
+	MaxNonceLen   = 128     // bytes of a nonce
+	MaxReasonLen  = 1000    // bytes of a rejection reason
+	maxGovNameLen = 200     // bytes of a consortium or member name
+	maxPeerIDLen  = 128
+	maxAddrs      = 32
+	maxAddrLen    = 512
+	nonceBytes    = 16
+	signedContext = "cxnet/gov/v1\x00"
+)
+
+var entryNames = map[EntryType]string{
+	EntryGenesis:         "consortium.genesis",
+	EntryAdmitPropose:    "member.propose",
+	EntryAdmitApprove:    "member.approve",
+	EntryContractPropose: "contract.propose",
+	EntryContractApprove: "contract.approve",
+	EntryContractReject:  "contract.reject",
+	EntryContractRetire:  "contract.retire",
+}
+
+// String names the entry type as the audit log does ("contract.approve"),
+// or "unknown(9)".
+func (t EntryType) String() string {
+	if n, ok := entryNames[t]; ok {
+		return n
+	}
+	return "unknown(" + strconv.Itoa(int(t)) + ")"
+}
+
+// Known reports whether this node understands entries of type t.
+func (t EntryType) Known() bool {
+	_, ok := entryNames[t]
+	return ok
+}
+
+// Header is carried by every entry body.
+type Header struct {
+	// Time is the signer's clock when it signed. It is informative only
+	// (shown in the audit log); the state machine never reads a clock.
+	Time time.Time `json:"time"`
+	// Nonce is random, so that two entries with the same content have
+	// different signatures.
+	Nonce string `json:"nonce"`
+}
+
+func (h *Header) header() *Header { return h }
+
+// Genesis founds a consortium. It is the first entry of the log, signed by
+// the founder's governance key. The consortium's creation time is the
+// entry's Time.
+type Genesis struct {
+	Header
+	Name          string     `json:"name"`
+	MinCohort     int        `json:"min_cohort"`     // floor for every contract's privacy.min_cohort; 0: DefaultMinCohort
+	AdmissionRule string     `json:"admission_rule"` // "majority" (the only rule); "": majority
+	Founder       kpi.Member `json:"founder"`
+}
+
+// AdmitPropose proposes admitting a member. It counts as the proposer's
+// approval.
+type AdmitPropose struct {
+	Header
+	Member kpi.Member `json:"member"`
+}
+
+// AdmitApprove approves a pending member. DescriptorHash is
+// DescriptorHash of the descriptor the approver reviewed.
+type AdmitApprove struct {
+	Header
+	Org            kpi.OrgID `json:"org"`
+	DescriptorHash string    `json:"descriptor_hash"`
+}
+
+// ContractPropose proposes a contract, or a new version of one. Contract
+// is the contract's canonical form (Contract.Canonical) and Hash its
+// Contract.Hash. It counts as the proposer's approval when the proposer is
+// a participant.
+type ContractPropose struct {
+	Header
+	Contract json.RawMessage `json:"contract"`
+	Hash     string          `json:"hash"`
+}
+
+// ContractApprove approves the current version of a contract. Version and
+// Hash must name the current version: an approval of an older version is
+// refused.
+type ContractApprove struct {
+	Header
+	ID      kpi.ContractID `json:"id"`
+	Version int            `json:"version"`
+	Hash    string         `json:"hash"`
+}
+
+// ContractReject rejects the current version of a contract, saying why.
+type ContractReject struct {
+	Header
+	ID      kpi.ContractID `json:"id"`
+	Version int            `json:"version"`
+	Hash    string         `json:"hash"`
+	Reason  string         `json:"reason"`
+}
+
+// ContractRetire retires the current version of a contract.
+type ContractRetire struct {
+	Header
+	ID      kpi.ContractID `json:"id"`
+	Version int            `json:"version"`
+}
+
+// Signed is the payload of an entry: who signed, the body's JSON as
+// signed, and the Ed25519 signature over SigningBytes.
+type Signed struct {
+	Org  kpi.OrgID       `json:"org"`
+	Body json.RawMessage `json:"body"`
+	Sig  []byte          `json:"sig"`
+}
+
+// Entry is a decoded governance entry.
+type Entry struct {
+	Type    EntryType
+	Version uint8
+	Signed
+	// Value is the decoded body: *Genesis, *AdmitPropose, *AdmitApprove,
+	// *ContractPropose, *ContractApprove, *ContractReject or
+	// *ContractRetire. It is nil when the type or version is unknown
+	// (Known reports false); Signed is then empty too.
+	Value any
+}
+
+// Known reports whether this node understands the entry.
+func (e *Entry) Known() bool { return e.Type.Known() && e.Version == EntryVersion }
+
+// SigningBytes is what a governance signature covers:
+//
+//	"cxnet/gov/v1\x00" | type:1 | consortium id | body
+//
+// consortiumID is "" for the genesis and the consortium's id (the hex
+// SHA-256 of the genesis entry) otherwise, so that an entry signed for one
+// consortium does not verify in another. The id is empty or 64 hex digits
+// and the body a JSON object, so the concatenation is unambiguous.
+func SigningBytes(t EntryType, consortiumID string, body []byte) []byte {
+	b := make([]byte, 0, len(signedContext)+1+len(consortiumID)+len(body))
+	b = append(b, signedContext...)
+	b = append(b, byte(t))
+	b = append(b, consortiumID...)
+	return append(b, body...)
+}
+
+// Sign encodes and signs a governance entry for the consortium
+// consortiumID ("" for a genesis). For a known type, body must be that
+// type's body (Genesis for EntryGenesis …, as a value or a pointer); its
+// Time and Nonce are filled from the clock and crypto/rand when zero (set
+// them to control them). The caller's body is not modified. For an unknown
+// type (only useful in tests) body is encoded as is.
+func Sign(t EntryType, body any, org kpi.OrgID, key ed25519.PrivateKey, consortiumID string) ([]byte, error) {
+	if t == 0 {
+		return nil, errors.New("contracts: sign entry: type 0 is reserved")
+	}
+	if len(key) != ed25519.PrivateKeySize {
+		return nil, fmt.Errorf("contracts: sign %s: the key is not an Ed25519 private key (%d bytes)", t, len(key))
+	}
+	if t.Known() {
+		v, err := bodyCopy(t, body)
+		if err != nil {
+			return nil, err
+		}
+		h := v.(interface{ header() *Header }).header()
+		if h.Time.IsZero() {
+			h.Time = time.Now().UTC().Truncate(time.Millisecond)
+		}
+		if h.Nonce == "" {
+			var n [nonceBytes]byte
+			_, _ = rand.Read(n[:]) // never fails (crypto/rand, Go 1.24+)
+			h.Nonce = hex.EncodeToString(n[:])
+		}
+		body = v
+	}
+	bodyJSON, err := json.Marshal(body)
+	if err != nil {
+		return nil, fmt.Errorf("contracts: sign %s: %w", t, err)
+	}
+	sig := ed25519.Sign(key, SigningBytes(t, consortiumID, bodyJSON))
+	payload, err := json.Marshal(Signed{Org: org, Body: bodyJSON, Sig: sig})
+	if err != nil {
+		return nil, fmt.Errorf("contracts: sign %s: %w", t, err)
+	}
+	out := append([]byte{byte(t), EntryVersion}, payload...)
+	if len(out) > MaxEntrySize {
+		return nil, fmt.Errorf("contracts: sign %s: the entry is %d bytes; at most %d fit the log", t, len(out), MaxEntrySize)
+	}
+	return out, nil
+}
+
+// newBody returns a pointer to a zero body of a known type, or nil.
+func newBody(t EntryType) any {
+	switch t {
+	case EntryGenesis:
+		return new(Genesis)
+	case EntryAdmitPropose:
+		return new(AdmitPropose)
+	case EntryAdmitApprove:
+		return new(AdmitApprove)
+	case EntryContractPropose:
+		return new(ContractPropose)
+	case EntryContractApprove:
+		return new(ContractApprove)
+	case EntryContractReject:
+		return new(ContractReject)
+	case EntryContractRetire:
+		return new(ContractRetire)
+	}
+	return nil
+}
+
+// bodyCopy returns a pointer to a copy of body, checking it is the body
+// of type t.
+func bodyCopy(t EntryType, body any) (any, error) {
+	var v any
+	var bt EntryType
+	switch b := body.(type) {
+	case Genesis:
+		v, bt = &b, EntryGenesis
+	case *Genesis:
+		c := *b
+		v, bt = &c, EntryGenesis
+	case AdmitPropose:
+		v, bt = &b, EntryAdmitPropose
+	case *AdmitPropose:
+		c := *b
+		v, bt = &c, EntryAdmitPropose
+	case AdmitApprove:
+		v, bt = &b, EntryAdmitApprove
+	case *AdmitApprove:
+		c := *b
+		v, bt = &c, EntryAdmitApprove
+	case ContractPropose:
+		v, bt = &b, EntryContractPropose
+	case *ContractPropose:
+		c := *b
+		v, bt = &c, EntryContractPropose
+	case ContractApprove:
+		v, bt = &b, EntryContractApprove
+	case *ContractApprove:
+		c := *b
+		v, bt = &c, EntryContractApprove
+	case ContractReject:
+		v, bt = &b, EntryContractReject
+	case *ContractReject:
+		c := *b
+		v, bt = &c, EntryContractReject
+	case ContractRetire:
+		v, bt = &b, EntryContractRetire
+	case *ContractRetire:
+		c := *b
+		v, bt = &c, EntryContractRetire
+	}
+	if bt != t {
+		return nil, fmt.Errorf("contracts: sign %s: body is %T, want %T", t, body, newBody(t))
+	}
+	return v, nil
+}
+
+// DecodeEntry decodes a governance entry. It checks the form only (sizes,
+// JSON, a signature of the right length); signatures and rules are checked
+// by State.Apply. An entry of an unknown type or version decodes to an
+// Entry with Type and Version set and nothing else (Known reports false),
+// not to an error. It never panics.
+func DecodeEntry(b []byte) (*Entry, error) {
+	switch {
+	case len(b) > MaxEntrySize:
+		return nil, fmt.Errorf("entry is %d bytes; at most %d are allowed", len(b), MaxEntrySize)
+	case len(b) < 2:
+		return nil, errors.New("entry is too short: it needs a type and a version byte")
+	case b[0] == 0:
+		return nil, errors.New("entry type 0 is reserved")
+	}
+	e := &Entry{Type: EntryType(b[0]), Version: b[1]}
+	if !e.Known() {
+		return e, nil
+	}
+	if err := decodeStrict(b[2:], &e.Signed); err != nil {
+		return nil, fmt.Errorf("%s entry: %w", e.Type, err)
+	}
+	switch {
+	case e.Org == "":
+		return nil, fmt.Errorf("%s entry: org is missing", e.Type)
+	case len(e.Sig) != ed25519.SignatureSize:
+		return nil, fmt.Errorf("%s entry: sig is %d bytes, not an Ed25519 signature", e.Type, len(e.Sig))
+	}
+	v := newBody(e.Type)
+	if err := decodeStrict(e.Body, v); err != nil {
+		return nil, fmt.Errorf("%s entry: body: %w", e.Type, err)
+	}
+	h := v.(interface{ header() *Header }).header()
+	if h.Nonce == "" || len(h.Nonce) > MaxNonceLen {
+		return nil, fmt.Errorf("%s entry: body: nonce must have 1 to %d bytes (got %d)", e.Type, MaxNonceLen, len(h.Nonce))
+	}
+	e.Value = v
+	return e, nil
+}
+
+// decodeStrict decodes one JSON object into v, refusing unknown fields and
+// trailing data.
+func decodeStrict(data []byte, v any) error {
+	data = bytes.TrimSpace(data)
+	if len(data) == 0 || data[0] != '{' {
+		return errors.New("not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errors.New("trailing data after the JSON object")
+	}
+	return nil
+}
+
+// DescriptorHash returns "sha256:" and the hex SHA-256 of a member
+// descriptor's JSON (signature included). An AdmitApprove names it, so an
+// approval applies to exactly the descriptor its signer reviewed.
+func DescriptorHash(m kpi.Member) string {
+	b, _ := json.Marshal(m) // fixed fields: never fails, deterministic
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
