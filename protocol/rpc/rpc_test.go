@@ -1,0 +1,307 @@
+package rpc
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cxnet/cxnet/protocol"
+)
+
+// logBuffer collects log output for assertions.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *logBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func newHost(t *testing.T, members protocol.Members) *protocol.Host {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := protocol.NewHost(protocol.HostConfig{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Members: members}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
+}
+
+// pair returns a client and a server host that admit each other.
+func pair(t *testing.T) (client, server *protocol.Host) {
+	t.Helper()
+	set := protocol.NewPeerSet()
+	client, server = newHost(t, set), newHost(t, set)
+	set.Add(client.ID(), server.ID())
+	client.AddPeer(peer.AddrInfo{ID: server.ID(), Addrs: server.Raw().Addrs()})
+	return client, server
+}
+
+func TestCallServe(t *testing.T) {
+	client, server := pair(t)
+	var logs logBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+
+	handler := func(ctx context.Context, from peer.ID, req []byte) ([]byte, error) {
+		switch {
+		case string(req) == "fail":
+			return nil, errors.New("not admitted: sign the descriptor first")
+		case string(req) == "panic":
+			panic("boom")
+		case string(req) == "block":
+			<-ctx.Done()
+			return nil, ctx.Err()
+		case string(req) == "big":
+			return bytes.Repeat([]byte{1}, 100), nil
+		case from != client.ID():
+			return nil, fmt.Errorf("wrong caller %s", from)
+		}
+		return append([]byte("hello "), req...), nil
+	}
+	srv := ServeWithLimits(server.Raw(), protocol.JoinID, handler, server.Allowed, log, Limits{MaxMsgSize: 1 << 10})
+	t.Cleanup(func() { _ = srv.Close() })
+
+	tests := []struct {
+		name       string
+		req        []byte
+		lim        Limits
+		ctxTimeout time.Duration
+		want       string
+		remote     string // a substring of the RemoteError message
+		wantErr    error
+	}{
+		{"happy path", []byte("join"), Limits{}, 0, "hello join", "", nil},
+		{"empty request", []byte{}, Limits{}, 0, "hello ", "", nil},
+		{"remote error", []byte("fail"), Limits{}, 0, "", "not admitted: sign the descriptor first", nil},
+		{"handler panic", []byte("panic"), Limits{}, 0, "", "internal error in the remote handler", nil},
+		{"served after the panic", []byte("again"), Limits{}, 0, "hello again", "", nil},
+		{"request over the server's limit", make([]byte, 2<<10), Limits{}, 0, "", "request too large", nil},
+		{"request over the caller's limit", make([]byte, 2<<10), Limits{MaxMsgSize: 1 << 10}, 0, "", "", ErrTooLarge},
+		{"reply over the caller's limit", []byte("big"), Limits{MaxMsgSize: 16}, 0, "", "", ErrTooLarge},
+		{"caller deadline", []byte("block"), Limits{}, 300 * time.Millisecond, "", "", context.DeadlineExceeded},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.ctxTimeout > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.ctxTimeout)
+				defer cancel()
+			}
+			start := time.Now()
+			got, err := CallWithLimits(ctx, client.Raw(), server.ID(), protocol.JoinID, tc.req, tc.lim)
+			var re *RemoteError
+			switch {
+			case tc.remote != "":
+				if !errors.As(err, &re) || !strings.Contains(re.Msg, tc.remote) || re.Peer != server.ID() {
+					t.Fatalf("Call: %v, want a RemoteError from %s containing %q", err, server.ID(), tc.remote)
+				}
+			case tc.wantErr != nil:
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("Call: %v, want %v", err, tc.wantErr)
+				}
+				if took := time.Since(start); took > 5*time.Second {
+					t.Fatalf("Call took %v", took)
+				}
+			default:
+				if err != nil || string(got) != tc.want {
+					t.Fatalf("Call = %q, %v; want %q", got, err, tc.want)
+				}
+			}
+		})
+	}
+	if !strings.Contains(logs.String(), "rpc handler panicked") {
+		t.Error("the handler's panic was not logged")
+	}
+}
+
+func TestCallNotAllowed(t *testing.T) {
+	client, server := pair(t)
+	var logs logBuffer
+	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	called := false
+	srv := Serve(server.Raw(), protocol.GovID, func(context.Context, peer.ID, []byte) ([]byte, error) {
+		called = true
+		return nil, nil
+	}, func(p peer.ID) bool { return p != client.ID() }, log)
+	t.Cleanup(func() { _ = srv.Close() })
+
+	_, err := Call(context.Background(), client.Raw(), server.ID(), protocol.GovID, []byte("entry"))
+	var re *RemoteError
+	if !errors.As(err, &re) || !strings.Contains(re.Msg, "permission denied") {
+		t.Fatalf("Call from a non-allowed peer: %v, want a permission-denied RemoteError", err)
+	}
+	if called {
+		t.Error("handler ran for a non-allowed peer")
+	}
+	if !strings.Contains(logs.String(), "refused rpc from non-member") || !strings.Contains(logs.String(), client.ID().String()) {
+		t.Errorf("refusal not logged with the peer id: %s", logs.String())
+	}
+}
+
+func TestBadFramesOnTheWire(t *testing.T) {
+	client, server := pair(t)
+	srv := Serve(server.Raw(), protocol.JoinID, func(_ context.Context, _ peer.ID, req []byte) ([]byte, error) {
+		return req, nil
+	}, server.Allowed, nil)
+	t.Cleanup(func() { _ = srv.Close() })
+
+	tests := []struct {
+		name      string
+		send      []byte
+		wantReply string // a substring of the error reply; "" means the stream is reset
+	}{
+		{"oversize header", frame(DefaultMaxMsgSize+1, nil), "request too large"},
+		{"truncated body", frame(100, []byte("short")), ""},
+		{"truncated header", []byte{0, 0}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			s, err := client.Raw().NewStream(ctx, server.ID(), protocol.JoinID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Reset()
+			_ = s.SetDeadline(time.Now().Add(5 * time.Second))
+			if _, err := s.Write(tc.send); err != nil {
+				t.Fatal(err)
+			}
+			_ = s.CloseWrite()
+			payload, err := ReadMsg(s, 0)
+			if tc.wantReply == "" {
+				if err == nil {
+					t.Fatalf("got a reply %q to a bad frame", payload)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("no error reply: %v", err)
+			}
+			_, err = decodeReply(server.ID(), payload)
+			if err == nil || !strings.Contains(err.Error(), tc.wantReply) {
+				t.Fatalf("reply %v, want %q", err, tc.wantReply)
+			}
+		})
+	}
+	// The server is still there.
+	if got, err := Call(context.Background(), client.Raw(), server.ID(), protocol.JoinID, []byte("ok")); err != nil || string(got) != "ok" {
+		t.Fatalf("Call after bad frames = %q, %v", got, err)
+	}
+}
+
+func TestServerClose(t *testing.T) {
+	client, server := pair(t)
+	started := make(chan struct{})
+	srv := Serve(server.Raw(), protocol.GovID, func(ctx context.Context, _ peer.ID, _ []byte) ([]byte, error) {
+		close(started)
+		<-ctx.Done() // Close must cancel this
+		return nil, ctx.Err()
+	}, server.Allowed, nil)
+
+	errc := make(chan error, 1)
+	go func() {
+		_, err := Call(context.Background(), client.Raw(), server.ID(), protocol.GovID, nil)
+		errc <- err
+	}()
+	select {
+	case <-started:
+	case <-time.After(5 * time.Second):
+		t.Fatal("handler did not start within 5 s")
+	}
+	closed := make(chan struct{})
+	go func() {
+		_ = srv.Close()
+		_ = srv.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not return within 5 s")
+	}
+	select {
+	case err := <-errc:
+		if err == nil {
+			t.Fatal("Call succeeded against a closed server")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Call still running 5 s after the server closed")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := Call(ctx, client.Raw(), server.ID(), protocol.GovID, nil); err == nil {
+		t.Fatal("Call succeeded after Close unregistered the protocol")
+	}
+}
+
+// rw joins a reader and a writer into an io.ReadWriter.
+type rw struct {
+	io.Reader
+	io.Writer
+}
+
+// FuzzServe feeds arbitrary bytes to the server's stream logic: it never
+// panics, and when it answers, the answer is one well-formed reply frame.
+func FuzzServe(f *testing.F) {
+	f.Add(frame(5, []byte("hello")))
+	f.Add(frame(5, []byte("panic")))
+	f.Add(frame(4, []byte("fail")))
+	f.Add(frame(1<<20, nil))
+	f.Add([]byte{0})
+	s := &Server{
+		handler: func(_ context.Context, _ peer.ID, req []byte) ([]byte, error) {
+			switch string(req) {
+			case "panic":
+				panic("boom")
+			case "fail":
+				return nil, errors.New("handler error")
+			}
+			return req, nil
+		},
+		log: slog.New(slog.DiscardHandler),
+		lim: Limits{MaxMsgSize: 64}.withDefaults(),
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var out bytes.Buffer
+		err := s.serve(context.Background(), rw{bytes.NewReader(data), &out}, "fuzz")
+		if err != nil {
+			return // the stream would be reset
+		}
+		payload, rerr := ReadMsg(&out, replyLimit(s.lim.MaxMsgSize))
+		if rerr != nil {
+			t.Fatalf("served reply is not a frame: %v", rerr)
+		}
+		if _, derr := decodeReply("fuzz", payload); errors.Is(derr, ErrBadReply) {
+			t.Fatalf("served reply is malformed: %v", derr)
+		}
+		if out.Len() != 0 {
+			t.Fatalf("%d bytes after the reply frame", out.Len())
+		}
+	})
+}
