@@ -20,6 +20,7 @@ override it. Logs go to stderr (slog; --log-format json for collectors).`,
 			&ucli.StringFlag{Name: "log-level", Usage: "debug | info | warn | error", EnvVars: []string{"CXNET_LOG_LEVEL"}},
 			&ucli.StringFlag{Name: "log-format", Usage: "text | json", EnvVars: []string{"CXNET_LOG_FORMAT"}},
 			&ucli.StringFlag{Name: "store-profile", Usage: "small | large", EnvVars: []string{"CXNET_STORE_PROFILE"}},
+			&ucli.DurationFlag{Name: "raft-heartbeat", Usage: "raft heartbeat timeout; elections after twice that (default 2s, WAN-safe)", EnvVars: []string{"CXNET_RAFT_HEARTBEAT"}},
 		},
 		Action: func(c *ucli.Context) error {
 			home := c.String("home")
@@ -38,6 +39,9 @@ override it. Logs go to stderr (slog; --log-format json for collectors).`,
 			}
 			if c.IsSet("log-format") {
 				cfg.Log.Format = c.String("log-format")
+			}
+			if c.IsSet("raft-heartbeat") {
+				cfg.Raft = node.RaftConfig{Heartbeat: c.Duration("raft-heartbeat")}
 			}
 			if c.IsSet("store-profile") {
 				cfg.Store.Profile = c.String("store-profile")

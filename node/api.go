@@ -15,6 +15,8 @@ import (
 	"github.com/cxnet/cxnet/ingest"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/rpc"
 	"github.com/cxnet/cxnet/store"
 )
 
@@ -29,6 +31,7 @@ func (n *Node) routes() http.Handler {
 	handle("GET /v1/data/stats", "data_stats", n.handleDataStats)
 	handle("POST /v1/data/import", "data_import", n.handleImport)
 	handle("POST /v1/contracts/preview", "contract_preview", n.handlePreview)
+	n.consortiumRoutes(handle)
 	handle("GET /v1/audit", "audit", n.handleAudit)
 	handle("GET /v1/audit/verify", "audit_verify", n.handleAuditVerify)
 	mux.Handle("GET /metrics", n.metrics.handler())
@@ -79,6 +82,9 @@ func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
 	switch {
 	case errors.As(err, &ie), errors.As(err, &re), errors.As(err, &fe), errors.Is(err, errInput):
 		writeError(w, http.StatusUnprocessableEntity, "input", err.Error())
+	case errors.Is(err, protocol.ErrRefused), errors.Is(err, protocol.ErrHandshake),
+		errors.Is(err, protocol.ErrUnreachable), errors.Is(err, protocol.ErrNotMember), errors.As(err, new(*rpc.RemoteError)):
+		writeError(w, http.StatusBadGateway, "network", op+": "+err.Error())
 	case errors.Is(err, store.ErrImportRunning):
 		writeError(w, http.StatusConflict, "conflict", err.Error())
 	case errors.Is(err, context.Canceled):
@@ -98,18 +104,27 @@ func (e inputError) Error() string        { return e.msg }
 func (e inputError) Is(target error) bool { return target == errInput }
 
 func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, client.Status{
+	st := client.Status{
 		Org:     n.cfg.Org,
 		Name:    n.cfg.Name,
 		Kind:    n.cfg.Kind,
 		PeerID:  n.home.PeerID.String(),
 		Ready:   n.ready.Load(),
-		Raft:    client.RaftStatus{State: "none"},
 		Version: Version,
 		API:     n.apiAddr,
-		Listen:  n.cfg.Listen,
 		Started: n.started.UTC(),
+	}
+	for _, a := range n.cons.host.Addrs() {
+		st.Listen = append(st.Listen, a.String())
+	}
+	st.Raft.State, st.Raft.Leader = n.cons.raftState()
+	n.cons.fsm.Read(func(s *contracts.State) {
+		if c, ok := s.Consortium(); ok {
+			st.Consortium, st.ConsortiumID = c.Name, c.ID
+		}
+		st.Members = s.Admitted()
 	})
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (n *Node) handleDataStats(w http.ResponseWriter, r *http.Request) {
@@ -131,16 +146,17 @@ func (n *Node) handlePreview(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "input", "preview request: "+err.Error())
 		return
 	}
+	var c *contracts.Contract
+	var err error
 	if req.YAML == "" {
-		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf(
-			"no contract %q on this node: this node has no consortium contract registry yet; pass the contract FILE instead", req.ID))
-		return
+		rec, ok := n.contract(w, req.ID)
+		if !ok {
+			return
+		}
+		c, err = rec.Contract()
+	} else {
+		c, err = contracts.Parse([]byte(req.YAML), orDefault(req.File, "contract.yaml"))
 	}
-	file := req.File
-	if file == "" {
-		file = "contract.yaml"
-	}
-	c, err := contracts.Parse([]byte(req.YAML), file)
 	if err != nil {
 		n.writeErr(w, "preview", err)
 		return

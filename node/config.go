@@ -35,6 +35,7 @@ type Config struct {
 	API      string   `yaml:"api"`                // host:port of the local API, loopback only
 	Log      LogConfig
 	Store    StoreConfig
+	Raft     RaftConfig `yaml:"raft,omitempty"`
 }
 
 // LogConfig selects the daemon's log output.

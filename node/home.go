@@ -15,6 +15,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 )
 
@@ -25,6 +27,7 @@ const (
 	governanceKeyFile = "keys/governance.key" // Ed25519, PKCS#8 PEM: signs governance entries
 	storeKeyFile      = "keys/store.key"      // AES-256 key Badger encrypts with (hex)
 	subjectKeyFile    = "keys/subject.key"    // HMAC key subjects are pseudonymised with (hex)
+	pskFile           = "keys/consortium.psk" // optional private-network key of the consortium (hex)
 	dataDir           = "data"
 )
 
@@ -197,4 +200,50 @@ func writeSecret(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// PSK returns the consortium's private-network key, nil when the
+// consortium uses none.
+func (h *Home) PSK() ([]byte, error) {
+	path := filepath.Join(h.Dir, pskFile)
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by others (mode %v); run `chmod 600 %s`", path, fi.Mode().Perm(), path)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	k, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil || len(k) != 32 {
+		return nil, fmt.Errorf("%s: want a 32-byte key in hex (as `cxnet consortium create --psk` prints)", path)
+	}
+	return k, nil
+}
+
+// SetPSK stores the consortium's private-network key.
+func (h *Home) SetPSK(psk []byte) error {
+	path := filepath.Join(h.Dir, pskFile)
+	os.Remove(path)
+	return writeSecret(path, []byte(hex.EncodeToString(psk)+"\n"))
+}
+
+// SignContractApproval signs, outside any daemon, an approval of a
+// contract version with a board member's own governance key file (PKCS#8
+// PEM), for `cxnet contract approve --key FILE`. The key must be the one
+// the consortium knows for org.
+func SignContractApproval(keyPEM []byte, org, consortiumID, id string, version int, hash string) ([]byte, error) {
+	key, err := parsePEMKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	return contracts.Sign(contracts.EntryContractApprove,
+		contracts.ContractApprove{ID: kpi.ContractID(id), Version: version, Hash: hash},
+		kpi.OrgID(org), key, consortiumID)
 }

@@ -20,6 +20,7 @@ type metrics struct {
 	importedRecords prometheus.Counter
 	imports         *prometheus.CounterVec
 	previews        prometheus.Counter
+	governance      *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -40,7 +41,10 @@ func newMetrics() *metrics {
 	m.previews = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxnet_contract_previews_total", Help: "Local contract previews computed.",
 	})
-	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.importedRecords, m.imports, m.previews,
+	m.governance = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cxnet_governance_entries_total", Help: "Governance log entries this node applied, by outcome (applied, rejected, skipped).",
+	}, []string{"outcome"})
+	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.importedRecords, m.imports, m.previews, m.governance,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -9,10 +9,12 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
 
+	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/store"
 )
@@ -27,11 +29,14 @@ type Node struct {
 	log     *slog.Logger
 	metrics *metrics
 
-	db      *store.DB
-	gcNow   chan struct{} // asks for a value-log GC soon (after a refused import)
-	ready   atomic.Bool
-	started time.Time
-	apiAddr string
+	db    *store.DB
+	cons  *consortium
+	gcNow chan struct{} // asks for a value-log GC soon (after a refused import)
+	ready atomic.Bool
+	// auditedIndex is the last raft index whose event is in the audit log.
+	auditedIndex atomic.Uint64
+	started      time.Time
+	apiAddr      string
 }
 
 // New prepares a node; it does no I/O. Run starts it.
@@ -67,6 +72,16 @@ func (n *Node) Run(ctx context.Context) error {
 			n.log.Error("close store", "err", err)
 		}
 	}()
+
+	if err := n.loadAuditIndex(); err != nil {
+		return err
+	}
+	n.cons = newConsortium(n.home, n.cfg, db, n.log, n.onGovernanceEvent)
+	if err := n.cons.start(ctx); err != nil {
+		n.cons.stop()
+		return err
+	}
+	defer n.cons.stop()
 
 	ln, err := net.Listen("tcp", n.cfg.API)
 	if err != nil {
@@ -129,4 +144,39 @@ func (n *Node) collectGarbage(ctx context.Context) {
 			n.log.Warn("store garbage collection", "err", err)
 		}
 	}
+}
+
+// onGovernanceEvent records every governance event this node sees — its
+// own and every other member's, applied, refused or skipped — in the
+// hash-chained audit log.
+//
+// Raft replays the log after a restart; entries already recorded are not
+// recorded again.
+func (n *Node) onGovernanceEvent(e contracts.Event) {
+	if e.Index <= n.auditedIndex.Load() {
+		return
+	}
+	n.auditedIndex.Store(e.Index)
+	detail := map[string]string{"outcome": string(e.Outcome), "index": strconv.FormatUint(e.Index, 10)}
+	for k, v := range e.Detail {
+		detail[k] = v
+	}
+	if _, err := n.db.AppendAudit(store.AuditEntry{Kind: e.Type, Actor: string(e.Actor), Object: e.Object, Detail: detail}); err != nil {
+		n.log.Error("audit log", "err", err)
+	}
+	n.metrics.governance.WithLabelValues(string(e.Outcome)).Inc()
+	n.log.Info("governance", "event", e.Type, "actor", string(e.Actor), "object", e.Object, "outcome", string(e.Outcome), "index", e.Index)
+}
+
+// loadAuditIndex finds the last raft index the audit log recorded.
+func (n *Node) loadAuditIndex() error {
+	var last uint64
+	err := n.db.Audit(func(e store.AuditEntry) error {
+		if i, err := strconv.ParseUint(e.Detail["index"], 10, 64); err == nil && i > last {
+			last = i
+		}
+		return nil
+	})
+	n.auditedIndex.Store(last)
+	return err
 }

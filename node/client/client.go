@@ -178,6 +178,69 @@ func (c *Client) AuditVerify(ctx context.Context) (*AuditVerification, error) {
 	return &v, c.getJSON(ctx, "/v1/audit/verify", &v)
 }
 
+// Identity returns the node's signed member descriptor (kpi.Member's
+// JSON shape).
+func (c *Client) Identity(ctx context.Context) (json.RawMessage, error) {
+	var m json.RawMessage
+	return m, c.getJSON(ctx, "/v1/identity", &m)
+}
+
+// CreateConsortium founds a consortium on this node.
+func (c *Client) CreateConsortium(ctx context.Context, req CreateRequest) (*Consortium, error) {
+	var out Consortium
+	return &out, c.postJSON(ctx, "/v1/consortium/create", req, &out)
+}
+
+// Admit proposes admitting the member whose descriptor (cxnet identity
+// --json) is given.
+func (c *Client) Admit(ctx context.Context, descriptor json.RawMessage) (*GovernanceResult, error) {
+	var out GovernanceResult
+	return &out, c.postJSON(ctx, "/v1/consortium/admit", descriptor, &out)
+}
+
+// Approve approves org's pending admission.
+func (c *Client) Approve(ctx context.Context, org string) (*GovernanceResult, error) {
+	var out GovernanceResult
+	return &out, c.postJSON(ctx, "/v1/consortium/approve", map[string]string{"org": org}, &out)
+}
+
+// Join makes this admitted member's node join the consortium via a member.
+func (c *Client) Join(ctx context.Context, req JoinRequest) (*Consortium, error) {
+	var out Consortium
+	return &out, c.postJSON(ctx, "/v1/consortium/join", req, &out)
+}
+
+// Members lists the consortium's members.
+func (c *Client) Members(ctx context.Context) (*Members, error) {
+	var out Members
+	return &out, c.getJSON(ctx, "/v1/members", &out)
+}
+
+// Propose proposes a contract file; it counts as this organisation's
+// approval.
+func (c *Client) Propose(ctx context.Context, file, yaml string) (*ContractInfo, error) {
+	var out ContractInfo
+	return &out, c.postJSON(ctx, "/v1/contracts/propose", PreviewRequest{File: file, YAML: yaml}, &out)
+}
+
+// ContractAction approves, rejects or retires a contract.
+func (c *Client) ContractAction(ctx context.Context, action string, req ContractAction) (*ContractInfo, error) {
+	var out ContractInfo
+	return &out, c.postJSON(ctx, "/v1/contracts/"+action, req, &out)
+}
+
+// Contracts lists the consortium's contracts.
+func (c *Client) Contracts(ctx context.Context) (*Contracts, error) {
+	var out Contracts
+	return &out, c.getJSON(ctx, "/v1/contracts", &out)
+}
+
+// Contract returns one contract.
+func (c *Client) Contract(ctx context.Context, id string) (*ContractInfo, error) {
+	var out ContractInfo
+	return &out, c.getJSON(ctx, "/v1/contracts/"+url.PathEscape(id), &out)
+}
+
 // ImportFile is one file of an import.
 type ImportFile struct {
 	Name string    // as the user named it, for messages

@@ -12,11 +12,13 @@ type Status struct {
 	Consortium string     `json:"consortium"`
 	Raft       RaftStatus `json:"raft"`
 	Members    int        `json:"members"`
-	Version    string     `json:"version"`
-	API        string     `json:"api"`
-	Listen     []string   `json:"listen"`
-	Started    time.Time  `json:"started"`
-	Records    int64      `json:"records"`
+	// ConsortiumID is the consortium's genesis hash ("" when none).
+	ConsortiumID string    `json:"consortium_id,omitempty"`
+	Version      string    `json:"version"`
+	API          string    `json:"api"`
+	Listen       []string  `json:"listen"`
+	Started      time.Time `json:"started"`
+	Records      int64     `json:"records"`
 }
 
 // RaftStatus is the node's view of the governance log.
@@ -122,4 +124,90 @@ type AuditVerification struct {
 	Entries uint64 `json:"entries"`
 	Head    string `json:"head,omitempty"`
 	Problem string `json:"problem,omitempty"`
+}
+
+// CreateRequest is POST /v1/consortium/create.
+type CreateRequest struct {
+	Name      string `json:"name"`
+	MinCohort int    `json:"min_cohort"`
+	PSK       bool   `json:"psk"` // generate a private-network key
+}
+
+// Consortium describes the consortium a node belongs to.
+type Consortium struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	MinCohort int       `json:"min_cohort"`
+	Founder   string    `json:"founder"`
+	Created   time.Time `json:"created"`
+	// PSK is the private-network key `consortium create --psk` generated,
+	// in hex: hand it to the other members over a secure channel.
+	PSK string `json:"psk,omitempty"`
+}
+
+// JoinRequest is POST /v1/consortium/join.
+type JoinRequest struct {
+	Via string `json:"via"`           // a member's multiaddr ending in /p2p/<peer id>
+	PSK string `json:"psk,omitempty"` // the consortium's private-network key, hex
+}
+
+// GovernanceResult is what a governance command did.
+type GovernanceResult struct {
+	Event   string            `json:"event"`
+	Object  string            `json:"object,omitempty"`
+	Index   uint64            `json:"index"`
+	Outcome string            `json:"outcome"`
+	Detail  map[string]string `json:"detail,omitempty"`
+}
+
+// Members is GET /v1/members.
+type Members struct {
+	Members []Member `json:"members"`
+}
+
+// Member is one member organisation as the consortium knows it.
+type Member struct {
+	Org        string   `json:"org"`
+	Name       string   `json:"name"`
+	Kind       string   `json:"kind"`
+	PeerID     string   `json:"peer_id"`
+	Voter      bool     `json:"voter"`
+	Raft       string   `json:"raft"` // voter | nonvoter | none (not joined yet)
+	State      string   `json:"state"`
+	Approvals  []string `json:"approvals"`
+	Addrs      []string `json:"addrs"`
+	ProposedBy string   `json:"proposed_by,omitempty"`
+}
+
+// ContractAction is POST /v1/contracts/{approve,reject,retire}.
+type ContractAction struct {
+	ID     string `json:"id"`
+	Reason string `json:"reason,omitempty"`
+	// Entry is a governance entry signed outside the node (`contract
+	// approve --key FILE`); when set, ID and Reason are ignored.
+	Entry []byte `json:"entry,omitempty"`
+}
+
+// Contracts is GET /v1/contracts.
+type Contracts struct {
+	Contracts []ContractInfo `json:"contracts"`
+}
+
+// ContractInfo is a contract's current version as the consortium agreed
+// (or is agreeing) it.
+type ContractInfo struct {
+	ID           string            `json:"id"`
+	Version      int               `json:"version"`
+	State        string            `json:"state"`
+	Hash         string            `json:"hash"`
+	Title        string            `json:"title,omitempty"`
+	Measure      string            `json:"measure"`
+	Aggregate    string            `json:"aggregate"`
+	Participants []string          `json:"participants"`
+	Needed       int               `json:"approvals_needed"`
+	Approvals    []string          `json:"approvals"`
+	Rejections   map[string]string `json:"rejections,omitempty"`
+	ProposedBy   string            `json:"proposed_by"`
+	Contract     any               `json:"contract,omitempty"` // the canonical contract (show only)
+	History      []ContractInfo    `json:"history,omitempty"`
 }

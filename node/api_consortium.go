@@ -1,0 +1,345 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/protocol"
+)
+
+func (n *Node) consortiumRoutes(handle func(pattern, route string, h http.HandlerFunc)) {
+	handle("GET /v1/identity", "identity", n.handleIdentity)
+	handle("POST /v1/consortium/create", "consortium_create", n.handleCreate)
+	handle("POST /v1/consortium/admit", "consortium_admit", n.handleAdmit)
+	handle("POST /v1/consortium/approve", "consortium_approve", n.handleApproveMember)
+	handle("POST /v1/consortium/join", "consortium_join", n.handleJoin)
+	handle("GET /v1/members", "members", n.handleMembers)
+	handle("POST /v1/contracts/propose", "contract_propose", n.handlePropose)
+	handle("POST /v1/contracts/{action}", "contract_action", n.handleContractAction)
+	handle("GET /v1/contracts", "contract_list", n.handleContracts)
+	handle("GET /v1/contracts/{id}", "contract_show", n.handleContract)
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 4<<20)).Decode(v); err != nil {
+		writeError(w, http.StatusBadRequest, "input", "request body: "+err.Error())
+		return false
+	}
+	return true
+}
+
+func (n *Node) handleIdentity(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, n.cons.identity(n.cfg))
+}
+
+func (n *Node) consortiumInfo() (client.Consortium, bool) {
+	var out client.Consortium
+	var ok bool
+	n.cons.fsm.Read(func(s *contracts.State) {
+		var c contracts.Consortium
+		if c, ok = s.Consortium(); ok {
+			out = client.Consortium{ID: c.ID, Name: c.Name, MinCohort: c.MinCohort, Founder: string(c.Founder), Created: c.Created}
+		}
+	})
+	return out, ok
+}
+
+func (n *Node) handleCreate(w http.ResponseWriter, r *http.Request) {
+	var req client.CreateRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if strings.TrimSpace(req.Name) == "" {
+		writeError(w, http.StatusUnprocessableEntity, "input", "consortium create: --name is required")
+		return
+	}
+	var pskHex string
+	if req.PSK {
+		psk, err := protocol.GeneratePSK()
+		if err == nil {
+			err = n.cons.usePSK(psk)
+		}
+		if err != nil {
+			n.writeErr(w, "consortium create", err)
+			return
+		}
+		pskHex = protocol.EncodePSK(psk)
+	}
+	if _, err := n.cons.create(r.Context(), n.cfg, req.Name, req.MinCohort); err != nil {
+		n.writeErr(w, "consortium create", err)
+		return
+	}
+	info, _ := n.consortiumInfo()
+	info.PSK = pskHex
+	writeJSON(w, http.StatusOK, info)
+}
+
+func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
+	var req client.JoinRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if req.PSK != "" {
+		psk, err := protocol.ParsePSK(req.PSK)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "input", "--psk: "+err.Error())
+			return
+		}
+		if err := n.cons.usePSK(psk); err != nil {
+			n.writeErr(w, "consortium join", err)
+			return
+		}
+	}
+	if _, err := n.cons.join(r.Context(), n.cfg, req.Via); err != nil {
+		n.writeErr(w, "consortium join", err)
+		return
+	}
+	info, _ := n.consortiumInfo()
+	writeJSON(w, http.StatusOK, info)
+}
+
+// governance signs a body with this node's governance key and submits it.
+func (n *Node) governance(w http.ResponseWriter, r *http.Request, op string, t contracts.EntryType, body any) (contracts.Event, bool) {
+	entry, err := contracts.Sign(t, body, kpi.OrgID(n.cfg.Org), n.home.GovernanceKey, n.cons.consortiumID())
+	if err != nil {
+		n.writeErr(w, op, err)
+		return contracts.Event{}, false
+	}
+	return n.submit(w, r, op, entry)
+}
+
+func (n *Node) submit(w http.ResponseWriter, r *http.Request, op string, entry []byte) (contracts.Event, bool) {
+	ev, err := n.cons.submit(r.Context(), entry)
+	if err != nil {
+		n.writeErr(w, op, err)
+		return ev, false
+	}
+	return ev, true
+}
+
+func result(ev contracts.Event) client.GovernanceResult {
+	return client.GovernanceResult{Event: ev.Type, Object: ev.Object, Index: ev.Index, Outcome: string(ev.Outcome), Detail: ev.Detail}
+}
+
+func (n *Node) handleAdmit(w http.ResponseWriter, r *http.Request) {
+	var m kpi.Member
+	if !decodeBody(w, r, &m) {
+		return
+	}
+	if err := m.Verify(); err != nil {
+		writeError(w, http.StatusUnprocessableEntity, "input", "descriptor: "+err.Error())
+		return
+	}
+	if ev, ok := n.governance(w, r, "consortium admit", contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: m}); ok {
+		writeJSON(w, http.StatusOK, result(ev))
+	}
+}
+
+func (n *Node) handleApproveMember(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		Org string `json:"org"`
+	}
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	var hash string
+	var found bool
+	n.cons.fsm.Read(func(s *contracts.State) {
+		var m contracts.Membership
+		if m, found = s.Member(kpi.OrgID(req.Org)); found {
+			hash = m.DescriptorHash
+		}
+	})
+	if !found {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no member or pending admission %q: see `cxnet members`", req.Org))
+		return
+	}
+	if ev, ok := n.governance(w, r, "consortium approve", contracts.EntryAdmitApprove, contracts.AdmitApprove{Org: kpi.OrgID(req.Org), DescriptorHash: hash}); ok {
+		writeJSON(w, http.StatusOK, result(ev))
+	}
+}
+
+func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
+	voters, nonvoters := n.cons.servers()
+	out := client.Members{Members: []client.Member{}}
+	n.cons.fsm.Read(func(s *contracts.State) {
+		for _, m := range s.Members() {
+			cm := client.Member{
+				Org: string(m.Member.Org), Name: m.Member.Name, Kind: m.Member.Kind, PeerID: m.Member.PeerID,
+				Voter: voters[m.Member.PeerID], State: string(m.State), Addrs: m.Member.Addrs,
+				ProposedBy: string(m.ProposedBy), Approvals: orgStrings(m.Approvals), Raft: "none",
+			}
+			switch {
+			case voters[m.Member.PeerID]:
+				cm.Raft = "voter"
+			case nonvoters[m.Member.PeerID]:
+				cm.Raft = "nonvoter"
+			}
+			out.Members = append(out.Members, cm)
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func orgStrings(orgs []kpi.OrgID) []string {
+	out := make([]string, len(orgs))
+	for i, o := range orgs {
+		out[i] = string(o)
+	}
+	return out
+}
+
+func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
+	var req client.PreviewRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	c, err := contracts.Parse([]byte(req.YAML), orDefault(req.File, "contract.yaml"))
+	if err != nil {
+		n.writeErr(w, "contract propose", err)
+		return
+	}
+	body := contracts.ContractPropose{Contract: c.Canonical(), Hash: c.Hash()}
+	if _, ok := n.governance(w, r, "contract propose", contracts.EntryContractPropose, body); ok {
+		n.writeContract(w, string(c.ID))
+	}
+}
+
+func (n *Node) handleContractAction(w http.ResponseWriter, r *http.Request) {
+	var req client.ContractAction
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	action := r.PathValue("action")
+	if len(req.Entry) > 0 { // signed by a board member's own key, outside the node
+		e, err := contracts.DecodeEntry(req.Entry)
+		if err != nil {
+			writeError(w, http.StatusUnprocessableEntity, "input", "signed entry: "+err.Error())
+			return
+		}
+		if _, ok := n.submit(w, r, "contract "+action, req.Entry); ok {
+			n.writeContract(w, entryContractID(e))
+		}
+		return
+	}
+	rec, ok := n.contract(w, req.ID)
+	if !ok {
+		return
+	}
+	id := kpi.ContractID(req.ID)
+	var t contracts.EntryType
+	var body any
+	switch action {
+	case "approve":
+		t, body = contracts.EntryContractApprove, contracts.ContractApprove{ID: id, Version: rec.Version, Hash: rec.Hash}
+	case "reject":
+		if strings.TrimSpace(req.Reason) == "" {
+			writeError(w, http.StatusUnprocessableEntity, "input", "contract reject: give a --reason the other members will read")
+			return
+		}
+		t, body = contracts.EntryContractReject, contracts.ContractReject{ID: id, Version: rec.Version, Hash: rec.Hash, Reason: req.Reason}
+	case "retire":
+		t, body = contracts.EntryContractRetire, contracts.ContractRetire{ID: id, Version: rec.Version}
+	default:
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no contract action %q (approve, reject, retire)", action))
+		return
+	}
+	if _, ok := n.governance(w, r, "contract "+action, t, body); ok {
+		n.writeContract(w, req.ID)
+	}
+}
+
+// entryContractID names the contract a signed contract entry is about.
+func entryContractID(e *contracts.Entry) string {
+	switch v := e.Value.(type) {
+	case *contracts.ContractApprove:
+		return string(v.ID)
+	case *contracts.ContractReject:
+		return string(v.ID)
+	case *contracts.ContractRetire:
+		return string(v.ID)
+	}
+	return ""
+}
+
+func (n *Node) contract(w http.ResponseWriter, id string) (contracts.ContractRecord, bool) {
+	var rec contracts.ContractRecord
+	var ok bool
+	n.cons.fsm.Read(func(s *contracts.State) { rec, ok = s.Contract(kpi.ContractID(id)) })
+	if !ok {
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no contract %q in this consortium: see `cxnet contract list`", id))
+	}
+	return rec, ok
+}
+
+func (n *Node) writeContract(w http.ResponseWriter, id string) {
+	if rec, ok := n.contract(w, id); ok {
+		writeJSON(w, http.StatusOK, contractInfo(rec, true))
+	}
+}
+
+func contractInfo(rec contracts.ContractRecord, full bool) client.ContractInfo {
+	info := versionInfo(string(rec.ID), rec.ContractVersion, full)
+	if full {
+		for _, h := range rec.History {
+			info.History = append(info.History, versionInfo(string(rec.ID), h, false))
+		}
+	}
+	return info
+}
+
+func versionInfo(id string, v contracts.ContractVersion, full bool) client.ContractInfo {
+	info := client.ContractInfo{
+		ID: id, Version: v.Version, State: string(v.State), Hash: v.Hash,
+		Participants: orgStrings(v.Participants), Needed: v.Needed, Approvals: orgStrings(v.Approvals),
+		ProposedBy: string(v.ProposedBy),
+	}
+	if len(v.Rejections) > 0 {
+		info.Rejections = map[string]string{}
+		for o, why := range v.Rejections {
+			info.Rejections[string(o)] = why
+		}
+	}
+	if c, err := v.Contract(); err == nil {
+		info.Title, info.Measure, info.Aggregate = c.Title, c.Measure, string(c.Aggregate)
+	}
+	if full {
+		info.Contract = json.RawMessage(v.Canonical)
+	}
+	return info
+}
+
+func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
+	out := client.Contracts{Contracts: []client.ContractInfo{}}
+	n.cons.fsm.Read(func(s *contracts.State) {
+		for _, rec := range s.Contracts() {
+			out.Contracts = append(out.Contracts, contractInfo(rec, false))
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (n *Node) handleContract(w http.ResponseWriter, r *http.Request) {
+	n.writeContract(w, r.PathValue("id"))
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// consortiumID is the genesis hash entries are signed under ("" before
+// the genesis).
+func (c *consortium) consortiumID() string {
+	id := ""
+	c.fsm.Read(func(s *contracts.State) { id = s.ID() })
+	return id
+}

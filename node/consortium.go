@@ -1,0 +1,391 @@
+package node
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/raftnet"
+	"github.com/cxnet/cxnet/protocol/rpc"
+	"github.com/cxnet/cxnet/store"
+)
+
+// maxVoters is how many members vote in raft; further members replicate
+// the log as non-voters.
+const maxVoters = 5
+
+// RaftConfig are the governance raft's timeouts. Links between
+// organisations cross the internet: the defaults are WAN-safe, tests use
+// shorter ones.
+type RaftConfig struct {
+	Heartbeat   time.Duration `yaml:"heartbeat"`
+	Election    time.Duration `yaml:"election"`
+	LeaderLease time.Duration `yaml:"leader_lease"`
+}
+
+func (c *RaftConfig) fill() {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 2 * time.Second
+	}
+	if c.Election <= 0 {
+		c.Election = 2 * c.Heartbeat
+	}
+	if c.LeaderLease <= 0 || c.LeaderLease > c.Heartbeat {
+		c.LeaderLease = c.Heartbeat / 2
+	}
+}
+
+// consortium is the node's part in a consortium: its libp2p host, the
+// governance state machine and, once the node has created or joined a
+// consortium, the raft that replicates it.
+type consortium struct {
+	home *Home
+	cfg  Config
+	log  *slog.Logger
+	db   *store.DB
+
+	fsm  *contracts.FSM
+	host *protocol.Host
+	// known are peers allowed before this node's state machine knows them:
+	// the members a join reply named, and every server in raft's
+	// configuration (a restarted node learns members from the log).
+	known *protocol.PeerSet
+	srvs  []*rpc.Server
+
+	mu    sync.Mutex // guards raft, trans, snaps
+	raft  *raft.Raft
+	trans *raft.NetworkTransport
+
+	wg     sync.WaitGroup
+	cancel context.CancelFunc
+}
+
+func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event)) *consortium {
+	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: contracts.NewFSM(), known: protocol.NewPeerSet()}
+	c.fsm.OnEvent = func(e contracts.Event) {
+		onEvent(e)
+		c.learnMembers()
+	}
+	return c
+}
+
+// allowed says whether p may connect: an admitted member, or a peer raft
+// or a join told us about.
+func (c *consortium) allowed(p peer.ID) bool {
+	if c.known.Allowed(p) {
+		return true
+	}
+	ok := false
+	c.fsm.Read(func(s *contracts.State) { ok = s.PeerAllowed(p.String()) })
+	return ok
+}
+
+// start opens the libp2p host, serves the node's protocols and, when the
+// store holds raft state, starts raft.
+func (c *consortium) start(ctx context.Context) error {
+	ctx, c.cancel = context.WithCancel(ctx)
+	if err := c.startHost(); err != nil {
+		return err
+	}
+	existing, err := raft.HasExistingState(c.db.RaftLog(), c.db.RaftLog(), c.snapshots())
+	if err != nil {
+		return fmt.Errorf("consortium: read raft state: %w", err)
+	}
+	if existing {
+		if err := c.startRaft(nil); err != nil {
+			return err
+		}
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.manageVoters(ctx)
+	}()
+	return nil
+}
+
+func (c *consortium) startHost() error {
+	psk, err := c.home.PSK()
+	if err != nil {
+		return err
+	}
+	h, err := protocol.NewHost(protocol.HostConfig{
+		Key: c.home.NodeKey, Listen: c.cfg.Listen, Announce: c.cfg.Announce, PSK: psk,
+		Members: protocol.MembersFunc(c.allowed),
+	}, c.log.With("component", "libp2p"))
+	if err != nil {
+		return err
+	}
+	c.host = h
+	c.srvs = []*rpc.Server{
+		rpc.Serve(h.Raw(), protocol.JoinID, c.handleJoin, c.allowed, c.log),
+		rpc.Serve(h.Raw(), protocol.GovID, c.handleGov, c.allowed, c.log),
+	}
+	return nil
+}
+
+// usePSK stores the consortium's private-network key and restarts the
+// host with it. Only before raft runs (consortium create or join).
+func (c *consortium) usePSK(psk []byte) error {
+	if c.getRaft() != nil {
+		return inputError{"the private-network key can only be set before the node creates or joins a consortium"}
+	}
+	if err := c.home.SetPSK(psk); err != nil {
+		return err
+	}
+	for _, s := range c.srvs {
+		s.Close()
+	}
+	c.host.Close()
+	return c.startHost()
+}
+
+// stop shuts raft, the protocols and the host down, in that order.
+func (c *consortium) stop() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	c.wg.Wait()
+	c.mu.Lock()
+	if c.raft != nil {
+		if err := c.raft.Shutdown().Error(); err != nil {
+			c.log.Warn("raft shutdown", "err", err)
+		}
+		c.trans.Close()
+		c.raft = nil
+	}
+	c.mu.Unlock()
+	for _, s := range c.srvs {
+		s.Close()
+	}
+	if c.host != nil {
+		c.host.Close()
+	}
+}
+
+func (c *consortium) snapshots() raft.SnapshotStore {
+	dir := filepath.Join(c.home.Dir, "raft")
+	os.MkdirAll(dir, 0o700)
+	s, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, raftnet.HCLog(c.log.With("component", "raft-snapshots")))
+	if err != nil {
+		// Only fails when the directory cannot be created or read.
+		c.log.Error("raft snapshot store", "dir", dir, "err", err)
+		return raft.NewInmemSnapshotStore()
+	}
+	return s
+}
+
+// startRaft starts raft on the node's store. bootstrap, when set, is the
+// first configuration (consortium create).
+func (c *consortium) startRaft(bootstrap *raft.Configuration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.raft != nil {
+		return errors.New("this node already takes part in a consortium")
+	}
+	rc := c.cfg.Raft
+	rc.fill()
+	conf := raft.DefaultConfig()
+	conf.LocalID = raft.ServerID(c.host.ID().String())
+	conf.HeartbeatTimeout = rc.Heartbeat
+	conf.ElectionTimeout = rc.Election
+	conf.LeaderLeaseTimeout = rc.LeaderLease
+	conf.CommitTimeout = 50 * time.Millisecond
+	conf.SnapshotThreshold = 1024
+	conf.TrailingLogs = 4096
+	conf.Logger = raftnet.HCLog(c.log.With("component", "raft"))
+	trans, err := raftnet.NewTransport(raftnet.Config{Host: c.host.Raw(), Allowed: c.allowed, Timeout: 2 * rc.Election}, c.log)
+	if err != nil {
+		return err
+	}
+	snaps := c.snapshots()
+	if bootstrap != nil {
+		if err := raft.BootstrapCluster(conf, c.db.RaftLog(), c.db.RaftLog(), snaps, trans, *bootstrap); err != nil {
+			trans.Close()
+			return fmt.Errorf("consortium: bootstrap raft: %w", err)
+		}
+	}
+	r, err := raft.NewRaft(conf, c.fsm, c.db.RaftLog(), c.db.RaftLog(), snaps, trans)
+	if err != nil {
+		trans.Close()
+		return fmt.Errorf("consortium: start raft: %w", err)
+	}
+	c.raft, c.trans = r, trans
+	c.learnServers()
+	return nil
+}
+
+func (c *consortium) getRaft() *raft.Raft {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.raft
+}
+
+// learnServers allows every server of raft's configuration to connect, so
+// a restarted node talks to members its state machine has not replayed
+// yet.
+func (c *consortium) learnServers() {
+	if c.raft == nil {
+		return
+	}
+	f := c.raft.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	for _, s := range f.Configuration().Servers {
+		if id, err := peer.Decode(string(s.ID)); err == nil && id != c.host.ID() {
+			c.known.Add(id)
+			c.host.Protect(id)
+		}
+	}
+}
+
+// learnMembers puts every admitted member's addresses in the peerstore
+// and protects its connections.
+func (c *consortium) learnMembers() {
+	if c.host == nil {
+		return
+	}
+	var members []contracts.Membership
+	c.fsm.Read(func(s *contracts.State) { members = s.Members() })
+	for _, m := range members {
+		if m.State != contracts.MemberAdmitted || m.Member.PeerID == c.host.ID().String() {
+			continue
+		}
+		info, err := protocol.AddrInfo(m.Member)
+		if err != nil {
+			c.log.Warn("member descriptor", "org", string(m.Member.Org), "err", err)
+			continue
+		}
+		c.host.AddPeer(info)
+		c.host.Protect(info.ID)
+	}
+}
+
+// identity is this node's member descriptor, signed with its governance
+// key.
+func (c *consortium) identity(cfg Config) kpi.Member {
+	m := kpi.Member{
+		Org: kpi.OrgID(cfg.Org), Name: cfg.Name, Kind: cfg.Kind,
+		PeerID: c.host.ID().String(),
+	}
+	for _, a := range c.host.Addrs() {
+		m.Addrs = append(m.Addrs, a.String())
+	}
+	m.Sign(c.home.GovernanceKey)
+	return m
+}
+
+// raftState is the node's view of raft for status.
+func (c *consortium) raftState() (state, leader string) {
+	r := c.getRaft()
+	if r == nil {
+		return "none", ""
+	}
+	_, id := r.LeaderWithID()
+	switch r.State() {
+	case raft.Leader:
+		state = "leader"
+	case raft.Candidate:
+		state = "candidate"
+	case raft.Shutdown:
+		state = "none"
+	default:
+		state = "follower"
+	}
+	return state, string(id)
+}
+
+// voters returns raft's servers by suffrage.
+func (c *consortium) servers() (voters, nonvoters map[string]bool) {
+	voters, nonvoters = map[string]bool{}, map[string]bool{}
+	r := c.getRaft()
+	if r == nil {
+		return
+	}
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return
+	}
+	for _, s := range f.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			voters[string(s.ID)] = true
+		} else {
+			nonvoters[string(s.ID)] = true
+		}
+	}
+	return
+}
+
+// addServer adds an admitted member's node to raft, as a voter while there
+// are fewer than maxVoters. Only the leader can.
+func (c *consortium) addServer(p peer.ID) error {
+	r := c.getRaft()
+	if r == nil || r.State() != raft.Leader {
+		return raft.ErrNotLeader
+	}
+	if !c.admittedPeer(p) {
+		return fmt.Errorf("peer %s is not an admitted member: admit its organisation first (cxnet consortium admit)", p)
+	}
+	voters, nonvoters := c.servers()
+	id := raft.ServerID(p.String())
+	if voters[p.String()] || nonvoters[p.String()] {
+		return nil
+	}
+	c.known.Add(p)
+	if len(voters) < maxVoters {
+		return r.AddVoter(id, raft.ServerAddress(p.String()), 0, 30*time.Second).Error()
+	}
+	return r.AddNonvoter(id, raft.ServerAddress(p.String()), 0, 30*time.Second).Error()
+}
+
+func (c *consortium) admittedPeer(p peer.ID) bool {
+	ok := false
+	c.fsm.Read(func(s *contracts.State) { ok = s.PeerAllowed(p.String()) })
+	return ok
+}
+
+// manageVoters keeps maxVoters voters while the node leads: when a voter
+// left, a non-voter is promoted.
+func (c *consortium) manageVoters(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		r := c.getRaft()
+		if r == nil || r.State() != raft.Leader {
+			continue
+		}
+		voters, nonvoters := c.servers()
+		for id := range nonvoters {
+			if len(voters) >= maxVoters {
+				break
+			}
+			if err := r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, 10*time.Second).Error(); err != nil {
+				c.log.Warn("promote non-voter", "peer", id, "err", err)
+				break
+			}
+			c.log.Info("promoted non-voter to voter", "peer", id)
+			voters[id] = true
+		}
+	}
+}
+
+// governanceKey returns the key entries are signed with.
+func (c *consortium) governanceKey() ed25519.PrivateKey { return c.home.GovernanceKey }

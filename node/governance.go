@@ -1,0 +1,287 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/rpc"
+)
+
+// errNoConsortium: the node has neither created nor joined a consortium.
+var errNoConsortium = inputError{"this node is not in a consortium yet: found one with `cxnet consortium create`, or join one with `cxnet consortium join --via ADDR` once admitted"}
+
+// rejected is a governance entry the state machine refused (on this node
+// or on the leader); its message says why.
+type rejected struct{ msg string }
+
+func (e rejected) Error() string        { return e.msg }
+func (e rejected) Is(target error) bool { return target == errInput }
+
+// govRequest is a message of the /cxnet/gov protocol, sent to the leader.
+type govRequest struct {
+	Op    string `json:"op"`              // "apply" | "add_server"
+	Entry []byte `json:"entry,omitempty"` // apply: a signed governance entry
+	Peer  string `json:"peer,omitempty"`  // add_server: the admitted member's peer id
+}
+
+type govReply struct {
+	Event    *contracts.Event `json:"event,omitempty"`
+	Rejected string           `json:"rejected,omitempty"`
+}
+
+// errNotLeaderText marks a gov reply from a node that lost the lead.
+const errNotLeaderText = "not the raft leader"
+
+// submit applies a signed governance entry through raft: directly on the
+// leader, otherwise forwarded to it. It retries while leadership moves.
+func (c *consortium) submit(ctx context.Context, entry []byte) (contracts.Event, error) {
+	return c.toLeader(ctx, govRequest{Op: "apply", Entry: entry})
+}
+
+func (c *consortium) toLeader(ctx context.Context, req govRequest) (contracts.Event, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for {
+		r := c.getRaft()
+		if r == nil {
+			return contracts.Event{}, errNoConsortium
+		}
+		var ev contracts.Event
+		var err error
+		if r.State() == raft.Leader {
+			ev, err = c.lead(req)
+		} else if _, lid := r.LeaderWithID(); lid != "" {
+			ev, err = c.forward(ctx, peer.ID(""), string(lid), req)
+		} else {
+			err = raft.ErrNotLeader
+		}
+		if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
+			return ev, err
+		}
+		select {
+		case <-ctx.Done():
+			return contracts.Event{}, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// lead carries out a request on this node, the leader.
+func (c *consortium) lead(req govRequest) (contracts.Event, error) {
+	r := c.getRaft()
+	if r == nil {
+		return contracts.Event{}, errNoConsortium
+	}
+	switch req.Op {
+	case "apply":
+		f := r.Apply(req.Entry, 10*time.Second)
+		if err := f.Error(); err != nil {
+			return contracts.Event{}, err
+		}
+		res, ok := f.Response().(*contracts.ApplyResult)
+		if !ok {
+			return contracts.Event{}, errors.New("governance: unexpected apply result")
+		}
+		if res.Err != nil {
+			return res.Event, rejected{res.Err.Error()}
+		}
+		return res.Event, nil
+	case "add_server":
+		p, err := peer.Decode(req.Peer)
+		if err != nil {
+			return contracts.Event{}, fmt.Errorf("add server: %w", err)
+		}
+		return contracts.Event{}, c.addServer(p)
+	}
+	return contracts.Event{}, fmt.Errorf("unknown governance operation %q", req.Op)
+}
+
+func (c *consortium) forward(ctx context.Context, _ peer.ID, leader string, req govRequest) (contracts.Event, error) {
+	lid, err := peer.Decode(leader)
+	if err != nil {
+		return contracts.Event{}, err
+	}
+	b, _ := json.Marshal(req)
+	out, err := rpc.Call(ctx, c.host.Raw(), lid, protocol.GovID, b)
+	var re *rpc.RemoteError
+	if errors.As(err, &re) && re.Msg == errNotLeaderText {
+		return contracts.Event{}, raft.ErrNotLeader
+	}
+	if err != nil {
+		return contracts.Event{}, fmt.Errorf("forward to the raft leader %s: %w", lid, err)
+	}
+	var reply govReply
+	if err := json.Unmarshal(out, &reply); err != nil {
+		return contracts.Event{}, fmt.Errorf("leader's reply: %w", err)
+	}
+	var ev contracts.Event
+	if reply.Event != nil {
+		ev = *reply.Event
+	}
+	if reply.Rejected != "" {
+		return ev, rejected{reply.Rejected}
+	}
+	return ev, nil
+}
+
+// handleGov serves /cxnet/gov on the leader: members forward entries and
+// add-server requests here.
+func (c *consortium) handleGov(ctx context.Context, from peer.ID, b []byte) ([]byte, error) {
+	var req govRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return nil, fmt.Errorf("bad governance request: %v", err)
+	}
+	if r := c.getRaft(); r == nil || r.State() != raft.Leader {
+		return nil, errors.New(errNotLeaderText)
+	}
+	ev, err := c.lead(req)
+	var rej rejected
+	switch {
+	case errors.As(err, &rej):
+		return json.Marshal(govReply{Event: &ev, Rejected: rej.msg})
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+		return nil, errors.New(errNotLeaderText)
+	case err != nil:
+		return nil, err
+	}
+	return json.Marshal(govReply{Event: &ev})
+}
+
+// joinRequest and joinReply are the /cxnet/join protocol.
+type joinRequest struct {
+	Member kpi.Member `json:"member"`
+}
+
+type joinReply struct {
+	Consortium string       `json:"consortium"`
+	Members    []kpi.Member `json:"members"`
+	Leader     string       `json:"leader"`
+}
+
+// handleJoin serves an admitted member's node that asks to take part in
+// raft: the descriptor must be the admitted one and the connection must
+// come from its peer.
+func (c *consortium) handleJoin(ctx context.Context, from peer.ID, b []byte) ([]byte, error) {
+	var req joinRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return nil, fmt.Errorf("bad join request: %v", err)
+	}
+	m := req.Member
+	if err := m.Verify(); err != nil {
+		return nil, err
+	}
+	if m.PeerID != from.String() {
+		return nil, fmt.Errorf("the descriptor names peer %s but the request comes from %s", m.PeerID, from)
+	}
+	var reply joinReply
+	var admitted bool
+	c.fsm.Read(func(s *contracts.State) {
+		ms, ok := s.Member(m.Org)
+		admitted = ok && ms.State == contracts.MemberAdmitted && ms.Member.PeerID == m.PeerID && ms.Member.GovernanceKey == m.GovernanceKey
+		if cons, ok := s.Consortium(); ok {
+			reply.Consortium = cons.Name
+		}
+		for _, x := range s.Members() {
+			if x.State == contracts.MemberAdmitted {
+				reply.Members = append(reply.Members, x.Member)
+			}
+		}
+	})
+	if !admitted {
+		return nil, fmt.Errorf("organisation %s (peer %s) is not an admitted member of this consortium: a member proposes it with `cxnet consortium admit`, a majority approves", m.Org, from)
+	}
+	if _, err := c.toLeader(ctx, govRequest{Op: "add_server", Peer: from.String()}); err != nil {
+		return nil, fmt.Errorf("add to raft: %w", err)
+	}
+	if r := c.getRaft(); r != nil {
+		_, lid := r.LeaderWithID()
+		reply.Leader = string(lid)
+	}
+	return json.Marshal(reply)
+}
+
+// create founds a consortium on this node: raft is bootstrapped with this
+// node as the only voter and the genesis entry is applied.
+func (c *consortium) create(ctx context.Context, cfg Config, name string, minCohort int) (contracts.Event, error) {
+	if c.getRaft() != nil {
+		return contracts.Event{}, inputError{"this node already takes part in a consortium; a node belongs to one consortium"}
+	}
+	self := raft.ServerID(c.host.ID().String())
+	boot := raft.Configuration{Servers: []raft.Server{{Suffrage: raft.Voter, ID: self, Address: raft.ServerAddress(self)}}}
+	if err := c.startRaft(&boot); err != nil {
+		return contracts.Event{}, err
+	}
+	entry, err := contracts.Sign(contracts.EntryGenesis, contracts.Genesis{
+		Name: name, MinCohort: minCohort, AdmissionRule: contracts.AdmissionMajority, Founder: c.identity(cfg),
+	}, kpi.OrgID(cfg.Org), c.governanceKey(), "")
+	if err != nil {
+		return contracts.Event{}, err
+	}
+	return c.submit(ctx, entry)
+}
+
+// join makes this admitted member's node take part in the consortium that
+// the node at via belongs to, and waits until it has caught up.
+func (c *consortium) join(ctx context.Context, cfg Config, via string) (string, error) {
+	if c.getRaft() != nil {
+		return "", inputError{"this node already takes part in a consortium"}
+	}
+	addr, err := ma.NewMultiaddr(via)
+	if err != nil {
+		return "", inputError{fmt.Sprintf("--via %q is not a multiaddr: %v", via, err)}
+	}
+	info, err := peer.AddrInfoFromP2pAddr(addr)
+	if err != nil {
+		return "", inputError{fmt.Sprintf("--via %q must end in /p2p/<peer id> (copy an address from the member's `cxnet identity`): %v", via, err)}
+	}
+	c.known.Add(info.ID)
+	if err := c.host.Connect(ctx, *info); err != nil {
+		c.known.Remove(info.ID)
+		return "", err
+	}
+	// Raft runs before we ask, so the leader finds us ready.
+	if err := c.startRaft(nil); err != nil {
+		return "", err
+	}
+	req, _ := json.Marshal(joinRequest{Member: c.identity(cfg)})
+	out, err := rpc.Call(ctx, c.host.Raw(), info.ID, protocol.JoinID, req)
+	if err != nil {
+		return "", fmt.Errorf("join via %s: %w", info.ID, err)
+	}
+	var reply joinReply
+	if err := json.Unmarshal(out, &reply); err != nil {
+		return "", fmt.Errorf("join reply: %w", err)
+	}
+	for _, m := range reply.Members {
+		if mi, err := protocol.AddrInfo(m); err == nil && mi.ID != c.host.ID() {
+			c.known.Add(mi.ID)
+			c.host.AddPeer(mi)
+			c.host.Protect(mi.ID)
+		}
+	}
+	// Wait until our own copy of the state machine knows us as a member.
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		caught := false
+		c.fsm.Read(func(s *contracts.State) { caught = s.IsAdmitted(kpi.OrgID(cfg.Org)) })
+		if caught {
+			return reply.Consortium, nil
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return "", errors.New("joined raft but did not receive the governance log within 60s; check that the members can reach this node's announced addresses")
+}
