@@ -148,6 +148,9 @@ func (n *Node) handleApproveMember(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, &req) {
 		return
 	}
+	if !n.synced(w, r, "consortium approve") {
+		return
+	}
 	var hash string
 	var found bool
 	n.cons.fsm.Read(func(s *contracts.State) {
@@ -166,6 +169,7 @@ func (n *Node) handleApproveMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
+	n.cons.freshen(r.Context())
 	voters, nonvoters := n.cons.servers()
 	out := client.Members{Members: []client.Member{}}
 	n.cons.fsm.Read(func(s *contracts.State) {
@@ -226,6 +230,9 @@ func (n *Node) handleContractAction(w http.ResponseWriter, r *http.Request) {
 		if _, ok := n.submit(w, r, "contract "+action, req.Entry); ok {
 			n.writeContract(w, entryContractID(e))
 		}
+		return
+	}
+	if !n.synced(w, r, "contract "+action) {
 		return
 	}
 	rec, ok := n.contract(w, req.ID)
@@ -316,6 +323,7 @@ func versionInfo(id string, v contracts.ContractVersion, full bool) client.Contr
 }
 
 func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
+	n.cons.freshen(r.Context())
 	out := client.Contracts{Contracts: []client.ContractInfo{}}
 	n.cons.fsm.Read(func(s *contracts.State) {
 		for _, rec := range s.Contracts() {
@@ -326,6 +334,7 @@ func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleContract(w http.ResponseWriter, r *http.Request) {
+	n.cons.freshen(r.Context())
 	n.writeContract(w, r.PathValue("id"))
 }
 
@@ -342,4 +351,14 @@ func (c *consortium) consortiumID() string {
 	id := ""
 	c.fsm.Read(func(s *contracts.State) { id = s.ID() })
 	return id
+}
+
+// synced brings this node's state up to the leader's before a command
+// reads it; on failure it answers the request.
+func (n *Node) synced(w http.ResponseWriter, r *http.Request, op string) bool {
+	if err := n.cons.sync(r.Context()); err != nil {
+		n.writeErr(w, op, err)
+		return false
+	}
+	return true
 }

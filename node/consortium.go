@@ -107,6 +107,7 @@ func (c *consortium) start(ctx context.Context) error {
 		if err := c.startRaft(nil); err != nil {
 			return err
 		}
+		c.seedPeers()
 	}
 	c.wg.Add(1)
 	go func() {
@@ -389,3 +390,50 @@ func (c *consortium) manageVoters(ctx context.Context) {
 
 // governanceKey returns the key entries are signed with.
 func (c *consortium) governanceKey() ed25519.PrivateKey { return c.home.GovernanceKey }
+
+// freshen is sync for reads: it tries briefly, and a read falls back to
+// this node's own copy of the state when the leader is out of reach (a
+// partitioned node still answers, possibly stale).
+func (c *consortium) freshen(ctx context.Context) {
+	if c.getRaft() == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := c.sync(ctx); err != nil {
+		c.log.Debug("reading possibly stale governance state", "err", err)
+	}
+}
+
+// seedPeers tells the host where the members are before raft has replayed
+// the log (raft applies entries only once it hears of the commit index, and
+// it cannot hear without addresses): the members of the restored snapshot
+// and of every governance entry in the local log, applied to a scratch
+// state.
+func (c *consortium) seedPeers() {
+	c.learnMembers()
+	logs := c.db.RaftLog()
+	first, err1 := logs.FirstIndex()
+	last, err2 := logs.LastIndex()
+	if err1 != nil || err2 != nil || last == 0 {
+		return
+	}
+	scratch := contracts.NewState()
+	var l raft.Log
+	for i := first; i <= last; i++ {
+		if logs.GetLog(i, &l) != nil || l.Type != raft.LogCommand {
+			continue
+		}
+		scratch.Apply(i, l.Data) // refusals are the log's business, not ours
+	}
+	for _, m := range scratch.Members() {
+		if m.State != contracts.MemberAdmitted || m.Member.PeerID == c.host.ID().String() {
+			continue
+		}
+		if info, err := protocol.AddrInfo(m.Member); err == nil {
+			c.known.Add(info.ID)
+			c.host.AddPeer(info)
+			c.host.Protect(info.ID)
+		}
+	}
+}

@@ -39,18 +39,64 @@ type govReply struct {
 	Rejected string           `json:"rejected,omitempty"`
 }
 
+// sync waits until this node's state machine has applied everything the
+// leader had committed when sync was called, so that a command that reads
+// the state (approve, show) sees what another member just did.
+func (c *consortium) sync(ctx context.Context) error {
+	ev, err := c.toLeader(ctx, govRequest{Op: "barrier"})
+	if err != nil {
+		return err
+	}
+	return c.waitApplied(ctx, ev.Index)
+}
+
+// waitApplied waits until raft applied index idx to this node's state
+// machine.
+func (c *consortium) waitApplied(ctx context.Context, idx uint64) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for {
+		r := c.getRaft()
+		if r == nil {
+			return errNoConsortium
+		}
+		if r.AppliedIndex() >= idx {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("this node has not caught up with the governance log (at %d of %d): %w", r.AppliedIndex(), idx, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// errLeaderUnreachable: the node raft names as leader did not answer; it
+// may have died, and a new leader is being elected.
+type errLeaderUnreachable struct{ error }
+
+func (e errLeaderUnreachable) Unwrap() error { return e.error }
+
 // errNotLeaderText marks a gov reply from a node that lost the lead.
 const errNotLeaderText = "not the raft leader"
 
 // submit applies a signed governance entry through raft: directly on the
 // leader, otherwise forwarded to it. It retries while leadership moves.
 func (c *consortium) submit(ctx context.Context, entry []byte) (contracts.Event, error) {
-	return c.toLeader(ctx, govRequest{Op: "apply", Entry: entry})
+	ev, err := c.toLeader(ctx, govRequest{Op: "apply", Entry: entry})
+	if ev.Index > 0 {
+		// Read-your-writes: the caller's next command on this node sees it.
+		if werr := c.waitApplied(ctx, ev.Index); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	return ev, err
 }
 
 func (c *consortium) toLeader(ctx context.Context, req govRequest) (contracts.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	var lastErr error
 	for {
 		r := c.getRaft()
 		if r == nil {
@@ -65,11 +111,17 @@ func (c *consortium) toLeader(ctx context.Context, req govRequest) (contracts.Ev
 		} else {
 			err = raft.ErrNotLeader
 		}
-		if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
+		var unreachable errLeaderUnreachable
+		if errors.As(err, &unreachable) {
+			lastErr = err // the leader may be gone; raft elects another
+		} else if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
 			return ev, err
 		}
 		select {
 		case <-ctx.Done():
+			if lastErr != nil {
+				return contracts.Event{}, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", lastErr)
+			}
 			return contracts.Event{}, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
@@ -96,6 +148,11 @@ func (c *consortium) lead(req govRequest) (contracts.Event, error) {
 			return res.Event, rejected{res.Err.Error()}
 		}
 		return res.Event, nil
+	case "barrier":
+		if err := r.Barrier(10 * time.Second).Error(); err != nil {
+			return contracts.Event{}, err
+		}
+		return contracts.Event{Index: r.AppliedIndex()}, nil
 	case "add_server":
 		p, err := peer.Decode(req.Peer)
 		if err != nil {
@@ -117,8 +174,11 @@ func (c *consortium) forward(ctx context.Context, _ peer.ID, leader string, req 
 	if errors.As(err, &re) && re.Msg == errNotLeaderText {
 		return contracts.Event{}, raft.ErrNotLeader
 	}
+	if errors.As(err, &re) {
+		return contracts.Event{}, fmt.Errorf("the raft leader %s: %w", lid, err)
+	}
 	if err != nil {
-		return contracts.Event{}, fmt.Errorf("forward to the raft leader %s: %w", lid, err)
+		return contracts.Event{}, errLeaderUnreachable{fmt.Errorf("forward to the raft leader %s: %w", lid, err)}
 	}
 	var reply govReply
 	if err := json.Unmarshal(out, &reply); err != nil {
