@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -96,8 +97,27 @@ func cxJSON(t *testing.T, home string, v any, args ...string) {
 type daemon struct {
 	home string
 	cmd  *exec.Cmd
-	logs *bytes.Buffer
+	logs *syncBuffer
 	done chan error
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // initNode creates a node home with ports chosen by the OS.
@@ -105,14 +125,33 @@ func initNode(t *testing.T, org string) string {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), org)
 	cxOK(t, home, "init", "--org", org, "--name", "Test "+org, "--kind", "hospital",
-		"--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0")
+		"--api", "127.0.0.1:0", "--listen", fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", freePort(t)))
 	return home
+}
+
+// freePort asks the OS for a free TCP port on loopback, so that a node
+// keeps its address across restarts, as a real one does.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 func startDaemon(t *testing.T, home string) *daemon {
 	t.Helper()
-	d := &daemon{home: home, logs: &bytes.Buffer{}, done: make(chan error, 1)}
-	d.cmd = exec.Command(cxnetBin(t), "--home", home, "run", "--log-level", "debug")
+	return startDaemonArgs(t, home)
+}
+
+// startDaemonArgs starts `cxnet run` with extra flags and waits until it
+// is ready.
+func startDaemonArgs(t *testing.T, home string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{home: home, logs: &syncBuffer{}, done: make(chan error, 1)}
+	d.cmd = exec.Command(cxnetBin(t), append([]string{"--home", home, "run", "--log-level", "debug"}, args...)...)
 	d.cmd.Stdout, d.cmd.Stderr = d.logs, d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

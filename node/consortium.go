@@ -391,14 +391,15 @@ func (c *consortium) manageVoters(ctx context.Context) {
 // governanceKey returns the key entries are signed with.
 func (c *consortium) governanceKey() ed25519.PrivateKey { return c.home.GovernanceKey }
 
-// freshen is sync for reads: it tries briefly, and a read falls back to
+// freshen is sync for reads: it tries for up to 10s (a restarted node may
+// wait for the leader's replication backoff), and a read falls back to
 // this node's own copy of the state when the leader is out of reach (a
 // partitioned node still answers, possibly stale).
 func (c *consortium) freshen(ctx context.Context) {
 	if c.getRaft() == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := c.sync(ctx); err != nil {
 		c.log.Debug("reading possibly stale governance state", "err", err)
