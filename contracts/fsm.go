@@ -24,6 +24,7 @@ type FSM struct {
 
 	mu    sync.RWMutex
 	state *State
+	index uint64 // last command entry applied; guarded by mu
 }
 
 var (
@@ -52,11 +53,21 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.state = NewState()
 	}
 	ev, err := f.state.Apply(l.Index, l.Data)
+	f.index = l.Index
 	f.mu.Unlock()
 	if f.OnEvent != nil {
 		f.OnEvent(ev)
 	}
 	return &ApplyResult{Event: ev, Err: err}
+}
+
+// Index is the log index of the last command entry the state machine
+// applied (or of the snapshot it was restored from). Raft's own
+// AppliedIndex may run ahead of the state machine; this does not.
+func (f *FSM) Index() uint64 {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.index
 }
 
 // Read calls fn with the state under a read lock. fn must not change the
@@ -74,6 +85,7 @@ func (f *FSM) Read(fn func(*State)) {
 // snapshotJSON is the snapshot encoding.
 type snapshotJSON struct {
 	Format int             `json:"format"`
+	Index  uint64          `json:"index"` // last command entry applied
 	State  json.RawMessage `json:"state"`
 }
 
@@ -86,11 +98,12 @@ func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 		st = NewState()
 	}
 	state, err := json.Marshal(st)
+	index := f.index
 	f.mu.RUnlock()
 	if err != nil {
 		return nil, fmt.Errorf("contracts: snapshot: %w", err)
 	}
-	b, err := json.Marshal(snapshotJSON{Format: SnapshotFormat, State: state})
+	b, err := json.Marshal(snapshotJSON{Format: SnapshotFormat, Index: index, State: state})
 	if err != nil {
 		return nil, fmt.Errorf("contracts: snapshot: %w", err)
 	}
@@ -112,7 +125,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 		return fmt.Errorf("contracts: restore snapshot: %w", err)
 	}
 	f.mu.Lock()
-	f.state = s
+	f.state, f.index = s, snap.Index
 	f.mu.Unlock()
 	return nil
 }

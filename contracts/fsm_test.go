@@ -86,12 +86,15 @@ func TestFSM(t *testing.T) {
 
 	// Snapshot and restore.
 	snap := fsmSnapshotBytes(t, f)
-	if !bytes.HasPrefix(snap, []byte(`{"format":1,"state":{"consortium":{`)) {
+	if !bytes.HasPrefix(snap, []byte(`{"format":1,"index":7,"state":{"consortium":{`)) {
 		t.Fatalf("snapshot %.60s", snap)
 	}
 	restored := NewFSM()
 	if err := restored.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
 		t.Fatal(err)
+	}
+	if restored.Index() != f.Index() || f.Index() != 7 {
+		t.Fatalf("restored index %d, original %d, want 7", restored.Index(), f.Index())
 	}
 	if fsmState(restored) != fsmState(f) {
 		t.Fatal("restored state differs")

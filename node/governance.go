@@ -50,22 +50,21 @@ func (c *consortium) sync(ctx context.Context) error {
 	return c.waitApplied(ctx, ev.Index)
 }
 
-// waitApplied waits until raft applied index idx to this node's state
-// machine.
+// waitApplied waits until this node's state machine applied the command
+// entry at index idx.
 func (c *consortium) waitApplied(ctx context.Context, idx uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	for {
-		r := c.getRaft()
-		if r == nil {
+		if c.getRaft() == nil {
 			return errNoConsortium
 		}
-		if r.AppliedIndex() >= idx {
+		if c.fsm.Index() >= idx {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("this node has not caught up with the governance log (at %d of %d): %w", r.AppliedIndex(), idx, ctx.Err())
+			return fmt.Errorf("this node has not caught up with the governance log (at %d of %d): %w", c.fsm.Index(), idx, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -149,10 +148,12 @@ func (c *consortium) lead(req govRequest) (contracts.Event, error) {
 		}
 		return res.Event, nil
 	case "barrier":
+		// After the barrier the leader's state machine has applied every
+		// earlier entry: its index is what a reader must reach.
 		if err := r.Barrier(10 * time.Second).Error(); err != nil {
 			return contracts.Event{}, err
 		}
-		return contracts.Event{Index: r.AppliedIndex()}, nil
+		return contracts.Event{Index: c.fsm.Index()}, nil
 	case "add_server":
 		p, err := peer.Decode(req.Peer)
 		if err != nil {
