@@ -62,7 +62,10 @@ type consortium struct {
 	// the members a join reply named, and every server in raft's
 	// configuration (a restarted node learns members from the log).
 	known *protocol.PeerSet
-	srvs  []*rpc.Server
+	// blocked are peers refused whatever their membership (fault
+	// injection: BlockPeers).
+	blocked *protocol.PeerSet
+	srvs    []*rpc.Server
 
 	mu    sync.Mutex // guards raft, trans, snaps
 	raft  *raft.Raft
@@ -73,7 +76,8 @@ type consortium struct {
 }
 
 func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event)) *consortium {
-	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: contracts.NewFSM(), known: protocol.NewPeerSet()}
+	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: contracts.NewFSM(),
+		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet()}
 	c.fsm.OnEvent = func(e contracts.Event) {
 		onEvent(e)
 		c.learnMembers()
@@ -84,6 +88,9 @@ func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEve
 // allowed says whether p may connect: an admitted member, or a peer raft
 // or a join told us about.
 func (c *consortium) allowed(p peer.ID) bool {
+	if c.blocked.Allowed(p) {
+		return false
+	}
 	if c.known.Allowed(p) {
 		return true
 	}

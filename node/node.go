@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/store"
@@ -180,3 +182,30 @@ func (n *Node) loadAuditIndex() error {
 	n.auditedIndex.Store(last)
 	return err
 }
+
+// BlockPeers cuts this node off from the given peers (peer id strings) and
+// refuses their connections until UnblockPeers: fault injection for
+// partition tests and drills. Unknown ids are ignored.
+func (n *Node) BlockPeers(ids ...string) {
+	for _, s := range ids {
+		if id, err := peer.Decode(s); err == nil {
+			n.cons.blocked.Add(id)
+		}
+	}
+	n.cons.host.DisconnectNonMembers()
+}
+
+// UnblockPeers undoes BlockPeers.
+func (n *Node) UnblockPeers(ids ...string) {
+	for _, s := range ids {
+		if id, err := peer.Decode(s); err == nil {
+			n.cons.blocked.Remove(id)
+		}
+	}
+}
+
+// PeerID is the node's libp2p peer id.
+func (n *Node) PeerID() string { return n.home.PeerID.String() }
+
+// Ready reports whether Run has started serving.
+func (n *Node) Ready() bool { return n.ready.Load() }

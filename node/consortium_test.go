@@ -1,0 +1,196 @@
+package node_test
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node"
+	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/node/nodetest"
+)
+
+func contractYAML(id string, orgs []string, approvals string) string {
+	return "id: " + id + "\nmeasure: nps\naggregate: nps\nparticipants: [" + strings.Join(orgs, ", ") +
+		"]\napprovals: " + approvals + "\nprivacy: {min_cohort: 11}\n"
+}
+
+func orgs(ms []*nodetest.Member) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Org
+	}
+	return out
+}
+
+// TestVotersAndNonVoters: raft keeps at most five voters; the sixth member
+// replicates the log as a non-voter.
+func TestVotersAndNonVoters(t *testing.T) {
+	c := nodetest.NewCluster(t, 6, nodetest.Options{})
+	c.Form("six")
+	ms, err := c.Nodes[5].Client.Members(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	voters, nonvoters := 0, 0
+	for _, m := range ms.Members {
+		switch m.Raft {
+		case "voter":
+			voters++
+		case "nonvoter":
+			nonvoters++
+		}
+	}
+	if voters != 5 || nonvoters != 1 {
+		t.Fatalf("%d voters and %d non-voters, want 5 and 1: %+v", voters, nonvoters, ms.Members)
+	}
+	c.RequireSameState()
+}
+
+// TestMinorityPartitionCannotCommit cuts five members into two and three:
+// the two cannot commit anything, the three go on, and after healing
+// everyone agrees — without the minority's proposal.
+func TestMinorityPartitionCannotCommit(t *testing.T) {
+	c := nodetest.NewCluster(t, 5, nodetest.Options{})
+	c.Form("five")
+	leader := c.WaitForLeader()
+	minority := []*nodetest.Member{leader}
+	var majority []*nodetest.Member
+	for _, m := range c.Nodes {
+		if m == leader {
+			continue
+		}
+		if len(minority) < 2 {
+			minority = append(minority, m)
+		} else {
+			majority = append(majority, m)
+		}
+	}
+	c.Partition(minority, majority)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	_, err := minority[1].Client.Propose(ctx, "m.yaml", contractYAML("minority", orgs(minority), "all"))
+	if err == nil {
+		t.Fatal("the minority committed a proposal")
+	}
+	c.WaitForLeader(majority...)
+	if _, err := majority[0].Client.Propose(context.Background(), "m.yaml", contractYAML("majority", orgs(majority), "majority")); err != nil {
+		t.Fatalf("the majority could not commit: %v", err)
+	}
+
+	c.Heal()
+	c.RequireSameState()
+	cs, err := minority[0].Client.Contracts(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Contracts) != 1 || cs.Contracts[0].ID != "majority" {
+		t.Fatalf("after healing, contracts = %+v, want only the majority's", cs.Contracts)
+	}
+}
+
+// TestForgedEntriesRejectedByEveryNode submits forged approvals through
+// the API of one node: every node's state machine refuses them, and every
+// node's audit log records the refusals at the same log indices.
+func TestForgedEntriesRejectedByEveryNode(t *testing.T) {
+	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c.Form("forgery")
+	ctx := context.Background()
+	a, b, third := c.Nodes[0], c.Nodes[1], c.Nodes[2]
+	info, err := a.Client.Propose(ctx, "c.yaml", contractYAML("nps-all", orgs(c.Nodes), "all"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := c.Status(a)
+	homeA, err := node.LoadHome(a.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	homeB, err := node.LoadHome(b.Home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	approval := contracts.ContractApprove{ID: "nps-all", Version: info.Version, Hash: info.Hash}
+	sign := func(key ed25519.PrivateKey, org string, body any, consortium string) []byte {
+		e, err := contracts.Sign(contracts.EntryContractApprove, body, kpi.OrgID(org), key, consortium)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	_, stranger, _ := ed25519.GenerateKey(nil)
+	genuineB := sign(homeB.GovernanceKey, b.Org, approval, st.ConsortiumID)
+	forgeries := []struct {
+		name  string
+		entry []byte
+	}{
+		{"wrong key", sign(stranger, b.Org, approval, st.ConsortiumID)},
+		{"another org's key", sign(homeA.GovernanceKey, b.Org, approval, st.ConsortiumID)},
+		{"another consortium", sign(homeB.GovernanceKey, b.Org, approval, strings.Repeat("0", 64))},
+		{"wrong hash", sign(homeB.GovernanceKey, b.Org, contracts.ContractApprove{ID: "nps-all", Version: 1, Hash: "sha256:" + strings.Repeat("1", 64)}, st.ConsortiumID)},
+	}
+	for _, f := range forgeries {
+		_, err := third.Client.ContractAction(ctx, "approve", client.ContractAction{Entry: f.entry})
+		var ae *client.Error
+		if !errors.As(err, &ae) || ae.Kind != "input" {
+			t.Errorf("%s: error %v, want a refusal", f.name, err)
+		}
+	}
+	// The genuine approval applies once; its replay is refused.
+	if _, err := third.Client.ContractAction(ctx, "approve", client.ContractAction{Entry: genuineB}); err != nil {
+		t.Fatalf("genuine approval: %v", err)
+	}
+	if _, err := third.Client.ContractAction(ctx, "approve", client.ContractAction{Entry: genuineB}); err == nil {
+		t.Fatal("a replayed approval was accepted")
+	}
+	// An entry type this version does not know is skipped, not fatal.
+	unknown := append([]byte{99, 1}, genuineB[2:]...)
+	third.Client.ContractAction(ctx, "approve", client.ContractAction{Entry: unknown})
+
+	c.RequireSameState()
+	var audits [][]string
+	for _, m := range c.Nodes {
+		got, err := m.Client.Contract(ctx, "nps-all")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Approvals, []string{a.Org, b.Org}) || got.State != "proposed" {
+			t.Fatalf("%s: approvals %v state %s, want [%s %s] proposed", m.Org, got.Approvals, got.State, a.Org, b.Org)
+		}
+		log, err := m.Client.Audit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var outcomes []string
+		for _, e := range log.Entries {
+			if e.Object == "nps-all" || e.Detail["outcome"] != "applied" {
+				outcomes = append(outcomes, e.Detail["index"]+":"+e.Kind+":"+e.Detail["outcome"])
+			}
+		}
+		audits = append(audits, outcomes)
+		v, err := m.Client.AuditVerify(ctx)
+		if err != nil || !v.OK {
+			t.Fatalf("%s: audit verify %+v %v", m.Org, v, err)
+		}
+	}
+	rejected, skipped := 0, 0
+	for _, o := range audits[0] {
+		rejected += strings.Count(o, ":rejected")
+		skipped += strings.Count(o, ":skipped")
+	}
+	if rejected != len(forgeries)+1 || skipped != 1 {
+		t.Fatalf("audit of %s: %d rejected, %d skipped, want %d and 1:\n%v", a.Org, rejected, skipped, len(forgeries)+1, audits[0])
+	}
+	for i := range audits[1:] {
+		if !slices.Equal(audits[i+1], audits[0]) {
+			t.Fatalf("audit logs differ:\n%v\n%v", audits[0], audits[i+1])
+		}
+	}
+}

@@ -1,0 +1,289 @@
+// Package nodetest runs whole cxnet nodes in one process for tests: real
+// Badger on disk, real libp2p hosts on loopback, real raft with short
+// timeouts, each node's log in t.Log, everything stopped by t.Cleanup.
+// Tests drive the nodes through their local API, as the CLI does.
+package nodetest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cxnet/cxnet/node"
+	"github.com/cxnet/cxnet/node/client"
+)
+
+// Options tune a cluster.
+type Options struct {
+	// Heartbeat is raft's heartbeat timeout; default 100ms.
+	Heartbeat time.Duration
+	// Orgs names the organisations; default org-0, org-1 …
+	Orgs []string
+}
+
+// Cluster is n nodes, not yet in a consortium (see Form).
+type Cluster struct {
+	t     testing.TB
+	Nodes []*Member
+}
+
+// Member is one running node of a cluster.
+type Member struct {
+	Org    string
+	Home   string
+	Node   *node.Node
+	Client *client.Client
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// NewCluster starts n nodes and waits until their APIs are ready.
+func NewCluster(t testing.TB, n int, opts Options) *Cluster {
+	t.Helper()
+	if opts.Heartbeat == 0 {
+		opts.Heartbeat = 100 * time.Millisecond
+	}
+	c := &Cluster{t: t}
+	for i := 0; i < n; i++ {
+		org := fmt.Sprintf("org-%d", i)
+		if i < len(opts.Orgs) {
+			org = opts.Orgs[i]
+		}
+		c.Nodes = append(c.Nodes, c.start(org, opts))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, m := range c.Nodes {
+		if _, err := m.Client.WaitReady(ctx); err != nil {
+			t.Fatalf("nodetest: %s not ready: %v", m.Org, err)
+		}
+	}
+	return c
+}
+
+func (c *Cluster) start(org string, opts Options) *Member {
+	t := c.t
+	home := filepath.Join(t.TempDir(), org)
+	cfg := node.Config{Org: org, Kind: "hospital", API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		Raft: node.RaftConfig{Heartbeat: opts.Heartbeat}, Log: node.LogConfig{Level: "debug"}}
+	h, err := node.Init(home, cfg)
+	if err != nil {
+		t.Fatalf("nodetest: init %s: %v", org, err)
+	}
+	log := slog.New(slog.NewTextHandler(&tWriter{t: t, prefix: org + ": "}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	n, err := node.New(h, cfg, log)
+	if err != nil {
+		t.Fatalf("nodetest: %s: %v", org, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Member{Org: org, Home: home, Node: n, cancel: cancel, done: make(chan error, 1)}
+	go func() { m.done <- n.Run(ctx) }()
+	t.Cleanup(m.Stop)
+	if m.Client, err = client.Open(home, ""); err != nil {
+		t.Fatalf("nodetest: client of %s: %v", org, err)
+	}
+	return m
+}
+
+// Stop shuts the node down and waits for it; it is safe to call twice.
+func (m *Member) Stop() {
+	if m.cancel == nil {
+		return
+	}
+	m.cancel()
+	m.cancel = nil
+	select {
+	case <-m.done:
+	case <-time.After(30 * time.Second):
+		panic("nodetest: node did not stop within 30s of cancel")
+	}
+}
+
+// Status returns the member's status, failing the test on error.
+func (c *Cluster) Status(m *Member) *client.Status {
+	c.t.Helper()
+	s, err := m.Client.Status(context.Background())
+	if err != nil {
+		c.t.Fatalf("nodetest: status of %s: %v", m.Org, err)
+	}
+	return s
+}
+
+// Form founds a consortium on the first node and admits, approves and
+// joins every other node in turn, as the README's flow does.
+func (c *Cluster) Form(name string) {
+	c.t.Helper()
+	ctx := context.Background()
+	first := c.Nodes[0]
+	if _, err := first.Client.CreateConsortium(ctx, client.CreateRequest{Name: name, MinCohort: 11}); err != nil {
+		c.t.Fatalf("nodetest: create: %v", err)
+	}
+	via := c.Status(first).Listen[0]
+	for i, m := range c.Nodes[1:] {
+		desc, err := m.Client.Identity(ctx)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if _, err := first.Client.Admit(ctx, desc); err != nil {
+			c.t.Fatalf("nodetest: admit %s: %v", m.Org, err)
+		}
+		// Approvals from a strict majority of the admitted members
+		// (i+1 of them; the proposer's counts).
+		for _, a := range c.Nodes[1 : (i+1)/2+1] {
+			if _, err := a.Client.Approve(ctx, m.Org); err != nil {
+				c.t.Fatalf("nodetest: %s approves %s: %v", a.Org, m.Org, err)
+			}
+		}
+		if _, err := m.Client.Join(ctx, client.JoinRequest{Via: via}); err != nil {
+			c.t.Fatalf("nodetest: %s joins: %v", m.Org, err)
+		}
+	}
+}
+
+// WaitForLeader waits until the given members agree on a leader among
+// them and returns it.
+func (c *Cluster) WaitForLeader(members ...*Member) *Member {
+	c.t.Helper()
+	if len(members) == 0 {
+		members = c.Nodes
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		leaders := map[string]bool{}
+		for _, m := range members {
+			if s, err := m.Client.Status(context.Background()); err == nil {
+				leaders[s.Raft.Leader] = true
+			}
+		}
+		if len(leaders) == 1 {
+			for _, m := range members {
+				if leaders[m.Node.PeerID()] {
+					return m
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatalf("nodetest: no leader agreed among %d members within 20s", len(members))
+	return nil
+}
+
+// Partition cuts the cluster into the given groups: nodes of different
+// groups refuse each other's connections until Heal.
+func (c *Cluster) Partition(groups ...[]*Member) {
+	for i, g := range groups {
+		var others []string
+		for j, h := range groups {
+			if i != j {
+				for _, m := range h {
+					others = append(others, m.Node.PeerID())
+				}
+			}
+		}
+		for _, m := range g {
+			m.Node.BlockPeers(others...)
+		}
+	}
+}
+
+// Heal undoes Partition.
+func (c *Cluster) Heal() {
+	var all []string
+	for _, m := range c.Nodes {
+		all = append(all, m.Node.PeerID())
+	}
+	for _, m := range c.Nodes {
+		m.Node.UnblockPeers(all...)
+	}
+}
+
+// RequireSameState waits until every given member reports the same
+// members and contracts (ids, versions, states, hashes) and fails the test
+// otherwise.
+func (c *Cluster) RequireSameState(members ...*Member) {
+	c.t.Helper()
+	if len(members) == 0 {
+		members = c.Nodes
+	}
+	var last map[string]string
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		views := map[string]string{}
+		for _, m := range members {
+			views[m.Org] = c.view(m)
+		}
+		same := true
+		for _, v := range views {
+			if v != views[members[0].Org] {
+				same = false
+			}
+		}
+		if same {
+			return
+		}
+		last = views
+		time.Sleep(20 * time.Millisecond)
+	}
+	c.t.Fatalf("nodetest: members disagree:\n%s", dumpViews(last))
+}
+
+func (c *Cluster) view(m *Member) string {
+	ctx := context.Background()
+	ms, err1 := m.Client.Members(ctx)
+	cs, err2 := m.Client.Contracts(ctx)
+	if err1 != nil || err2 != nil {
+		return fmt.Sprintf("error: %v %v", err1, err2)
+	}
+	type mv struct{ Org, State string }
+	type cv struct {
+		ID, State, Hash string
+		Version         int
+	}
+	var v struct {
+		Members   []mv
+		Contracts []cv
+	}
+	for _, x := range ms.Members {
+		v.Members = append(v.Members, mv{x.Org, x.State})
+	}
+	for _, x := range cs.Contracts {
+		v.Contracts = append(v.Contracts, cv{x.ID, x.State, x.Hash, x.Version})
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func dumpViews(v map[string]string) string {
+	keys := make([]string, 0, len(v))
+	for k := range v {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := ""
+	for _, k := range keys {
+		out += k + ": " + v[k] + "\n"
+	}
+	return out
+}
+
+// tWriter sends a node's log lines to t.Log until the test ends.
+type tWriter struct {
+	t      testing.TB
+	prefix string
+	mu     sync.Mutex
+}
+
+func (w *tWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	defer func() { recover() }() // a late line after the test ended
+	w.t.Log(w.prefix + string(p[:len(p)-1]))
+	return len(p), nil
+}
