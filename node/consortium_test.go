@@ -194,3 +194,35 @@ func TestForgedEntriesRejectedByEveryNode(t *testing.T) {
 		}
 	}
 }
+
+// TestPrivateNetworkKey: a consortium created with --psk refuses a member
+// that joins without the key, with a message that says so, and takes it
+// with the key.
+func TestPrivateNetworkKey(t *testing.T) {
+	c := nodetest.NewCluster(t, 2, nodetest.Options{})
+	ctx := context.Background()
+	a, b := c.Nodes[0], c.Nodes[1]
+	created, err := a.Client.CreateConsortium(ctx, client.CreateRequest{Name: "private", PSK: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(created.PSK) != 64 {
+		t.Fatalf("create --psk returned key %q", created.PSK)
+	}
+	desc, err := b.Client.Identity(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Client.Admit(ctx, desc); err != nil {
+		t.Fatal(err)
+	}
+	via := c.Status(a).Listen[0]
+	_, err = b.Client.Join(ctx, client.JoinRequest{Via: via})
+	if err == nil || !strings.Contains(err.Error(), "PSK") {
+		t.Fatalf("join without the key: %v, want an error about the PSK", err)
+	}
+	if _, err := b.Client.Join(ctx, client.JoinRequest{Via: via, PSK: created.PSK}); err != nil {
+		t.Fatalf("join with the key: %v", err)
+	}
+	c.RequireSameState()
+}
