@@ -91,12 +91,7 @@ func (c *consortium) allowed(p peer.ID) bool {
 	if c.blocked.Allowed(p) {
 		return false
 	}
-	if c.known.Allowed(p) {
-		return true
-	}
-	ok := false
-	c.fsm.Read(func(s *contracts.State) { ok = s.PeerAllowed(p.String()) })
-	return ok
+	return c.known.Allowed(p) || c.admittedPeer(p)
 }
 
 // start opens the libp2p host, serves the node's protocols and, when the

@@ -106,7 +106,7 @@ func (c *consortium) toLeader(ctx context.Context, req govRequest) (contracts.Ev
 		if r.State() == raft.Leader {
 			ev, err = c.lead(req)
 		} else if _, lid := r.LeaderWithID(); lid != "" {
-			ev, err = c.forward(ctx, peer.ID(""), string(lid), req)
+			ev, err = c.forward(ctx, string(lid), req)
 		} else {
 			err = raft.ErrNotLeader
 		}
@@ -164,7 +164,7 @@ func (c *consortium) lead(req govRequest) (contracts.Event, error) {
 	return contracts.Event{}, fmt.Errorf("unknown governance operation %q", req.Op)
 }
 
-func (c *consortium) forward(ctx context.Context, _ peer.ID, leader string, req govRequest) (contracts.Event, error) {
+func (c *consortium) forward(ctx context.Context, leader string, req govRequest) (contracts.Event, error) {
 	lid, err := peer.Decode(leader)
 	if err != nil {
 		return contracts.Event{}, err

@@ -523,8 +523,8 @@ func (db *DB) noteMeasure(m string) error {
 	return nil
 }
 
-// committedBatches lists the committed batches in order.
-func (db *DB) committedBatches() ([]batchMeta, error) {
+// batches lists every batch's meta in order.
+func (db *DB) batches() ([]batchMeta, error) {
 	var out []batchMeta
 	err := db.bdb.View(func(txn *badger.Txn) error {
 		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixBatch, PrefetchValues: true})
@@ -534,13 +534,17 @@ func (db *DB) committedBatches() ([]batchMeta, error) {
 			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &m) }); err != nil {
 				return fmt.Errorf("batch %x: %w", it.Item().Key(), err)
 			}
-			if m.State == batchCommitted {
-				out = append(out, m)
-			}
+			out = append(out, m)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// committedBatches lists the committed batches in order.
+func (db *DB) committedBatches() ([]batchMeta, error) {
+	all, err := db.batches()
+	return slices.DeleteFunc(all, func(m batchMeta) bool { return m.State != batchCommitted }), err
 }
 
 // eachFingerprint streams batch b's fingerprints in sorted order.

@@ -2,7 +2,6 @@ package store
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 
@@ -12,25 +11,17 @@ import (
 // recover finishes what a crash interrupted: batches still staging are
 // undone, committed batches with replacements left are completed.
 func (db *DB) recover() error {
-	var staging, committed []uint64
-	err := db.bdb.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixBatch, PrefetchValues: true})
-		defer it.Close()
-		for it.Rewind(); it.Valid(); it.Next() {
-			var m batchMeta
-			if err := it.Item().Value(func(v []byte) error { return json.Unmarshal(v, &m) }); err != nil {
-				return fmt.Errorf("batch %x: %w", it.Item().Key(), err)
-			}
-			if m.State == batchStaging {
-				staging = append(staging, m.Batch)
-			} else if m.Replaced > 0 {
-				committed = append(committed, m.Batch)
-			}
-		}
-		return nil
-	})
+	all, err := db.batches()
 	if err != nil {
 		return fmt.Errorf("store: recover: %w", err)
+	}
+	var staging, committed []uint64
+	for _, m := range all {
+		if m.State == batchStaging {
+			staging = append(staging, m.Batch)
+		} else if m.Replaced > 0 {
+			committed = append(committed, m.Batch)
+		}
 	}
 	for _, b := range staging {
 		db.log.Warn("undoing an import that did not finish", "batch", b)
