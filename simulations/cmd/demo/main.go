@@ -1,13 +1,18 @@
 // Command demo runs cxnet on real public data, end to end through the
-// cxnet command line, and prints the results beside the figures CMS
-// published for the same data: a hospital node is initialised and started,
-// imports one record per completed CMS outpatient survey (664,137 of them,
-// rebuilt from the July 2024 Care Compare release), and previews three KPI
-// contracts over its own data.
+// cxnet command line, and prints the results:
 //
-// Until the consortium plane lands this is a single node; nothing here is
-// simulated but the respondents, whose split follows CMS's published
-// percentages.
+//  1. one hospital node imports one record per completed CMS outpatient
+//     survey (664,137 of them, rebuilt from the July 2024 Care Compare
+//     release) and previews KPI contracts over its own data, beside the
+//     figures CMS published for the same data;
+//  2. three hospital nodes, each holding a third of the facilities, form a
+//     consortium over libp2p (admission by majority), agree two KPI
+//     contracts through raft with signed approvals, and preview them each
+//     over their own records — the per-organisation values that will only
+//     ever leave a node encrypted, once encrypted rounds land.
+//
+// Nothing here is simulated but the respondents, whose split follows CMS's
+// published percentages.
 //
 //	go run ./simulations/cmd/demo -cxnet bin/cxnet
 package main
@@ -34,7 +39,7 @@ import (
 
 func main() {
 	bin := flag.String("cxnet", "bin/cxnet", "the cxnet binary")
-	keep := flag.Bool("keep", false, "keep the node's home directory")
+	keep := flag.Bool("keep", false, "keep the nodes' home directories")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -45,12 +50,18 @@ func main() {
 }
 
 type demo struct {
-	bin, home string
-	out       io.Writer
+	ctx     context.Context
+	bin     string
+	dir     string
+	out     io.Writer
+	daemons []*exec.Cmd
+	states  []string // sorted state codes CMS publishes figures for
+	pub     map[string]cms.Figures
 }
 
-func (d *demo) cx(args ...string) (string, error) {
-	cmd := exec.Command(d.bin, append([]string{"--home", d.home}, args...)...)
+// cx runs one cxnet command against home.
+func (d *demo) cx(home string, args ...string) (string, error) {
+	cmd := exec.CommandContext(d.ctx, d.bin, append([]string{"--home", home}, args...)...)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
@@ -61,6 +72,39 @@ func (d *demo) cx(args ...string) (string, error) {
 
 func (d *demo) step(format string, a ...any) {
 	fmt.Fprintf(d.out, "\n== "+format+"\n", a...)
+}
+
+// startNode runs `cxnet init` and `cxnet run` for an organisation and
+// waits until its daemon is ready. The daemon's log goes to DIR/ORG.log.
+func (d *demo) startNode(org, name string) (string, error) {
+	home := filepath.Join(d.dir, org)
+	if _, err := d.cx(home, "init", "--org", org, "--name", name, "--kind", "hospital",
+		"--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"); err != nil {
+		return "", err
+	}
+	logf, err := os.Create(filepath.Join(d.dir, org+".log"))
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.Command(d.bin, "--home", home, "run", "--raft-heartbeat", "500ms")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	d.daemons = append(d.daemons, cmd)
+	if _, err := d.cx(home, "status", "--wait", "60s"); err != nil {
+		return "", err
+	}
+	return home, nil
+}
+
+func (d *demo) stopAll() {
+	for _, cmd := range d.daemons {
+		cmd.Process.Signal(syscall.SIGTERM)
+	}
+	for _, cmd := range d.daemons {
+		cmd.Wait()
+	}
 }
 
 func run(ctx context.Context, bin string, keep bool, out io.Writer) error {
@@ -77,71 +121,62 @@ func run(ctx context.Context, bin string, keep bool, out io.Writer) error {
 	} else {
 		defer os.RemoveAll(dir)
 	}
-	d := &demo{bin: bin, home: filepath.Join(dir, "hosp-a"), out: out}
-
-	d.step("1. a hospital node: cxnet init, cxnet run")
-	if _, err := d.cx("init", "--org", "hosp-a", "--name", "Outpatient departments (CMS OAS CAHPS)", "--kind", "hospital",
-		"--api", "127.0.0.1:0", "--listen", "/ip4/127.0.0.1/tcp/0"); err != nil {
+	d := &demo{ctx: ctx, bin: bin, dir: dir, out: out}
+	defer d.stopAll()
+	if d.pub, err = cms.Published(); err != nil {
 		return err
 	}
-	daemon := exec.CommandContext(ctx, bin, "--home", d.home, "run")
-	logf, err := os.Create(filepath.Join(dir, "node.log"))
+	for s := range d.pub {
+		d.states = append(d.states, s)
+	}
+	sort.Strings(d.states)
+	if err := d.singleNode(); err != nil {
+		return err
+	}
+	return d.consortium()
+}
+
+// singleNode is part 1: every facility on one node, checked against CMS.
+func (d *demo) singleNode() error {
+	out := d.out
+	d.step("1. a hospital node: cxnet init, cxnet run")
+	home, err := d.startNode("cms-all", "Outpatient departments (CMS OAS CAHPS)")
 	if err != nil {
 		return err
 	}
-	defer logf.Close()
-	daemon.Stdout, daemon.Stderr = logf, logf
-	daemon.Cancel = func() error { return daemon.Process.Signal(syscall.SIGTERM) }
-	if err := daemon.Start(); err != nil {
-		return err
-	}
-	defer func() {
-		daemon.Process.Signal(syscall.SIGTERM)
-		daemon.Wait()
-	}()
-	st, err := d.cx("status", "--wait", "60s")
+	st, err := d.cx(home, "status")
 	if err != nil {
 		return err
 	}
 	fmt.Fprint(out, st)
 
 	d.step("2. import one record per completed survey (CMS Care Compare, July 2024)")
-	csvPath := filepath.Join(dir, "cms.csv")
-	if err := writeCMS(csvPath); err != nil {
+	csvPath := filepath.Join(d.dir, "cms.csv")
+	if err := writeCMS(csvPath, cms.Options{FacilityMeans: true}); err != nil {
 		return err
 	}
 	start := time.Now()
-	imp, err := d.cx("data", "import", csvPath)
+	imp, err := d.cx(home, "data", "import", csvPath)
 	if err != nil {
 		return err
 	}
 	fmt.Fprint(out, imp)
 	fmt.Fprintf(out, "(%.1f s wall, through the local API)\n", time.Since(start).Seconds())
-	stats, err := d.cx("data", "stats")
+	stats, err := d.cx(home, "data", "stats")
 	if err != nil {
 		return err
 	}
 	fmt.Fprint(out, stats)
 
-	pub, err := cms.Published()
-	if err != nil {
-		return err
-	}
-	states := make([]string, 0, len(pub))
-	for s := range pub {
-		states = append(states, s)
-	}
-	sort.Strings(states)
-
 	d.step("3. contract: completed surveys per state (count) — must equal CMS exactly")
-	counts, err := d.preview(dir, "surveys-by-state", "rating", "count", "", states)
+	counts, err := d.preview(home, d.contract("surveys-by-state", "rating", "count", "", "cms-all"))
 	if err != nil {
 		return err
 	}
 	exact := 0
 	var total int64
-	for _, s := range states {
-		if counts[s].count == int64(pub[s].Completed) {
+	for _, s := range d.states {
+		if counts[s].count == int64(d.pub[s].Completed) {
 			exact++
 		}
 		total += counts[s].count
@@ -151,30 +186,177 @@ func run(ctx context.Context, bin string, keep bool, out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "%d of %d states equal CMS's published count of completed surveys; total %d (CMS national: %d)\n",
-		exact, len(states), total, nat.Completed)
+		exact, len(d.states), total, nat.Completed)
 
 	d.step("4. contract: share of 9-10 ratings (proportion >= 9), per state")
-	shares, err := d.preview(dir, "topbox-by-state", "rating", "proportion", "threshold: 9\nvalue_range: [0, 10]", states)
+	shares, err := d.preview(home, d.contract("topbox-by-state", "rating", "proportion", "threshold: 9\nvalue_range: [0, 10]", "cms-all"))
 	if err != nil {
 		return err
 	}
 	d.step("5. contract: mean of facilities' published %% of 9-10 (mean), per state")
-	means, err := d.preview(dir, "facility-topbox-by-state", "rating_9_10_pct", "mean", "value_range: [0, 100]\nprecision: 0", states)
+	means, err := d.preview(home, d.contract("facility-topbox-by-state", "rating_9_10_pct", "mean", "value_range: [0, 100]", "cms-all"))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\n%-5s %9s %11s %13s %9s\n", "state", "surveys", "9-10 share", "facility mean", "CMS %")
 	within := 0
-	for _, s := range states {
-		diff := math.Abs(means[s].value - float64(pub[s].Rating9to10))
-		if diff <= 1 {
+	for _, s := range d.states {
+		if math.Abs(means[s].value-float64(d.pub[s].Rating9to10)) <= 1 {
 			within++
 		}
-		fmt.Fprintf(out, "%-5s %9d %10.1f%% %12.1f%% %8d%%\n", s, counts[s].count, 100*shares[s].value, means[s].value, pub[s].Rating9to10)
+		fmt.Fprintf(out, "%-5s %9d %10.1f%% %12.1f%% %8d%%\n", s, counts[s].count, 100*shares[s].value, means[s].value, d.pub[s].Rating9to10)
 	}
-	fmt.Fprintf(out, "\nthe facility mean is within 1 point of CMS's state figure in %d of %d states\n", within, len(states))
+	fmt.Fprintf(out, "\nthe facility mean is within 1 point of CMS's state figure in %d of %d states\n", within, len(d.states))
 	fmt.Fprintln(out, "(CMS's state figure is close to the plain mean of its facilities' percents; the pooled 9-10 share weighs each patient equally)")
 	return nil
+}
+
+// consortium is part 2: three hospitals govern two contracts together.
+func (d *demo) consortium() error {
+	out := d.out
+	orgs := []string{"hosp-east", "hosp-west", "hosp-south"}
+	homes := map[string]string{}
+	d.step("6. three hospitals, each with a third of the facilities, start their nodes")
+	for i, org := range orgs {
+		home, err := d.startNode(org, fmt.Sprintf("Hospital group %d", i+1))
+		if err != nil {
+			return err
+		}
+		homes[org] = home
+		path := filepath.Join(d.dir, org+".csv")
+		if err := writeCMS(path, cms.Options{Split: len(orgs), Part: i}); err != nil {
+			return err
+		}
+		imp, err := d.cx(home, "data", "import", path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%s: %s", org, firstLine(imp))
+	}
+
+	d.step("7. %s founds the consortium; the others are admitted by majority and join over libp2p", orgs[0])
+	first := homes[orgs[0]]
+	if err := d.show(first, "consortium", "create", "--name", "Outpatient experience", "--min-cohort", "11"); err != nil {
+		return err
+	}
+	ident, err := d.cx(first, "identity", "--json")
+	if err != nil {
+		return err
+	}
+	var id struct {
+		Addrs []string `json:"addrs"`
+	}
+	if err := json.Unmarshal([]byte(ident), &id); err != nil {
+		return err
+	}
+	for i, org := range orgs[1:] {
+		desc, err := d.cx(homes[org], "identity", "--json")
+		if err != nil {
+			return err
+		}
+		path := filepath.Join(d.dir, org+".json")
+		if err := os.WriteFile(path, []byte(desc), 0o644); err != nil {
+			return err
+		}
+		if err := d.show(first, "consortium", "admit", path); err != nil {
+			return err
+		}
+		if i == 1 { // two members: both must approve
+			if err := d.show(homes[orgs[1]], "consortium", "approve", org); err != nil {
+				return err
+			}
+		}
+		if err := d.show(homes[org], "consortium", "join", "--via", id.Addrs[0]); err != nil {
+			return err
+		}
+	}
+	if err := d.show(homes[orgs[2]], "members"); err != nil {
+		return err
+	}
+
+	d.step("8. a contract is proposed by one hospital and approved by the others' boards (signed, through raft)")
+	path := filepath.Join(d.dir, "topbox.yaml")
+	if err := os.WriteFile(path, []byte(d.contract("topbox-by-state", "rating", "proportion", "threshold: 9\nvalue_range: [0, 10]", orgs...)), 0o644); err != nil {
+		return err
+	}
+	if err := d.show(homes[orgs[1]], "contract", "propose", path); err != nil {
+		return err
+	}
+	for _, org := range []string{orgs[0], orgs[2]} {
+		if err := d.show(homes[org], "contract", "approve", "topbox-by-state"); err != nil {
+			return err
+		}
+	}
+	for _, org := range orgs {
+		js, err := d.cx(homes[org], "contract", "show", "topbox-by-state", "--json")
+		if err != nil {
+			return err
+		}
+		var c struct {
+			State, Hash string
+		}
+		json.Unmarshal([]byte(js), &c)
+		fmt.Fprintf(out, "%-10s sees topbox-by-state %s, %s\n", org, c.State, c.Hash)
+	}
+
+	d.step("9. each hospital previews the agreed contract over its own records (nothing is sent)")
+	fmt.Fprintf(out, "%-5s", "state")
+	for _, org := range orgs {
+		fmt.Fprintf(out, " %22s", org)
+	}
+	fmt.Fprintln(out)
+	local := map[string]map[string]cellValue{}
+	for _, org := range orgs {
+		if local[org], err = d.previewID(homes[org], "topbox-by-state"); err != nil {
+			return err
+		}
+	}
+	for _, s := range []string{"CA", "NY", "OH", "TX", "FL"} {
+		fmt.Fprintf(out, "%-5s", s)
+		for _, org := range orgs {
+			c := local[org][s]
+			fmt.Fprintf(out, " %9d surveys %5.1f%%", c.count, 100*c.value)
+		}
+		fmt.Fprintln(out)
+	}
+	fmt.Fprintln(out, "\nthese per-hospital values stay on their nodes; the network's value per state will be")
+	fmt.Fprintln(out, "computed from encrypted components (multiparty BGV) in a KPI round — the next milestone.")
+	audit, err := d.cx(homes[orgs[2]], "audit", "verify")
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "%s: %s", orgs[2], audit)
+	return nil
+}
+
+// show runs a command and prints what it printed.
+func (d *demo) show(home string, args ...string) error {
+	out, err := d.cx(home, args...)
+	if err != nil {
+		return err
+	}
+	shown := make([]string, len(args))
+	for i, a := range args {
+		shown[i] = a
+		if strings.ContainsRune(a, ' ') {
+			shown[i] = fmt.Sprintf("%q", a)
+		}
+	}
+	fmt.Fprintf(d.out, "$ cxnet %s\n%s", strings.Join(shown, " "), out)
+	return nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+// contract returns a contract grouped by state over the survey period.
+func (d *demo) contract(id, measure, aggregate, extra string, participants ...string) string {
+	return fmt.Sprintf("id: %s\nmeasure: %s\naggregate: %s\n%s\nprecision: 2\ngroup_by:\n  state: [%s]\nwindow: {from: 2022-10-01, to: 2023-09-30}\nparticipants: [%s]\nprivacy: {min_cohort: 11}\n",
+		id, measure, aggregate, extra, strings.Join(d.states, ", "), strings.Join(participants, ", "))
 }
 
 type cellValue struct {
@@ -182,31 +364,39 @@ type cellValue struct {
 	value float64
 }
 
-// preview writes a contract grouped by state and returns its cells.
-func (d *demo) preview(dir, id, measure, aggregate, extra string, states []string) (map[string]cellValue, error) {
-	path := filepath.Join(dir, id+".yaml")
-	body := fmt.Sprintf("id: %s\nmeasure: %s\naggregate: %s\n%s\ngroup_by:\n  state: [%s]\nwindow: {from: 2022-10-01, to: 2023-09-30}\nparticipants: [hosp-a]\nprivacy: {min_cohort: 11}\n",
-		id, measure, aggregate, extra, strings.Join(states, ", "))
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+type previewJSON struct {
+	Scanned int64   `json:"scanned"`
+	Seconds float64 `json:"seconds"`
+	Cells   []struct {
+		Group map[string]string `json:"group"`
+		Count int64             `json:"count"`
+		Value *float64          `json:"value"`
+	} `json:"cells"`
+}
+
+// preview writes a contract file and previews it on home.
+func (d *demo) preview(home, contract string) (map[string]cellValue, error) {
+	id := strings.TrimPrefix(strings.SplitN(contract, "\n", 2)[0], "id: ")
+	path := filepath.Join(d.dir, id+".yaml")
+	if err := os.WriteFile(path, []byte(contract), 0o644); err != nil {
 		return nil, err
 	}
-	js, err := d.cx("contract", "preview", path, "--json")
+	return d.previewID(home, path)
+}
+
+// previewID previews a contract file or a consortium contract id.
+func (d *demo) previewID(home, arg string) (map[string]cellValue, error) {
+	js, err := d.cx(home, "contract", "preview", arg, "--json")
 	if err != nil {
 		return nil, err
 	}
-	var p struct {
-		Scanned int64   `json:"scanned"`
-		Seconds float64 `json:"seconds"`
-		Cells   []struct {
-			Group map[string]string `json:"group"`
-			Count int64             `json:"count"`
-			Value *float64          `json:"value"`
-		} `json:"cells"`
-	}
+	var p previewJSON
 	if err := json.Unmarshal([]byte(js), &p); err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(d.out, "cxnet contract preview %s.yaml: %s over %d records, %d cells, %.2f s\n", id, aggregate, p.Scanned, len(p.Cells), p.Seconds)
+	if strings.HasSuffix(arg, ".yaml") {
+		fmt.Fprintf(d.out, "cxnet contract preview %s: %d records, %d cells, %.2f s\n", filepath.Base(arg), p.Scanned, len(p.Cells), p.Seconds)
+	}
 	out := map[string]cellValue{}
 	for _, c := range p.Cells {
 		v := cellValue{count: c.Count}
@@ -218,7 +408,7 @@ func (d *demo) preview(dir, id, measure, aggregate, extra string, states []strin
 	return out, nil
 }
 
-func writeCMS(path string) error {
+func writeCMS(path string, opt cms.Options) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
@@ -228,7 +418,7 @@ func writeCMS(path string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := cms.WriteRecords(f, facilities, cms.Options{FacilityMeans: true}); err != nil {
+	if _, err := cms.WriteRecords(f, facilities, opt); err != nil {
 		return err
 	}
 	return f.Close()
