@@ -94,6 +94,33 @@ func (c *consortium) allowed(p peer.ID) bool {
 	return c.known.Allowed(p) || c.admittedPeer(p)
 }
 
+// inRaft says whether p may speak raft and the governance protocol to
+// this node: a server of raft's configuration, or a peer a join or the
+// local log named. An admitted member that has not joined yet may only
+// use the join protocol.
+func (c *consortium) inRaft(p peer.ID) bool {
+	if c.blocked.Allowed(p) {
+		return false
+	}
+	if c.known.Allowed(p) {
+		return true
+	}
+	r := c.getRaft()
+	if r == nil {
+		return false
+	}
+	f := r.GetConfiguration()
+	if f.Error() != nil {
+		return false
+	}
+	for _, s := range f.Configuration().Servers {
+		if string(s.ID) == p.String() {
+			return true
+		}
+	}
+	return false
+}
+
 // start opens the libp2p host, serves the node's protocols and, when the
 // store holds raft state, starts raft.
 func (c *consortium) start(ctx context.Context) error {
@@ -134,7 +161,7 @@ func (c *consortium) startHost() error {
 	c.host = h
 	c.srvs = []*rpc.Server{
 		rpc.Serve(h.Raw(), protocol.JoinID, c.handleJoin, c.allowed, c.log),
-		rpc.Serve(h.Raw(), protocol.GovID, c.handleGov, c.allowed, c.log),
+		rpc.Serve(h.Raw(), protocol.GovID, c.handleGov, c.inRaft, c.log),
 	}
 	return nil
 }
@@ -209,7 +236,7 @@ func (c *consortium) startRaft(bootstrap *raft.Configuration) error {
 	conf.SnapshotThreshold = 1024
 	conf.TrailingLogs = 4096
 	conf.Logger = raftnet.HCLog(c.log.With("component", "raft"))
-	trans, err := raftnet.NewTransport(raftnet.Config{Host: c.host.Raw(), Allowed: c.allowed, Timeout: 2 * rc.Election}, c.log)
+	trans, err := raftnet.NewTransport(raftnet.Config{Host: c.host.Raw(), Allowed: c.inRaft, Timeout: 2 * rc.Election}, c.log)
 	if err != nil {
 		return err
 	}

@@ -221,6 +221,9 @@ func (c *consortium) handleGov(ctx context.Context, from peer.ID, b []byte) ([]b
 // joinRequest and joinReply are the /cxnet/join protocol.
 type joinRequest struct {
 	Member kpi.Member `json:"member"`
+	// Add asks to be added to raft. The joining node first asks without it,
+	// to learn the members it must accept raft traffic from.
+	Add bool `json:"add"`
 }
 
 type joinReply struct {
@@ -261,8 +264,10 @@ func (c *consortium) handleJoin(ctx context.Context, from peer.ID, b []byte) ([]
 	if !admitted {
 		return nil, fmt.Errorf("organisation %s (peer %s) is not an admitted member of this consortium: a member proposes it with `cxnet consortium admit`, a majority approves", m.Org, from)
 	}
-	if _, err := c.toLeader(ctx, govRequest{Op: "add_server", Peer: from.String()}); err != nil {
-		return nil, fmt.Errorf("add to raft: %w", err)
+	if req.Add {
+		if _, err := c.toLeader(ctx, govRequest{Op: "add_server", Peer: from.String()}); err != nil {
+			return nil, fmt.Errorf("add to raft: %w", err)
+		}
 	}
 	if r := c.getRaft(); r != nil {
 		_, lid := r.LeaderWithID()
@@ -314,20 +319,24 @@ func (c *consortium) join(ctx context.Context, cfg Config, via string) (string, 
 	if err := c.startRaft(nil); err != nil {
 		return "", err
 	}
-	req, _ := json.Marshal(joinRequest{Member: c.identity(cfg)})
-	out, err := rpc.Call(ctx, c.host.Raw(), info.ID, protocol.JoinID, req)
-	if err != nil {
-		return "", fmt.Errorf("join via %s: %w", info.ID, err)
-	}
+	// Learn the members first, so that the leader's first append from
+	// whichever member leads is accepted; then ask to be added.
 	var reply joinReply
-	if err := json.Unmarshal(out, &reply); err != nil {
-		return "", fmt.Errorf("join reply: %w", err)
-	}
-	for _, m := range reply.Members {
-		if mi, err := protocol.AddrInfo(m); err == nil && mi.ID != c.host.ID() {
-			c.known.Add(mi.ID)
-			c.host.AddPeer(mi)
-			c.host.Protect(mi.ID)
+	for _, add := range []bool{false, true} {
+		req, _ := json.Marshal(joinRequest{Member: c.identity(cfg), Add: add})
+		out, err := rpc.Call(ctx, c.host.Raw(), info.ID, protocol.JoinID, req)
+		if err != nil {
+			return "", fmt.Errorf("join via %s: %w", info.ID, err)
+		}
+		if err := json.Unmarshal(out, &reply); err != nil {
+			return "", fmt.Errorf("join reply: %w", err)
+		}
+		for _, m := range reply.Members {
+			if mi, err := protocol.AddrInfo(m); err == nil && mi.ID != c.host.ID() {
+				c.known.Add(mi.ID)
+				c.host.AddPeer(mi)
+				c.host.Protect(mi.ID)
+			}
 		}
 	}
 	// Wait until our own copy of the state machine knows us as a member.
