@@ -6,13 +6,16 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cxnet/cxnet/node.Version=$(VERSION)
 FUZZTIME ?= 10s
 
-.PHONY: build test check bench demo fuzz clean
+.PHONY: build test race check bench demo fuzz clean
 
 build: ## build bin/cxnet
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
 
 test: ## run every test (unit, integration, end-to-end with real cxnet processes)
 	$(GO) test -count=1 -timeout 30m ./...
+
+race: ## the concurrent packages under the race detector
+	$(GO) test -race -count=1 -timeout 20m ./node/... ./store/... ./protocol/... ./contracts/...
 
 check: ## gofmt, go vet, staticcheck, and the import rule of STYLE.md
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
