@@ -57,10 +57,9 @@ func NewApp(stdout, stderr io.Writer) *ucli.App {
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {
 			return usageError{err}
 		},
-		CommandNotFound: func(c *ucli.Context, name string) {
-			fmt.Fprintf(c.App.ErrWriter, "cxnet: no command %q; see `cxnet --help`\n", name)
-			ucli.OsExiter(ExitUsage)
-		},
+		// Errors go back to the caller (main prints them and exits), never
+		// straight to os.Exit from inside the library.
+		ExitErrHandler: func(*ucli.Context, error) {},
 	}
 	for _, cmd := range app.Commands {
 		setUsageErrors(cmd)

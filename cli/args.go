@@ -16,7 +16,17 @@ import (
 // urfave/cli/v2 wants global flags before the command and a command's
 // flags before its arguments; Run moves them there. "--" ends flags.
 func Run(ctx context.Context, app *ucli.App, args []string) error {
-	return app.RunContext(ctx, normalizeArgs(app, args))
+	var unknown string
+	app.CommandNotFound = func(_ *ucli.Context, name string) { unknown = name }
+	err := app.RunContext(ctx, normalizeArgs(app, args))
+	if err == nil && unknown != "" {
+		return usagef("no command %q; see `cxnet --help`", unknown)
+	}
+	// A missing required flag is a usage error; urfave/cli does not type it.
+	if err != nil && strings.HasPrefix(err.Error(), "Required flag") {
+		return usageError{err}
+	}
+	return err
 }
 
 func normalizeArgs(app *ucli.App, args []string) []string {

@@ -18,7 +18,6 @@ type Status struct {
 	API          string    `json:"api"`
 	Listen       []string  `json:"listen"`
 	Started      time.Time `json:"started"`
-	Records      int64     `json:"records"`
 }
 
 // RaftStatus is the node's view of the governance log.
