@@ -33,6 +33,10 @@ type RaftConfig struct {
 	Heartbeat   time.Duration `yaml:"heartbeat"`
 	Election    time.Duration `yaml:"election"`
 	LeaderLease time.Duration `yaml:"leader_lease"`
+	// DeadVoterAfter is how long a voter may miss the leader's heartbeats
+	// before a healthy non-voter takes its vote (it stays a member, as a
+	// non-voter, and catches up when it comes back).
+	DeadVoterAfter time.Duration `yaml:"dead_voter_after"`
 }
 
 func (c *RaftConfig) fill() {
@@ -44,6 +48,9 @@ func (c *RaftConfig) fill() {
 	}
 	if c.LeaderLease <= 0 || c.LeaderLease > c.Heartbeat {
 		c.LeaderLease = c.Heartbeat / 2
+	}
+	if c.DeadVoterAfter <= 0 {
+		c.DeadVoterAfter = 5 * time.Minute
 	}
 }
 
@@ -67,17 +74,20 @@ type consortium struct {
 	blocked *protocol.PeerSet
 	srvs    []*rpc.Server
 
-	mu    sync.Mutex // guards raft, trans, snaps
+	mu    sync.Mutex // guards raft, trans, failing
 	raft  *raft.Raft
 	trans *raft.NetworkTransport
+	// failing maps a server the leader cannot reach to its last contact.
+	failing map[raft.ServerID]time.Time
 
-	wg     sync.WaitGroup
-	cancel context.CancelFunc
+	wg       sync.WaitGroup
+	cancel   context.CancelFunc
+	stopping chan struct{} // closed by stop
 }
 
 func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event)) *consortium {
 	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: contracts.NewFSM(),
-		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet()}
+		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet(), stopping: make(chan struct{})}
 	c.fsm.OnEvent = func(e contracts.Event) {
 		onEvent(e)
 		c.learnMembers()
@@ -187,6 +197,11 @@ func (c *consortium) stop() {
 	if c.cancel != nil {
 		c.cancel()
 	}
+	select {
+	case <-c.stopping:
+	default:
+		close(c.stopping)
+	}
 	c.wg.Wait()
 	c.mu.Lock()
 	if c.raft != nil {
@@ -254,7 +269,41 @@ func (c *consortium) startRaft(bootstrap *raft.Configuration) error {
 	}
 	c.raft, c.trans = r, trans
 	c.learnServers()
+	c.watchHeartbeats(r)
 	return nil
+}
+
+// watchHeartbeats records, while this node leads, which servers miss its
+// heartbeats and since when.
+func (c *consortium) watchHeartbeats(r *raft.Raft) {
+	ch := make(chan raft.Observation, 64)
+	r.RegisterObserver(raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		switch o.Data.(type) {
+		case raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
+			return true
+		}
+		return false
+	}))
+	c.failing = map[raft.ServerID]time.Time{}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		for {
+			select {
+			case <-c.stopping:
+				return
+			case o := <-ch:
+				c.mu.Lock()
+				switch d := o.Data.(type) {
+				case raft.FailedHeartbeatObservation:
+					c.failing[d.PeerID] = d.LastContact
+				case raft.ResumedHeartbeatObservation:
+					delete(c.failing, d.PeerID)
+				}
+				c.mu.Unlock()
+			}
+		}
+	}()
 }
 
 func (c *consortium) getRaft() *raft.Raft {
@@ -387,10 +436,14 @@ func (c *consortium) admittedPeer(p peer.ID) bool {
 	return ok
 }
 
-// manageVoters keeps maxVoters voters while the node leads: when a voter
-// left, a non-voter is promoted.
+// manageVoters keeps maxVoters healthy voters while the node leads: a
+// non-voter is promoted when voters are missing, and takes the vote of a
+// voter that has missed heartbeats for longer than DeadVoterAfter (which is
+// demoted to non-voter and catches up if it returns).
 func (c *consortium) manageVoters(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	rc := c.cfg.Raft
+	rc.fill()
+	t := time.NewTicker(min(5*time.Second, rc.DeadVoterAfter/2))
 	defer t.Stop()
 	for {
 		select {
@@ -399,20 +452,48 @@ func (c *consortium) manageVoters(ctx context.Context) {
 		case <-t.C:
 		}
 		r := c.getRaft()
-		if r == nil || r.State() != raft.Leader {
+		if r == nil {
+			continue
+		}
+		if r.State() != raft.Leader {
+			c.mu.Lock()
+			clear(c.failing) // another leader's view will be different
+			c.mu.Unlock()
 			continue
 		}
 		voters, nonvoters := c.servers()
-		for id := range nonvoters {
-			if len(voters) >= maxVoters {
-				break
+		c.mu.Lock()
+		dead, healthy := []string{}, []string{}
+		for id := range voters {
+			if last, ok := c.failing[raft.ServerID(id)]; ok && time.Since(last) > rc.DeadVoterAfter {
+				dead = append(dead, id)
 			}
+		}
+		for id := range nonvoters {
+			if _, failing := c.failing[raft.ServerID(id)]; !failing {
+				healthy = append(healthy, id)
+			}
+		}
+		c.mu.Unlock()
+		for len(healthy) > 0 && (len(voters) < maxVoters || len(dead) > 0) {
+			id := healthy[0]
+			healthy = healthy[1:]
 			if err := r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, 10*time.Second).Error(); err != nil {
 				c.log.Warn("promote non-voter", "peer", id, "err", err)
 				break
 			}
 			c.log.Info("promoted non-voter to voter", "peer", id)
 			voters[id] = true
+			if len(voters) > maxVoters && len(dead) > 0 {
+				gone := dead[0]
+				dead = dead[1:]
+				if err := r.DemoteVoter(raft.ServerID(gone), 0, 10*time.Second).Error(); err != nil {
+					c.log.Warn("demote unreachable voter", "peer", gone, "err", err)
+					break
+				}
+				c.log.Warn("demoted a voter that missed heartbeats", "peer", gone, "for", rc.DeadVoterAfter)
+				delete(voters, gone)
+			}
 		}
 	}
 }

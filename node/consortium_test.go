@@ -226,3 +226,45 @@ func TestPrivateNetworkKey(t *testing.T) {
 	}
 	c.RequireSameState()
 }
+
+// TestUnreachableVoterIsReplaced: with five voters and a non-voter, a voter
+// that stops answering hands its vote to the non-voter; it stays a member.
+func TestUnreachableVoterIsReplaced(t *testing.T) {
+	c := nodetest.NewCluster(t, 6, nodetest.Options{DeadVoterAfter: time.Second})
+	c.Form("six")
+	leader := c.WaitForLeader()
+	raftRole := func(from *nodetest.Member) map[string]string {
+		ms, err := from.Client.Members(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		for _, m := range ms.Members {
+			out[m.Org] = m.Raft
+		}
+		return out
+	}
+	roles := raftRole(leader)
+	var gone, spare *nodetest.Member
+	for _, m := range c.Nodes {
+		switch {
+		case roles[m.Org] == "nonvoter":
+			spare = m
+		case roles[m.Org] == "voter" && m != leader && gone == nil:
+			gone = m
+		}
+	}
+	if gone == nil || spare == nil {
+		t.Fatalf("roles %v: want a follower voter and a non-voter", roles)
+	}
+	gone.Stop()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		roles = raftRole(leader)
+		if roles[spare.Org] == "voter" && roles[gone.Org] == "nonvoter" {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("after %s stopped: roles %v; want %s promoted and %s demoted", gone.Org, roles, spare.Org, gone.Org)
+}

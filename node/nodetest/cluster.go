@@ -25,6 +25,8 @@ type Options struct {
 	Heartbeat time.Duration
 	// Orgs names the organisations; default org-0, org-1 …
 	Orgs []string
+	// DeadVoterAfter is raft's dead-voter threshold; default 2s.
+	DeadVoterAfter time.Duration
 }
 
 // Cluster is n nodes, not yet in a consortium (see Form).
@@ -50,6 +52,9 @@ func NewCluster(t testing.TB, n int, opts Options) *Cluster {
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = 100 * time.Millisecond
 	}
+	if opts.DeadVoterAfter == 0 {
+		opts.DeadVoterAfter = 2 * time.Second
+	}
 	c := &Cluster{t: t}
 	for i := 0; i < n; i++ {
 		org := fmt.Sprintf("org-%d", i)
@@ -72,7 +77,7 @@ func (c *Cluster) start(org string, opts Options) *Member {
 	t := c.t
 	home := filepath.Join(t.TempDir(), org)
 	cfg := node.Config{Org: org, Kind: "hospital", API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"},
-		Raft: node.RaftConfig{Heartbeat: opts.Heartbeat}, Log: node.LogConfig{Level: "debug"}}
+		Raft: node.RaftConfig{Heartbeat: opts.Heartbeat, DeadVoterAfter: opts.DeadVoterAfter}, Log: node.LogConfig{Level: "debug"}}
 	h, err := node.Init(home, cfg)
 	if err != nil {
 		t.Fatalf("nodetest: init %s: %v", org, err)
