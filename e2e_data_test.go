@@ -321,7 +321,7 @@ func TestE2EBadInputIsRefusedAndLosesNothing(t *testing.T) {
 		args                []string
 		want                []string
 	}{
-		{"non-numeric value", "bad.csv", header + "n1,s1,nps,9,2026-01-01,inpatient\nn2,s2,nps,nine,2026-01-01,inpatient\n", nil, []string{"bad.csv:3", "value", "nine"}},
+		{"non-numeric value", "bad.csv", header + "n1,s1,nps,9,2026-01-01,inpatient\nn2,s2,nps,canary-nine,2026-01-01,inpatient\n", nil, []string{"bad.csv:3", "value", "canary-nine"}},
 		{"impossible date", "bad.csv", header + "n1,s1,nps,9,2026-02-30,inpatient\n", nil, []string{"bad.csv:2", "time"}},
 		{"missing column", "bad.csv", "record_id,measure,value,time\nn1,nps,9,2026-01-01\n", nil, []string{"bad.csv", "subject"}},
 		{"empty subject", "bad.csv", header + "n1,,nps,9,2026-01-01,inpatient\n", nil, []string{"bad.csv:2", "subject"}},

@@ -159,10 +159,13 @@ func startDaemonArgs(t *testing.T, home string, args ...string) *daemon {
 	go func() { d.done <- d.cmd.Wait() }()
 	t.Cleanup(func() {
 		d.stop(t, syscall.SIGKILL)
-		// Privacy: no raw subject (every test subject is "patient-…")
-		// appears in a daemon's log, even at debug level.
-		if strings.Contains(d.logs.String(), "patient-") {
-			t.Errorf("daemon log holds a raw subject")
+		// Privacy: no raw subject (every test subject is "patient-…") and
+		// no refused value (the bad-input tests use "canary-nine") appears in a
+		// daemon's log, even at debug level.
+		for _, secret := range []string{"patient-", "canary-nine"} {
+			if strings.Contains(d.logs.String(), secret) {
+				t.Errorf("daemon log holds %q", secret)
+			}
 		}
 		if t.Failed() {
 			t.Logf("daemon %s log:\n%s", home, d.logs)

@@ -236,7 +236,9 @@ func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {
 		case n.gcNow <- struct{}{}:
 		default:
 		}
-		n.log.Warn("import refused; store unchanged", "files", opt.Source, "err", err)
+		// The message goes back to the user; the log says where, not what:
+		// a refused value is still a patient's observation.
+		n.log.Warn("import refused; store unchanged", "files", opt.Source, "where", errWhere(err))
 		n.writeErr(w, "import", err)
 		return
 	}
@@ -294,4 +296,22 @@ func (n *Node) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeJSON(w, http.StatusOK, client.AuditVerification{OK: true, Entries: entries, Head: n.db.AuditHead()})
 	}
+}
+
+// errWhere says where an import failed without quoting any value: the
+// position and field of an input error, or the error's class.
+func errWhere(err error) string {
+	var (
+		ie *ingest.Error
+		re *store.RecordError
+	)
+	switch {
+	case errors.As(err, &ie):
+		return ie.Pos.String() + " field " + ie.Field
+	case errors.As(err, &re):
+		return re.Pos.String() + " field " + re.Field
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	}
+	return fmt.Sprintf("%T", errors.Unwrap(err))
 }
