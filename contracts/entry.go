@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"time"
 
@@ -262,52 +263,19 @@ func newBody(t EntryType) any {
 	return nil
 }
 
-// bodyCopy returns a pointer to a copy of body, checking it is the body
-// of type t.
+// bodyCopy returns a pointer to a copy of body (a value or a pointer),
+// checking it is the body of type t.
 func bodyCopy(t EntryType, body any) (any, error) {
-	var v any
-	var bt EntryType
-	switch b := body.(type) {
-	case Genesis:
-		v, bt = &b, EntryGenesis
-	case *Genesis:
-		c := *b
-		v, bt = &c, EntryGenesis
-	case AdmitPropose:
-		v, bt = &b, EntryAdmitPropose
-	case *AdmitPropose:
-		c := *b
-		v, bt = &c, EntryAdmitPropose
-	case AdmitApprove:
-		v, bt = &b, EntryAdmitApprove
-	case *AdmitApprove:
-		c := *b
-		v, bt = &c, EntryAdmitApprove
-	case ContractPropose:
-		v, bt = &b, EntryContractPropose
-	case *ContractPropose:
-		c := *b
-		v, bt = &c, EntryContractPropose
-	case ContractApprove:
-		v, bt = &b, EntryContractApprove
-	case *ContractApprove:
-		c := *b
-		v, bt = &c, EntryContractApprove
-	case ContractReject:
-		v, bt = &b, EntryContractReject
-	case *ContractReject:
-		c := *b
-		v, bt = &c, EntryContractReject
-	case ContractRetire:
-		v, bt = &b, EntryContractRetire
-	case *ContractRetire:
-		c := *b
-		v, bt = &c, EntryContractRetire
+	want := newBody(t)
+	v := reflect.ValueOf(body)
+	if v.Kind() == reflect.Pointer && !v.IsNil() {
+		v = v.Elem()
 	}
-	if bt != t {
-		return nil, fmt.Errorf("contracts: sign %s: body is %T, want %T", t, body, newBody(t))
+	if want == nil || !v.IsValid() || v.Type() != reflect.TypeOf(want).Elem() {
+		return nil, fmt.Errorf("contracts: sign %s: body is %T, want %T", t, body, want)
 	}
-	return v, nil
+	reflect.ValueOf(want).Elem().Set(v)
+	return want, nil
 }
 
 // DecodeEntry decodes a governance entry. It checks the form only (sizes,

@@ -304,13 +304,7 @@ func TestImportsAreSerialised(t *testing.T) {
 // TestCrashMidImport stages part of an import, then closes Badger
 // underneath it as a killed process would, and reopens.
 func TestCrashMidImport(t *testing.T) {
-	dir := t.TempDir()
-	cfg := Config{Dir: dir, EncryptionKey: testKey(32), PseudonymKey: testKey(32)}
-	db, err := Open(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustImport(t, db, records(100, "r", "nps"), ImportOptions{})
+	db, cfg := openDiskWith100(t)
 	before := dump(t, db)
 
 	im := newImporter(db, ImportOptions{Replace: true})
@@ -326,7 +320,7 @@ func TestCrashMidImport(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	db, err = Open(cfg, nil)
+	db, err := Open(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -446,13 +440,7 @@ func TestFingerprintCollisions(t *testing.T) {
 // TestCrashAfterCommitFinishesReplacement dies between the commit marker
 // and the removal of the replaced records; the next open finishes it.
 func TestCrashAfterCommitFinishesReplacement(t *testing.T) {
-	dir := t.TempDir()
-	cfg := Config{Dir: dir, EncryptionKey: testKey(32), PseudonymKey: testKey(32)}
-	db, err := Open(cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustImport(t, db, records(100, "r", "nps"), ImportOptions{})
+	db, cfg := openDiskWith100(t)
 	im := newImporter(db, ImportOptions{Replace: true})
 	if err := im.begin(time.Now()); err != nil {
 		t.Fatal(err)
@@ -470,7 +458,7 @@ func TestCrashAfterCommitFinishesReplacement(t *testing.T) {
 	db.bdb.Update(func(txn *badger.Txn) error { return txn.Set(batchKey(im.batch), mv) })
 	db.bdb.Close()
 
-	db, err = Open(cfg, nil)
+	db, err := Open(cfg, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -495,4 +483,17 @@ func TestCollectGarbageAfterUndo(t *testing.T) {
 	if n := len(scanAll(t, db, "nps")); n != 5000 {
 		t.Fatalf("%d observations after GC, want 5000", n)
 	}
+}
+
+// openDiskWith100 opens an encrypted on-disk store holding 100 nps
+// records, for tests that close Badger underneath it and reopen.
+func openDiskWith100(t *testing.T) (*DB, Config) {
+	t.Helper()
+	cfg := Config{Dir: t.TempDir(), EncryptionKey: testKey(32), PseudonymKey: testKey(32)}
+	db, err := Open(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustImport(t, db, records(100, "r", "nps"), ImportOptions{})
+	return db, cfg
 }
