@@ -118,6 +118,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 		st.Listen = append(st.Listen, a.String())
 	}
 	st.Raft.State, st.Raft.Leader = n.cons.raftState()
+	st.Raft.LastIndex, st.Raft.AppliedIndex, st.Raft.SnapshotIndex = n.cons.raftIndexes()
 	n.cons.fsm.Read(func(s *contracts.State) {
 		if c, ok := s.Consortium(); ok {
 			st.Consortium, st.ConsortiumID = c.Name, c.ID

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -37,6 +38,13 @@ type RaftConfig struct {
 	// before a healthy non-voter takes its vote (it stays a member, as a
 	// non-voter, and catches up when it comes back).
 	DeadVoterAfter time.Duration `yaml:"dead_voter_after"`
+	// SnapshotThreshold is how many entries raft writes before it takes a
+	// snapshot of the governance state; TrailingLogs how many it keeps
+	// after one (a member further behind receives the snapshot).
+	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
+	TrailingLogs      uint64 `yaml:"trailing_logs"`
+	// SnapshotInterval is how often raft checks whether to snapshot.
+	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
 }
 
 func (c *RaftConfig) fill() {
@@ -51,6 +59,15 @@ func (c *RaftConfig) fill() {
 	}
 	if c.DeadVoterAfter <= 0 {
 		c.DeadVoterAfter = 5 * time.Minute
+	}
+	if c.SnapshotThreshold == 0 {
+		c.SnapshotThreshold = 1024
+	}
+	if c.TrailingLogs == 0 {
+		c.TrailingLogs = 4096
+	}
+	if c.SnapshotInterval <= 0 {
+		c.SnapshotInterval = 2 * time.Minute
 	}
 }
 
@@ -248,8 +265,9 @@ func (c *consortium) startRaft(bootstrap *raft.Configuration) error {
 	conf.ElectionTimeout = rc.Election
 	conf.LeaderLeaseTimeout = rc.LeaderLease
 	conf.CommitTimeout = 50 * time.Millisecond
-	conf.SnapshotThreshold = 1024
-	conf.TrailingLogs = 4096
+	conf.SnapshotThreshold = rc.SnapshotThreshold
+	conf.TrailingLogs = rc.TrailingLogs
+	conf.SnapshotInterval = rc.SnapshotInterval
 	conf.Logger = raftnet.HCLog(c.log.With("component", "raft"))
 	trans, err := raftnet.NewTransport(raftnet.Config{Host: c.host.Raw(), Allowed: c.inRaft, Timeout: 2 * rc.Election}, c.log)
 	if err != nil {
@@ -365,6 +383,19 @@ func (c *consortium) identity(cfg Config) kpi.Member {
 	}
 	m.Sign(c.home.GovernanceKey)
 	return m
+}
+
+// raftIndexes are raft's log positions for status: the last index, the
+// last applied to the governance state and the last snapshot's.
+func (c *consortium) raftIndexes() (last, applied, snapshot uint64) {
+	r := c.getRaft()
+	if r == nil {
+		return 0, 0, 0
+	}
+	st := r.Stats()
+	last, _ = strconv.ParseUint(st["last_log_index"], 10, 64)
+	snapshot, _ = strconv.ParseUint(st["last_snapshot_index"], 10, 64)
+	return last, c.fsm.Index(), snapshot
 }
 
 // raftState is the node's view of raft for status.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -267,4 +268,53 @@ func TestUnreachableVoterIsReplaced(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("after %s stopped: roles %v; want %s promoted and %s demoted", gone.Org, roles, spare.Org, gone.Org)
+}
+
+// TestLaggingMemberCatchesUpFromSnapshot: while a member is down the
+// others compact their log into a snapshot; when it restarts it receives
+// the snapshot over libp2p, restores the governance state from it and
+// agrees with everyone.
+func TestLaggingMemberCatchesUpFromSnapshot(t *testing.T) {
+	c := nodetest.NewCluster(t, 3, nodetest.Options{SnapshotThreshold: 8, TrailingLogs: 2, SnapshotInterval: 50 * time.Millisecond})
+	c.Form("snapshots")
+	leader := c.WaitForLeader()
+	var lagging *nodetest.Member
+	for _, m := range c.Nodes {
+		if m != leader {
+			lagging = m
+			break
+		}
+	}
+	lagging.Stop()
+	ctx := context.Background()
+	for i := 0; i < 40; i++ {
+		yaml := contractYAML(fmt.Sprintf("c-%02d", i), []string{leader.Org}, "all")
+		if _, err := leader.Client.Propose(ctx, "c.yaml", yaml); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Wait until the leader's log no longer holds what the lagging member
+	// misses: only a snapshot can bring it up to date.
+	deadline := time.Now().Add(20 * time.Second)
+	for c.Status(leader).Raft.SnapshotIndex < c.Status(leader).Raft.LastIndex-10 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	if snap := c.Status(leader).Raft.SnapshotIndex; snap < 40 {
+		t.Fatalf("the leader took no snapshot past index 40 (at %d)", snap)
+	}
+	lagging.Restart()
+	c.RequireSameState()
+	if st := c.Status(lagging); st.Raft.SnapshotIndex == 0 {
+		t.Fatalf("the restarted member caught up without a snapshot: %+v", st.Raft)
+	}
+	cs, err := lagging.Client.Contracts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs.Contracts) != 40 {
+		t.Fatalf("the restarted member has %d contracts, want 40", len(cs.Contracts))
+	}
+	if v, err := lagging.Client.AuditVerify(ctx); err != nil || !v.OK {
+		t.Fatalf("audit verify after a snapshot restore: %+v %v", v, err)
+	}
 }

@@ -24,6 +24,12 @@ type Status struct {
 type RaftStatus struct {
 	State  string `json:"state"` // leader | follower | candidate | none
 	Leader string `json:"leader"`
+	// LastIndex is the last entry in this node's log, AppliedIndex the
+	// last one its governance state applied, SnapshotIndex the last
+	// snapshot's.
+	LastIndex     uint64 `json:"last_index"`
+	AppliedIndex  uint64 `json:"applied_index"`
+	SnapshotIndex uint64 `json:"snapshot_index"`
 }
 
 // ImportRequest are the options of POST /v1/data/import.

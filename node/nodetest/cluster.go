@@ -27,6 +27,10 @@ type Options struct {
 	Orgs []string
 	// DeadVoterAfter is raft's dead-voter threshold; default 2s.
 	DeadVoterAfter time.Duration
+	// SnapshotThreshold, TrailingLogs and SnapshotInterval: the node's
+	// defaults when zero.
+	SnapshotThreshold, TrailingLogs uint64
+	SnapshotInterval                time.Duration
 }
 
 // Cluster is n nodes, not yet in a consortium (see Form).
@@ -42,6 +46,8 @@ type Member struct {
 	Node   *node.Node
 	Client *client.Client
 
+	t      testing.TB
+	cfg    node.Config
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -77,24 +83,49 @@ func (c *Cluster) start(org string, opts Options) *Member {
 	t := c.t
 	home := filepath.Join(t.TempDir(), org)
 	cfg := node.Config{Org: org, Kind: "hospital", API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"},
-		Raft: node.RaftConfig{Heartbeat: opts.Heartbeat, DeadVoterAfter: opts.DeadVoterAfter}, Log: node.LogConfig{Level: "debug"}}
-	h, err := node.Init(home, cfg)
-	if err != nil {
+		Raft: node.RaftConfig{Heartbeat: opts.Heartbeat, DeadVoterAfter: opts.DeadVoterAfter,
+			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs, SnapshotInterval: opts.SnapshotInterval},
+		Log: node.LogConfig{Level: "debug"}}
+	if _, err := node.Init(home, cfg); err != nil {
 		t.Fatalf("nodetest: init %s: %v", org, err)
 	}
-	log := slog.New(slog.NewTextHandler(&tWriter{t: t, prefix: org + ": "}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	n, err := node.New(h, cfg, log)
+	m := &Member{t: t, Org: org, Home: home, cfg: cfg}
+	m.run()
+	t.Cleanup(m.Stop)
+	return m
+}
+
+// run starts the member's node on its home.
+func (m *Member) run() {
+	t := m.t
+	h, err := node.LoadHome(m.Home)
 	if err != nil {
-		t.Fatalf("nodetest: %s: %v", org, err)
+		t.Fatalf("nodetest: home of %s: %v", m.Org, err)
+	}
+	log := slog.New(slog.NewTextHandler(&tWriter{t: t, prefix: m.Org + ": "}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	n, err := node.New(h, m.cfg, log)
+	if err != nil {
+		t.Fatalf("nodetest: %s: %v", m.Org, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Member{Org: org, Home: home, Node: n, cancel: cancel, done: make(chan error, 1)}
+	m.Node, m.cancel, m.done = n, cancel, make(chan error, 1)
 	go func() { m.done <- n.Run(ctx) }()
-	t.Cleanup(m.Stop)
-	if m.Client, err = client.Open(home, ""); err != nil {
-		t.Fatalf("nodetest: client of %s: %v", org, err)
+	if m.Client, err = client.Open(m.Home, ""); err != nil {
+		t.Fatalf("nodetest: client of %s: %v", m.Org, err)
 	}
-	return m
+}
+
+// Restart starts a stopped member again on the same home and waits until
+// its API is ready: it recovers from its own disk.
+func (m *Member) Restart() {
+	m.t.Helper()
+	m.Stop()
+	m.run()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := m.Client.WaitReady(ctx); err != nil {
+		m.t.Fatalf("nodetest: %s not ready after restart: %v", m.Org, err)
+	}
 }
 
 // Stop shuts the node down and waits for it; it is safe to call twice.

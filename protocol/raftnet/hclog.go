@@ -95,8 +95,17 @@ func normalize(args []any) []any {
 			break
 		}
 		v := args[i+1]
-		if err, ok := v.(error); ok && err != nil {
-			v = err.Error()
+		switch x := v.(type) {
+		case error:
+			if x != nil {
+				v = x.Error()
+			}
+		case hclog.Format: // hclog.Fmt("%d%%", n): a format and its arguments
+			if len(x) > 0 {
+				if f, ok := x[0].(string); ok {
+					v = fmt.Sprintf(f, x[1:]...)
+				}
+			}
 		}
 		out = append(out, key, v)
 	}

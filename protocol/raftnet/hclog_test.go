@@ -24,6 +24,7 @@ func TestHCLog(t *testing.T) {
 		{"other decode error stays", func(l hclog.Logger) { l.Error("failed to decode incoming command", "error", errors.New("bad msgpack")) }, "level=ERROR"},
 		{"trace below debug", func(l hclog.Logger) { l.Trace("noise") }, ""},
 		{"odd args", func(l hclog.Logger) { l.Warn("odd", "k") }, "EXTRA_VALUE_AT_END=k"},
+		{"hclog.Fmt", func(l hclog.Logger) { l.Info("progress", "percent", hclog.Fmt("%0.2f%%", 50.0)) }, "percent=50.00%"},
 		{"with and named", func(l hclog.Logger) { l.Named("raft").With("id", "a").Warn("w") }, "msg=w logger=raft id=a"},
 		{"set level off", func(l hclog.Logger) { l.SetLevel(hclog.Off); l.Error("e") }, ""},
 		{"standard logger", func(l hclog.Logger) { l.StandardLogger(nil).Print("from log") }, "msg=\"from log\""},
