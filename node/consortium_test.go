@@ -285,6 +285,7 @@ func TestLaggingMemberCatchesUpFromSnapshot(t *testing.T) {
 			break
 		}
 	}
+	missedFrom := c.Status(lagging).Raft.LastIndex + 1
 	lagging.Stop()
 	ctx := context.Background()
 	for i := 0; i < 40; i++ {
@@ -293,14 +294,15 @@ func TestLaggingMemberCatchesUpFromSnapshot(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Wait until the leader's log no longer holds what the lagging member
-	// misses: only a snapshot can bring it up to date.
+	// Wait until the leader's log (it keeps TrailingLogs entries before
+	// its snapshot) no longer holds what the lagging member misses: only a
+	// snapshot can bring it up to date.
 	deadline := time.Now().Add(20 * time.Second)
-	for c.Status(leader).Raft.SnapshotIndex < c.Status(leader).Raft.LastIndex-10 && time.Now().Before(deadline) {
+	for c.Status(leader).Raft.SnapshotIndex <= missedFrom+2 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	if snap := c.Status(leader).Raft.SnapshotIndex; snap < 40 {
-		t.Fatalf("the leader took no snapshot past index 40 (at %d)", snap)
+	if snap := c.Status(leader).Raft.SnapshotIndex; snap <= missedFrom+2 {
+		t.Fatalf("the leader's snapshot is at %d; the lagging member misses entries from %d", snap, missedFrom)
 	}
 	lagging.Restart()
 	c.RequireSameState()
