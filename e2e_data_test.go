@@ -363,6 +363,32 @@ func TestE2EBadInputIsRefusedAndLosesNothing(t *testing.T) {
 		})
 	}
 
+	t.Run("second file of one import is bad", func(t *testing.T) {
+		fresh := filepath.Join(dir, "fresh.csv")
+		os.WriteFile(fresh, []byte(header+"f1,s1,nps,9,2026-01-01,inpatient\n"), 0o644)
+		bad := filepath.Join(dir, "bad2.csv")
+		os.WriteFile(bad, []byte(header+"f2,s1,nps,9,2026-13-01,inpatient\n"), 0o644)
+		r := cx(t, home, "data", "import", fresh, bad)
+		if r.code != 1 || !strings.Contains(r.stderr, "bad2.csv:2") {
+			t.Fatalf("%v", r)
+		}
+		if after := cxOK(t, home, "data", "stats", "--json"); after != before {
+			t.Fatalf("the good first file was kept:\nbefore %s\nafter %s", before, after)
+		}
+	})
+
+	t.Run("dry run", func(t *testing.T) {
+		fresh := filepath.Join(dir, "dry.csv")
+		os.WriteFile(fresh, []byte(header+"d1,s1,nps,9,2026-01-01,inpatient\n"), 0o644)
+		out := cxOK(t, home, "data", "import", "--dry-run", fresh)
+		if !strings.Contains(out, "dry run: would import 1 records") {
+			t.Fatalf("dry run said %q", out)
+		}
+		if after := cxOK(t, home, "data", "stats", "--json"); after != before {
+			t.Fatalf("a dry run changed the store")
+		}
+	})
+
 	t.Run("malformed contract", func(t *testing.T) {
 		path := filepath.Join(dir, "contract.yaml")
 		os.WriteFile(path, []byte("id: x\naggregate: median\n"), 0o644)
