@@ -115,7 +115,13 @@ func TestE2EConsortium(t *testing.T) {
 	if id := strings.TrimSpace(cxOK(t, homes["pharma-x"], "contract", "propose", cpath)); id != "nps-diabetes" {
 		t.Fatalf("propose printed %q, want the contract id", id)
 	}
-	for _, o := range []string{"hosp-a", "hosp-b", "pharm-y"} {
+	// A board member may sign with its own key file (`--key`); another
+	// organisation's key is refused by the state machine.
+	if r := cx(t, homes["hosp-b"], "contract", "approve", "nps-diabetes", "--key", filepath.Join(homes["hosp-a"], "keys", "governance.key")); r.code != 1 {
+		t.Fatalf("approval signed with another organisation's key: %v", r)
+	}
+	cxOK(t, homes["hosp-b"], "contract", "approve", "nps-diabetes", "--key", filepath.Join(homes["hosp-b"], "keys", "governance.key"))
+	for _, o := range []string{"hosp-a", "pharm-y"} {
 		cxOK(t, homes[o], "contract", "approve", "nps-diabetes")
 	}
 	var hash string
