@@ -21,7 +21,7 @@ import (
 // few prefix deletions, and a scan reads large sequential values.
 var (
 	prefixBatch     = []byte("b/")
-	prefixMeasure   = []byte("m/")
+	measureKeyPrefix   = []byte("m/")
 	prefixObs       = []byte("o/")
 	prefixFinger    = []byte("f/")
 	prefixReplace   = []byte("x/")
@@ -34,7 +34,7 @@ func batchKey(b uint64) []byte {
 	return binary.BigEndian.AppendUint64(append([]byte(nil), prefixBatch...), b)
 }
 
-func measureKey(m string) []byte { return append(append([]byte(nil), prefixMeasure...), m...) }
+func measureKey(m string) []byte { return append(append([]byte(nil), measureKeyPrefix...), m...) }
 
 // obsMeasurePrefix is o/<measure>\x00.
 func obsMeasurePrefix(m string) []byte {

@@ -39,10 +39,10 @@ func (db *DB) recover() error {
 
 func (db *DB) loadMeasures() error {
 	return db.bdb.View(func(txn *badger.Txn) error {
-		it := txn.NewIterator(badger.IteratorOptions{Prefix: prefixMeasure})
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: measureKeyPrefix})
 		defer it.Close()
 		for it.Rewind(); it.Valid(); it.Next() {
-			db.measures[string(it.Item().Key()[len(prefixMeasure):])] = true
+			db.measures[string(it.Item().Key()[len(measureKeyPrefix):])] = true
 		}
 		return nil
 	})
