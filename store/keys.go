@@ -20,14 +20,14 @@ import (
 // chunks of one batch are contiguous, so a failed import is undone with a
 // few prefix deletions, and a scan reads large sequential values.
 var (
-	prefixBatch     = []byte("b/")
-	measureKeyPrefix   = []byte("m/")
-	prefixObs       = []byte("o/")
-	prefixFinger    = []byte("f/")
-	prefixReplace   = []byte("x/")
-	keyLastBatch    = []byte("n/batch")
-	chunkKeySuffix  = 12 // batch:8 chunk:4
-	fingerprintSize = 16
+	prefixBatch      = []byte("b/")
+	measureKeyPrefix = []byte("m/")
+	prefixObs        = []byte("o/")
+	prefixFinger     = []byte("f/")
+	prefixReplace    = []byte("x/")
+	keyLastBatch     = []byte("n/batch")
+	chunkKeySuffix   = 12 // batch:8 chunk:4
+	fingerprintSize  = 16
 )
 
 func batchKey(b uint64) []byte {
