@@ -220,21 +220,27 @@ func (c *consortium) stop() {
 		close(c.stopping)
 	}
 	c.wg.Wait()
-	c.mu.Lock()
-	if c.raft != nil {
-		if err := c.raft.Shutdown().Error(); err != nil {
-			c.log.Warn("raft shutdown", "err", err)
-		}
-		c.trans.Close()
-		c.raft = nil
-	}
-	c.mu.Unlock()
+	c.stopRaft()
 	for _, s := range c.srvs {
 		s.Close()
 	}
 	if c.host != nil {
 		c.host.Close()
 	}
+}
+
+// stopRaft shuts raft down; the node keeps its raft state on disk.
+func (c *consortium) stopRaft() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.raft == nil {
+		return
+	}
+	if err := c.raft.Shutdown().Error(); err != nil {
+		c.log.Warn("raft shutdown", "err", err)
+	}
+	c.trans.Close()
+	c.raft, c.trans = nil, nil
 }
 
 func (c *consortium) snapshots() raft.SnapshotStore {

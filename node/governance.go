@@ -315,10 +315,17 @@ func (c *consortium) join(ctx context.Context, cfg Config, via string) (string, 
 		c.known.Remove(info.ID)
 		return "", err
 	}
-	// Raft runs before we ask, so the leader finds us ready.
+	// Raft runs before we ask, so the leader finds us ready. If the join
+	// fails, raft stops again and the user can simply retry.
 	if err := c.startRaft(nil); err != nil {
 		return "", err
 	}
+	joined := false
+	defer func() {
+		if !joined {
+			c.stopRaft()
+		}
+	}()
 	// Learn the members first, so that the leader's first append from
 	// whichever member leads is accepted; then ask to be added.
 	var reply joinReply
@@ -345,6 +352,7 @@ func (c *consortium) join(ctx context.Context, cfg Config, via string) (string, 
 		caught := false
 		c.fsm.Read(func(s *contracts.State) { caught = s.IsAdmitted(kpi.OrgID(cfg.Org)) })
 		if caught {
+			joined = true
 			return reply.Consortium, nil
 		}
 		select {
