@@ -320,3 +320,23 @@ func TestLaggingMemberCatchesUpFromSnapshot(t *testing.T) {
 		t.Fatalf("audit verify after a snapshot restore: %+v %v", v, err)
 	}
 }
+
+// TestProposalRefusalsSayWhy: the state machine's reasons reach the user.
+func TestProposalRefusalsSayWhy(t *testing.T) {
+	c := nodetest.NewCluster(t, 2, nodetest.Options{})
+	c.Form("refusals")
+	ctx := context.Background()
+	tests := []struct{ name, yaml, want string }{
+		{"participant not a member", contractYAML("outsiders", []string{"org-0", "org-9"}, "all"), "org-9"},
+		{"cohort below the floor", strings.Replace(contractYAML("small-cells", []string{"org-0"}, "all"), "min_cohort: 11", "min_cohort: 5", 1), "floor"},
+	}
+	for _, tt := range tests {
+		_, err := c.Nodes[1].Client.Propose(ctx, "c.yaml", tt.yaml)
+		var ae *client.Error
+		if !errors.As(err, &ae) || ae.Kind != "input" || !strings.Contains(ae.Msg, tt.want) {
+			t.Errorf("%s: %v, want an input error naming %q", tt.name, err, tt.want)
+		} else {
+			t.Logf("%s: %s", tt.name, ae.Msg)
+		}
+	}
+}
