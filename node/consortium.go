@@ -93,7 +93,7 @@ type consortium struct {
 
 	mu    sync.Mutex // guards raft, trans, failing
 	raft  *raft.Raft
-	trans *raft.NetworkTransport
+	trans *raftnet.Transport
 	// failing maps a server the leader cannot reach to its last contact.
 	failing map[raft.ServerID]time.Time
 
@@ -239,7 +239,12 @@ func (c *consortium) stopRaft() {
 	if err := c.raft.Shutdown().Error(); err != nil {
 		c.log.Warn("raft shutdown", "err", err)
 	}
-	c.trans.Close()
+	// Closing the transport waits for inbound requests in flight: raft
+	// writes terms and votes while handling them, and the store closes
+	// after this.
+	if err := c.trans.Close(); err != nil {
+		c.log.Warn("raft transport close", "err", err)
+	}
 	c.raft, c.trans = nil, nil
 }
 
@@ -281,12 +286,12 @@ func (c *consortium) startRaft(bootstrap *raft.Configuration) error {
 	}
 	snaps := c.snapshots()
 	if bootstrap != nil {
-		if err := raft.BootstrapCluster(conf, c.db.RaftLog(), c.db.RaftLog(), snaps, trans, *bootstrap); err != nil {
+		if err := raft.BootstrapCluster(conf, c.db.RaftLog(), c.db.RaftLog(), snaps, trans.NetworkTransport, *bootstrap); err != nil {
 			trans.Close()
 			return fmt.Errorf("consortium: bootstrap raft: %w", err)
 		}
 	}
-	r, err := raft.NewRaft(conf, c.fsm, c.db.RaftLog(), c.db.RaftLog(), snaps, trans)
+	r, err := raft.NewRaft(conf, c.fsm, c.db.RaftLog(), c.db.RaftLog(), snaps, trans.NetworkTransport)
 	if err != nil {
 		trans.Close()
 		return fmt.Errorf("consortium: start raft: %w", err)

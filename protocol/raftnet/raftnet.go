@@ -81,6 +81,12 @@ type StreamLayer struct {
 	incoming  chan network.Stream
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// The inbound conns raft's transport is serving: on Close they are
+	// reset, and Drain waits until the transport has let go of them.
+	mu       sync.Mutex
+	accepted map[*conn]struct{}
+	active   sync.WaitGroup
 }
 
 var _ raft.StreamLayer = (*StreamLayer)(nil)
@@ -99,14 +105,21 @@ func NewStreamLayer(cfg Config, log *slog.Logger) (*StreamLayer, error) {
 		log:      log,
 		incoming: make(chan network.Stream),
 		closed:   make(chan struct{}),
+		accepted: map[*conn]struct{}{},
 	}
 	cfg.Host.SetStreamHandler(ProtocolID, s.handle)
 	return s, nil
 }
 
+// Transport is raft's network transport over a StreamLayer.
+type Transport struct {
+	*raft.NetworkTransport
+	Layer *StreamLayer
+}
+
 // NewTransport returns a raft transport over a new StreamLayer on
-// cfg.Host. Closing the transport closes the stream layer.
-func NewTransport(cfg Config, log *slog.Logger) (*raft.NetworkTransport, error) {
+// cfg.Host.
+func NewTransport(cfg Config, log *slog.Logger) (*Transport, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -117,12 +130,24 @@ func NewTransport(cfg Config, log *slog.Logger) (*raft.NetworkTransport, error) 
 	if err != nil {
 		return nil, err
 	}
-	return raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+	nt := raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
 		Stream:  sl,
 		MaxPool: cfg.MaxPool,
 		Timeout: cfg.Timeout,
 		Logger:  HCLog(log.With("component", "raft-transport")),
-	}), nil
+	})
+	return &Transport{NetworkTransport: nt, Layer: sl}, nil
+}
+
+// Close closes the transport and its stream layer, and waits (up to 5 s)
+// until the handlers of inbound raft requests have returned, so that raft's
+// stores may be closed safely afterwards.
+func (t *Transport) Close() error {
+	err := t.NetworkTransport.Close()
+	if derr := t.Layer.Drain(5 * time.Second); derr != nil && err == nil {
+		err = derr
+	}
+	return err
 }
 
 // handle hands an incoming stream to Accept, or resets it when the peer is
@@ -145,20 +170,61 @@ func (s *StreamLayer) handle(st network.Stream) {
 func (s *StreamLayer) Accept() (net.Conn, error) {
 	select {
 	case st := <-s.incoming:
-		return newConn(st), nil
+		c := newConn(st)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		select {
+		case <-s.closed:
+			_ = st.Reset()
+			return nil, ErrClosed
+		default:
+		}
+		s.accepted[c] = struct{}{}
+		s.active.Add(1)
+		c.onClose = func() {
+			s.mu.Lock()
+			delete(s.accepted, c)
+			s.mu.Unlock()
+			s.active.Done()
+		}
+		return c, nil
 	case <-s.closed:
 		return nil, ErrClosed
 	}
 }
 
-// Close unregisters the handler and unblocks Accept. It is safe to call
-// more than once.
+// Close unregisters the handler, unblocks Accept and resets the inbound
+// streams, so that the transport's handlers stop reading. It is safe to
+// call more than once.
 func (s *StreamLayer) Close() error {
 	s.closeOnce.Do(func() {
 		s.h.RemoveStreamHandler(ProtocolID)
+		s.mu.Lock()
 		close(s.closed)
+		for c := range s.accepted {
+			_ = c.Stream.Reset()
+		}
+		s.mu.Unlock()
 	})
 	return nil
+}
+
+// Drain waits, up to timeout, until raft's transport has closed every
+// inbound conn it accepted: a handler in the middle of a request (raft
+// writes the term and vote to the log store while handling one) has then
+// finished. Call it after Close and before closing raft's stores.
+func (s *StreamLayer) Drain(timeout time.Duration) error {
+	done := make(chan struct{})
+	go func() {
+		s.active.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-time.After(timeout):
+		return fmt.Errorf("raftnet: raft handlers still running %v after close", timeout)
+	}
 }
 
 // Addr is this node's raft address: its peer ID.
@@ -203,9 +269,22 @@ func (a Addr) String() string { return peer.ID(a).String() }
 // conn adapts a libp2p stream to net.Conn.
 type conn struct {
 	network.Stream
+	onClose   func() // set for accepted conns
+	closeOnce sync.Once
 }
 
 func newConn(st network.Stream) *conn { return &conn{Stream: st} }
+
+// Close closes the stream and, for an accepted conn, tells the layer.
+func (c *conn) Close() error {
+	err := c.Stream.Close()
+	c.closeOnce.Do(func() {
+		if c.onClose != nil {
+			c.onClose()
+		}
+	})
+	return err
+}
 
 func (c *conn) LocalAddr() net.Addr  { return Addr(c.Conn().LocalPeer()) }
 func (c *conn) RemoteAddr() net.Addr { return Addr(c.Conn().RemotePeer()) }

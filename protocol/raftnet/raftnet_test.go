@@ -112,7 +112,7 @@ type member struct {
 	logs      *raft.InmemStore
 	snaps     *raft.InmemSnapshotStore
 	host      *protocol.Host
-	transport *raft.NetworkTransport
+	transport *Transport
 	raft      *raft.Raft
 	fsm       *fsm
 }
@@ -165,7 +165,7 @@ func (m *member) startRaft(t *testing.T, peers []*member) {
 	cfg.CommitTimeout = 20 * time.Millisecond
 	cfg.Logger = HCLog(log)
 	m.fsm = &fsm{}
-	r, err := raft.NewRaft(cfg, m.fsm, m.logs, m.logs, m.snaps, tr)
+	r, err := raft.NewRaft(cfg, m.fsm, m.logs, m.logs, m.snaps, tr.NetworkTransport)
 	if err != nil {
 		t.Fatalf("%s: NewRaft: %v", m.name, err)
 	}
@@ -475,5 +475,49 @@ func TestConfigValidate(t *testing.T) {
 				t.Fatalf("validate: %v, want %q", err, tc.wantErr)
 			}
 		})
+	}
+}
+
+// TestCloseResetsAndDrainWaits: closing the layer resets the streams raft
+// is serving, and Drain returns only once the transport has closed them —
+// so that a request in flight finishes before raft's stores close.
+func TestCloseResetsAndDrainWaits(t *testing.T) {
+	all := protocol.MembersFunc(func(peer.ID) bool { return true })
+	server, client := newHost(t, all), newHost(t, all)
+	sl, err := NewStreamLayer(Config{Host: server.Raw(), Allowed: func(peer.ID) bool { return true }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client.AddPeer(peer.AddrInfo{ID: server.ID(), Addrs: server.Raw().Addrs()})
+	d, err := NewStreamLayer(Config{Host: client.Raw(), Allowed: func(peer.ID) bool { return false }}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	out, err := d.Dial(raft.ServerAddress(server.ID().String()), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	if _, err := out.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	in, err := sl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sl.Close()
+	if _, err := in.Read(make([]byte, 8)); err == nil {
+		// The first byte may already be buffered; the next read must fail.
+		if _, err := in.Read(make([]byte, 8)); err == nil {
+			t.Fatal("an accepted stream still reads after Close")
+		}
+	}
+	if err := sl.Drain(50 * time.Millisecond); err == nil {
+		t.Fatal("Drain returned while the transport still held an accepted conn")
+	}
+	in.Close()
+	if err := sl.Drain(time.Second); err != nil {
+		t.Fatalf("Drain after the conn closed: %v", err)
 	}
 }
