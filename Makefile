@@ -13,6 +13,8 @@ build: ## build bin/cxnet
 
 test: ## run every test (unit, integration, end-to-end with real cxnet processes)
 	$(GO) test -count=1 -timeout 30m ./...
+	@echo "consortium end to end under GODEBUG=fips140=only (TLS 1.3 only, no Noise):"
+	GODEBUG=fips140=only $(GO) test -count=1 -timeout 10m -run 'TestE2EConsortium|TestE2EImportAndPreview' .
 
 race: ## the concurrent packages under the race detector
 	$(GO) test -race -count=1 -timeout 20m ./node/... ./store/... ./protocol/... ./contracts/...
