@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -97,14 +96,18 @@ type consortium struct {
 	// failing maps a server the leader cannot reach to its last contact.
 	failing map[raft.ServerID]time.Time
 
-	wg       sync.WaitGroup
-	cancel   context.CancelFunc
-	stopping chan struct{} // closed by stop
+	snaps raft.SnapshotStore // opened by start
+
+	ctx    context.Context // ends when stop begins
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	// unwatch stops the heartbeat watcher of the running raft.
+	unwatch func()
 }
 
 func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event)) *consortium {
 	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: contracts.NewFSM(),
-		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet(), stopping: make(chan struct{})}
+		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet()}
 	c.fsm.OnEvent = func(e contracts.Event) {
 		onEvent(e)
 		c.learnMembers()
@@ -151,11 +154,14 @@ func (c *consortium) inRaft(p peer.ID) bool {
 // start opens the libp2p host, serves the node's protocols and, when the
 // store holds raft state, starts raft.
 func (c *consortium) start(ctx context.Context) error {
-	ctx, c.cancel = context.WithCancel(ctx)
+	c.ctx, c.cancel = context.WithCancel(ctx)
+	if err := c.openSnapshots(); err != nil {
+		return err
+	}
 	if err := c.startHost(); err != nil {
 		return err
 	}
-	existing, err := raft.HasExistingState(c.db.RaftLog(), c.db.RaftLog(), c.snapshots())
+	existing, err := raft.HasExistingState(c.db.RaftLog(), c.db.RaftLog(), c.snaps)
 	if err != nil {
 		return fmt.Errorf("consortium: read raft state: %w", err)
 	}
@@ -168,7 +174,7 @@ func (c *consortium) start(ctx context.Context) error {
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.manageVoters(ctx)
+		c.manageVoters(c.ctx)
 	}()
 	return nil
 }
@@ -214,13 +220,8 @@ func (c *consortium) stop() {
 	if c.cancel != nil {
 		c.cancel()
 	}
-	select {
-	case <-c.stopping:
-	default:
-		close(c.stopping)
-	}
-	c.wg.Wait()
 	c.stopRaft()
+	c.wg.Wait()
 	for _, s := range c.srvs {
 		s.Close()
 	}
@@ -236,6 +237,7 @@ func (c *consortium) stopRaft() {
 	if c.raft == nil {
 		return
 	}
+	c.unwatch()
 	if err := c.raft.Shutdown().Error(); err != nil {
 		c.log.Warn("raft shutdown", "err", err)
 	}
@@ -248,16 +250,18 @@ func (c *consortium) stopRaft() {
 	c.raft, c.trans = nil, nil
 }
 
-func (c *consortium) snapshots() raft.SnapshotStore {
+// openSnapshots opens raft's snapshot store, home/raft.
+func (c *consortium) openSnapshots() error {
 	dir := filepath.Join(c.home.Dir, "raft")
-	os.MkdirAll(dir, 0o700)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("consortium: raft snapshots: %w", err)
+	}
 	s, err := raft.NewFileSnapshotStoreWithLogger(dir, 2, raftnet.HCLog(c.log.With("component", "raft-snapshots")))
 	if err != nil {
-		// Only fails when the directory cannot be created or read.
-		c.log.Error("raft snapshot store", "dir", dir, "err", err)
-		return raft.NewInmemSnapshotStore()
+		return fmt.Errorf("consortium: raft snapshots in %s: %w", dir, err)
 	}
-	return s
+	c.snaps = s
+	return nil
 }
 
 // startRaft starts raft on the node's store. bootstrap, when set, is the
@@ -284,42 +288,43 @@ func (c *consortium) startRaft(bootstrap *raft.Configuration) error {
 	if err != nil {
 		return err
 	}
-	snaps := c.snapshots()
 	if bootstrap != nil {
-		if err := raft.BootstrapCluster(conf, c.db.RaftLog(), c.db.RaftLog(), snaps, trans.NetworkTransport, *bootstrap); err != nil {
+		if err := raft.BootstrapCluster(conf, c.db.RaftLog(), c.db.RaftLog(), c.snaps, trans.NetworkTransport, *bootstrap); err != nil {
 			trans.Close()
 			return fmt.Errorf("consortium: bootstrap raft: %w", err)
 		}
 	}
-	r, err := raft.NewRaft(conf, c.fsm, c.db.RaftLog(), c.db.RaftLog(), snaps, trans.NetworkTransport)
+	r, err := raft.NewRaft(conf, c.fsm, c.db.RaftLog(), c.db.RaftLog(), c.snaps, trans.NetworkTransport)
 	if err != nil {
 		trans.Close()
 		return fmt.Errorf("consortium: start raft: %w", err)
 	}
 	c.raft, c.trans = r, trans
 	c.learnServers()
-	c.watchHeartbeats(r)
+	c.unwatch = c.watchHeartbeats(r)
 	return nil
 }
 
 // watchHeartbeats records, while this node leads, which servers miss its
-// heartbeats and since when.
-func (c *consortium) watchHeartbeats(r *raft.Raft) {
+// heartbeats and since when, until the returned function is called.
+func (c *consortium) watchHeartbeats(r *raft.Raft) (stop func()) {
 	ch := make(chan raft.Observation, 64)
-	r.RegisterObserver(raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
 		case raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
 			return true
 		}
 		return false
-	}))
+	})
+	r.RegisterObserver(obs)
 	c.failing = map[raft.ServerID]time.Time{}
+	done := make(chan struct{})
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
 		for {
 			select {
-			case <-c.stopping:
+			case <-done:
 				return
 			case o := <-ch:
 				c.mu.Lock()
@@ -333,6 +338,10 @@ func (c *consortium) watchHeartbeats(r *raft.Raft) {
 			}
 		}
 	}()
+	return func() {
+		r.DeregisterObserver(obs)
+		close(done)
+	}
 }
 
 func (c *consortium) getRaft() *raft.Raft {
@@ -540,8 +549,6 @@ func (c *consortium) manageVoters(ctx context.Context) {
 	}
 }
 
-// governanceKey returns the key entries are signed with.
-func (c *consortium) governanceKey() ed25519.PrivateKey { return c.home.GovernanceKey }
 
 // freshen is sync for reads: it tries for up to 10s (a restarted node may
 // wait for the leader's replication backoff), and a read falls back to

@@ -289,7 +289,7 @@ func (c *consortium) create(ctx context.Context, cfg Config, name string, minCoh
 	}
 	entry, err := contracts.Sign(contracts.EntryGenesis, contracts.Genesis{
 		Name: name, MinCohort: minCohort, AdmissionRule: contracts.AdmissionMajority, Founder: c.identity(cfg),
-	}, kpi.OrgID(cfg.Org), c.governanceKey(), "")
+	}, kpi.OrgID(cfg.Org), c.home.GovernanceKey, "")
 	if err != nil {
 		return contracts.Event{}, err
 	}
