@@ -549,7 +549,6 @@ func (c *consortium) manageVoters(ctx context.Context) {
 	}
 }
 
-
 // freshen is sync for reads: it tries for up to 10s (a restarted node may
 // wait for the leader's replication backoff), and a read falls back to
 // this node's own copy of the state when the leader is out of reach (a
