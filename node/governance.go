@@ -310,9 +310,11 @@ func (c *consortium) join(ctx context.Context, cfg Config, via string) (string, 
 	if err != nil {
 		return "", inputError{fmt.Sprintf("--via %q must end in /p2p/<peer id> (copy an address from the member's `cxnet identity`): %v", via, err)}
 	}
-	c.known.Add(info.ID)
+	// The member we join through is not in our (empty) member list yet:
+	// the allow-list makes a time-bounded exception for it.
+	revoke := c.host.Allowlist().AllowFor(info.ID, 2*time.Minute)
+	defer revoke()
 	if err := c.host.Connect(ctx, *info); err != nil {
-		c.known.Remove(info.ID)
 		return "", err
 	}
 	// Raft runs before we ask, so the leader finds us ready. If the join
