@@ -326,14 +326,7 @@ func (a *apply) contractPropose(b *ContractPropose) (Event, *RejectError) {
 	if slices.Contains(participants, a.e.Org) {
 		v.Approvals = append(v.Approvals, a.e.Org)
 	}
-	ev := Event{Type: EventContractProposed, Object: string(c.ID), Detail: map[string]string{
-		"version": strconv.Itoa(c.Version), "hash": b.Hash,
-		"approvals": strconv.Itoa(len(v.Approvals)), "needed": strconv.Itoa(v.Needed),
-	}}
-	if len(v.Approvals) >= v.Needed {
-		v.State, v.DecidedAt = ContractApproved, a.index
-		ev.Type = EventContractApproved
-	}
+	ev := a.tally(EventContractProposed, string(c.ID), &v)
 	if !exists {
 		a.s.contracts[c.ID] = &ContractRecord{ID: c.ID, ContractVersion: v}
 		return ev, nil
@@ -342,6 +335,21 @@ func (a *apply) contractPropose(b *ContractPropose) (Event, *RejectError) {
 	rec.History = append(rec.History, rec.ContractVersion)
 	rec.ContractVersion = v
 	return ev, nil
+}
+
+// tally counts a contract version's approvals after a proposal or an
+// approval: once they reach what is needed, the version is approved. It
+// returns the event of what happened.
+func (a *apply) tally(what, id string, v *ContractVersion) Event {
+	ev := Event{Type: what, Object: id, Detail: map[string]string{
+		"version": strconv.Itoa(v.Version), "hash": v.Hash,
+		"approvals": strconv.Itoa(len(v.Approvals)), "needed": strconv.Itoa(v.Needed),
+	}}
+	if len(v.Approvals) >= v.Needed {
+		v.State, v.DecidedAt = ContractApproved, a.index
+		ev.Type = EventContractApproved
+	}
+	return ev
 }
 
 // current finds the contract a vote names and checks the vote names its
@@ -377,15 +385,7 @@ func (a *apply) contractApprove(b *ContractApprove) (Event, *RejectError) {
 		return Event{}, rej
 	}
 	rec.Approvals = insertSorted(rec.Approvals, a.e.Org)
-	ev := Event{Type: EventContractApproval, Object: string(b.ID), Detail: map[string]string{
-		"version": strconv.Itoa(rec.Version), "hash": rec.Hash,
-		"approvals": strconv.Itoa(len(rec.Approvals)), "needed": strconv.Itoa(rec.Needed),
-	}}
-	if len(rec.Approvals) >= rec.Needed {
-		rec.State, rec.DecidedAt = ContractApproved, a.index
-		ev.Type = EventContractApproved
-	}
-	return ev, nil
+	return a.tally(EventContractApproval, string(b.ID), &rec.ContractVersion), nil
 }
 
 func (a *apply) contractReject(b *ContractReject) (Event, *RejectError) {

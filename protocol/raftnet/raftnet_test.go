@@ -19,6 +19,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 
 	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/protocoltest"
 )
 
 // tWriter sends log output to t.Log until the test's cleanup has run.
@@ -308,23 +309,9 @@ func TestRaftCluster(t *testing.T) {
 	}
 }
 
-func newHost(t *testing.T, members protocol.Members) *protocol.Host {
-	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := protocol.NewHost(protocol.HostConfig{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Members: members}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
-
 func TestStreamLayer(t *testing.T) {
 	all := protocol.MembersFunc(func(peer.ID) bool { return true })
-	server, client, stranger := newHost(t, all), newHost(t, all), newHost(t, all)
+	server, client, stranger := protocoltest.NewHost(t, all), protocoltest.NewHost(t, all), protocoltest.NewHost(t, all)
 	// The gater lets everyone in; the raft handler's own check refuses the
 	// stranger.
 	sl, err := NewStreamLayer(Config{Host: server.Raw(), Allowed: func(p peer.ID) bool { return p == client.ID() }}, nil)
@@ -451,7 +438,7 @@ func TestProtocolIDMatches(t *testing.T) {
 }
 
 func TestConfigValidate(t *testing.T) {
-	h := newHost(t, protocol.NewPeerSet())
+	h := protocoltest.NewHost(t, protocol.NewPeerSet())
 	tests := []struct {
 		name    string
 		cfg     Config
@@ -483,7 +470,7 @@ func TestConfigValidate(t *testing.T) {
 // so that a request in flight finishes before raft's stores close.
 func TestCloseResetsAndDrainWaits(t *testing.T) {
 	all := protocol.MembersFunc(func(peer.ID) bool { return true })
-	server, client := newHost(t, all), newHost(t, all)
+	server, client := protocoltest.NewHost(t, all), protocoltest.NewHost(t, all)
 	sl, err := NewStreamLayer(Config{Host: server.Raw(), Allowed: func(peer.ID) bool { return true }}, nil)
 	if err != nil {
 		t.Fatal(err)

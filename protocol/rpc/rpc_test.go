@@ -3,7 +3,6 @@ package rpc
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/protocoltest"
 )
 
 // logBuffer collects log output for assertions.
@@ -37,25 +36,11 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-func newHost(t *testing.T, members protocol.Members) *protocol.Host {
-	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := protocol.NewHost(protocol.HostConfig{Key: key, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Members: members}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = h.Close() })
-	return h
-}
-
 // pair returns a client and a server host that admit each other.
 func pair(t *testing.T) (client, server *protocol.Host) {
 	t.Helper()
 	set := protocol.NewPeerSet()
-	client, server = newHost(t, set), newHost(t, set)
+	client, server = protocoltest.NewHost(t, set), protocoltest.NewHost(t, set)
 	set.Add(client.ID(), server.ID())
 	client.AddPeer(peer.AddrInfo{ID: server.ID(), Addrs: server.Raw().Addrs()})
 	return client, server
