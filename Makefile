@@ -4,7 +4,11 @@ GO      ?= go
 BIN     := bin/cxnet
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/cxnet/cxnet/node.Version=$(VERSION)
-FUZZTIME ?= 10s
+# Execution counts, not durations: go1.26's fuzz coordinator can fail a
+# duration-bounded run with a bare "context deadline exceeded" at the
+# deadline (golang/go#75804, fixed in go1.27).
+FUZZTIME ?= 20000x
+FUZZMINIMIZE ?= 1000x
 
 .PHONY: build test race check bench demo fuzz clean
 
@@ -25,10 +29,10 @@ check: ## gofmt, go vet, staticcheck, and the import rule of STYLE.md
 	$(GO) tool staticcheck ./...
 	$(GO) test -count=1 -run 'TestImportRule' .
 
-fuzz: ## short run of every fuzz target (FUZZTIME each)
+fuzz: ## short run of every fuzz target (FUZZTIME executions each)
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
-	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg; \
 	  done; done
 
 bench: build ## benchmarks: Go micro-benchmarks and cxnet vs sqlite3 on 1M rows
