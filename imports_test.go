@@ -30,6 +30,7 @@ func TestImportRule(t *testing.T) {
 		"ingest":    {"gopkg.in/yaml.v3"},
 		"contracts": {"gopkg.in/yaml.v3", "github.com/hashicorp/raft"},
 		"store":     {"github.com/dgraph-io/badger/v4", "github.com/hashicorp/raft"},
+		"privacy":   {"github.com/tuneinsight/lattigo/v5"},
 		"protocol":  {"github.com/libp2p/go-libp2p", "github.com/multiformats/", "github.com/hashicorp/raft", "github.com/hashicorp/go-hclog"},
 	}
 	top := func(path string) string {

@@ -1,0 +1,17 @@
+// Package privacy is cxnet's homomorphic-encryption engine: multiparty BGV
+// (lattigo v5 mhe) over the consortium's members. It works on values, like
+// lattigo's mhe: no sockets, no disk, no clock. node moves its outputs
+// between members and keeps its secrets in the store.
+//
+// A key epoch gives the members of the consortium one collective public
+// key. Every member draws a secret key share s_i; the ideal secret key is
+// s = Σ s_i and nobody holds it. From a common random string fixed in the
+// governance log (the epoch's seed) every member computes a public-key
+// share; the sum of all shares and the common random polynomial make the
+// collective public key, under which every member encrypts its aggregates.
+// Each member also deals Shamir shares of its s_i, so that any t members
+// can later decrypt together (t-of-N), while fewer than t learn nothing.
+//
+// privacy must not import protocol, contracts or store: shared types come
+// from kpi, and node wires the parts.
+package privacy
