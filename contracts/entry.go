@@ -39,6 +39,8 @@ const (
 	EntryContractApprove EntryType = 5 // ContractApprove: a participant approves
 	EntryContractReject  EntryType = 6 // ContractReject: a participant rejects
 	EntryContractRetire  EntryType = 7 // ContractRetire: retire a contract
+	EntryKeysOpen        EntryType = 8 // KeysOpen: open a key epoch
+	EntryKeysShare       EntryType = 9 // KeysShare: a member's public-key share
 )
 
 // EntryVersion is the envelope version this node writes and understands.
@@ -51,6 +53,7 @@ const (
 	MaxEntrySize  = 4 << 20 // bytes of an encoded entry
 	MaxNonceLen   = 128     // bytes of a nonce
 	MaxReasonLen  = 1000    // bytes of a rejection reason
+	MaxKeyShare   = 1 << 20 // bytes of a public-key share
 	maxGovNameLen = 200     // bytes of a consortium or member name
 	maxPeerIDLen  = 128
 	maxAddrs      = 32
@@ -67,6 +70,8 @@ var entryNames = map[EntryType]string{
 	EntryContractApprove: "contract.approve",
 	EntryContractReject:  "contract.reject",
 	EntryContractRetire:  "contract.retire",
+	EntryKeysOpen:        "keys.open",
+	EntryKeysShare:       "keys.share",
 }
 
 // String names the entry type as the audit log does ("contract.approve"),
@@ -158,6 +163,29 @@ type ContractRetire struct {
 	Version int            `json:"version"`
 }
 
+// KeysOpen opens key epoch Epoch for Members, every admitted member in
+// sorted order: each of them is to publish a public-key share computed
+// from Seed (hex, 32 bytes: the key of the common random string) under the
+// homomorphic parameters named Params, and to deal Shamir shares of
+// threshold Threshold to the others. A member's Shamir point is its
+// position in Members plus one.
+type KeysOpen struct {
+	Header
+	Epoch     uint64      `json:"epoch"`
+	Members   []kpi.OrgID `json:"members"`
+	Threshold int         `json:"threshold"`
+	Seed      string      `json:"seed"`
+	Params    string      `json:"params"`
+}
+
+// KeysShare is the signer's public-key share for key epoch Epoch. It is
+// public: it reveals nothing of the signer's secret key share.
+type KeysShare struct {
+	Header
+	Epoch uint64 `json:"epoch"`
+	Share []byte `json:"share"`
+}
+
 // Signed is the payload of an entry: who signed, the body's JSON as
 // signed, and the Ed25519 signature over SigningBytes.
 type Signed struct {
@@ -172,8 +200,8 @@ type Entry struct {
 	Version uint8
 	Signed
 	// Value is the decoded body: *Genesis, *AdmitPropose, *AdmitApprove,
-	// *ContractPropose, *ContractApprove, *ContractReject or
-	// *ContractRetire. It is nil when the type or version is unknown
+	// *ContractPropose, *ContractApprove, *ContractReject,
+	// *ContractRetire, *KeysOpen or *KeysShare. It is nil when the type or version is unknown
 	// (Known reports false); Signed is then empty too.
 	Value any
 }
@@ -259,6 +287,10 @@ func newBody(t EntryType) any {
 		return new(ContractReject)
 	case EntryContractRetire:
 		return new(ContractRetire)
+	case EntryKeysOpen:
+		return new(KeysOpen)
+	case EntryKeysShare:
+		return new(KeysShare)
 	}
 	return nil
 }

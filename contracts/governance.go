@@ -56,11 +56,9 @@ type ContractState string
 
 // The contract states.
 //
-// Apply never sets ContractActive: a contract becomes active once the
-// privacy layer has set up the keys for it, and that fact has to reach
-// every node through the log, as an entry type added with the privacy
-// layer (approved → active). Until then "approved" is the last state
-// governance reaches.
+// An approved contract is active once the consortium's key (the newest
+// keyed epoch, keys.go) covers all its participants: at its approval if
+// the key exists, or when the epoch that covers them is keyed.
 const (
 	ContractProposed ContractState = "proposed" // collecting approvals
 	ContractApproved ContractState = "approved" // approvals complete
@@ -103,6 +101,9 @@ type State struct {
 	consortium *Consortium
 	members    map[kpi.OrgID]*Membership
 	contracts  map[kpi.ContractID]*ContractRecord
+	// keys is the newest keyed epoch, pendingKeys the epoch collecting
+	// shares; either may be nil (keys.go).
+	keys, pendingKeys *KeyEpoch
 	// applied holds the hex SHA-256 of the signature of every applied
 	// entry: an entry applied twice is refused.
 	applied map[string]struct{}
@@ -225,6 +226,8 @@ type stateJSON struct {
 	Members    map[kpi.OrgID]*Membership          `json:"members"`
 	Contracts  map[kpi.ContractID]*ContractRecord `json:"contracts"`
 	Applied    []string                           `json:"applied"`
+	Keys       *KeyEpoch                          `json:"keys,omitempty"`
+	Pending    *KeyEpoch                          `json:"pending_keys,omitempty"`
 }
 
 // MarshalJSON encodes the state; equal states give equal bytes.
@@ -234,6 +237,8 @@ func (s *State) MarshalJSON() ([]byte, error) {
 		Members:    s.members,
 		Contracts:  s.contracts,
 		Applied:    slices.Sorted(maps.Keys(s.applied)),
+		Keys:       s.keys,
+		Pending:    s.pendingKeys,
 	}
 	if j.Members == nil {
 		j.Members = map[kpi.OrgID]*Membership{}
@@ -257,7 +262,7 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	if err := j.check(); err != nil {
 		return fmt.Errorf("contracts: governance state: %w", err)
 	}
-	*s = State{consortium: j.Consortium, members: j.Members, contracts: j.Contracts}
+	*s = State{consortium: j.Consortium, members: j.Members, contracts: j.Contracts, keys: j.Keys, pendingKeys: j.Pending}
 	if s.consortium != nil && s.members == nil {
 		s.members = map[kpi.OrgID]*Membership{}
 	}
@@ -274,8 +279,21 @@ func (s *State) UnmarshalJSON(b []byte) error {
 }
 
 func (j *stateJSON) check() error {
-	if j.Consortium == nil && (len(j.Members) > 0 || len(j.Contracts) > 0 || len(j.Applied) > 0) {
-		return errors.New("members, contracts or applied entries without a consortium")
+	if j.Consortium == nil && (len(j.Members) > 0 || len(j.Contracts) > 0 || len(j.Applied) > 0 || j.Keys != nil || j.Pending != nil) {
+		return errors.New("members, contracts, keys or applied entries without a consortium")
+	}
+	for _, k := range []*KeyEpoch{j.Keys, j.Pending} {
+		if k == nil {
+			continue
+		}
+		if !slices.IsSorted(k.Members) || k.Shares == nil {
+			return fmt.Errorf("key epoch %d: members unsorted or shares missing", k.Epoch)
+		}
+		for org := range k.Shares {
+			if !slices.Contains(k.Members, org) {
+				return fmt.Errorf("key epoch %d: a share from %s, who is not a member of it", k.Epoch, org)
+			}
+		}
 	}
 	for org, m := range j.Members {
 		switch {

@@ -72,6 +72,10 @@ func (s *State) Apply(index uint64, raw []byte) (Event, error) {
 		ev, rej = a.contractReject(b)
 	case *ContractRetire:
 		ev, rej = a.contractRetire(b)
+	case *KeysOpen:
+		ev, rej = a.keysOpen(b)
+	case *KeysShare:
+		ev, rej = a.keysShare(b)
 	default: // Known() guarantees a body
 		rej = &RejectError{Reason: "entry has no body", Err: ErrMalformed}
 	}
@@ -121,6 +125,10 @@ func objectOf(e *Entry) string {
 		return string(b.ID)
 	case *ContractRetire:
 		return string(b.ID)
+	case *KeysOpen:
+		return "epoch " + strconv.FormatUint(b.Epoch, 10)
+	case *KeysShare:
+		return "epoch " + strconv.FormatUint(b.Epoch, 10)
 	}
 	return ""
 }
@@ -348,6 +356,11 @@ func (a *apply) tally(what, id string, v *ContractVersion) Event {
 	if len(v.Approvals) >= v.Needed {
 		v.State, v.DecidedAt = ContractApproved, a.index
 		ev.Type = EventContractApproved
+		if a.s.keysCover(v.Participants) {
+			v.State = ContractActive
+			ev.Detail["state"] = string(ContractActive)
+			ev.Detail["key_epoch"] = strconv.FormatUint(a.s.keys.Epoch, 10)
+		}
 	}
 	return ev
 }

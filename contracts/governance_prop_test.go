@@ -35,7 +35,10 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 		return pick(label)
 	}
 	h := Header{Time: testTime, Nonce: strconv.Itoa(len(g.log))} // unique unless replayed
-	action := rapid.IntRange(0, 12).Draw(t, "action")
+	action := rapid.IntRange(0, 16).Draw(t, "action")
+	if _, ok := g.s.PendingKeys(); ok && rapid.IntRange(0, 2).Draw(t, "share now") == 0 {
+		action = 15 // an epoch is keyed only once all its members share
+	}
 	ids := []kpi.ContractID{"nps-a", "nps-b"}
 	if existing := g.s.Contracts(); len(existing) > 0 && action >= 7 && action <= 11 && rapid.IntRange(0, 9).Draw(t, "existing") > 0 {
 		ids = ids[:0]
@@ -61,6 +64,16 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 		for _, o := range pool {
 			if slices.Contains(cur.Participants, o.id) {
 				likelySigners = append(likelySigners, o)
+			}
+		}
+	}
+	if p, ok := g.s.PendingKeys(); ok && action >= 15 {
+		likelySigners = nil // members yet to share
+		for _, o := range pool {
+			if _, member := p.Point(o.id); member {
+				if _, shared := p.Shares[o.id]; !shared {
+					likelySigners = append(likelySigners, o)
+				}
 			}
 		}
 	}
@@ -119,6 +132,33 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 		return sign(EntryContractReject, ContractReject{Header: h, ID: id, Version: version, Hash: hash, Reason: "no"})
 	case 11:
 		return sign(EntryContractRetire, ContractRetire{Header: h, ID: id, Version: version})
+	case 13, 14:
+		var members []kpi.OrgID
+		for _, o := range admitted {
+			members = append(members, o.id)
+		}
+		slices.Sort(members)
+		if rapid.IntRange(0, 5).Draw(t, "odd members") == 0 {
+			members = append(members, pick("extra member").id)
+		}
+		epoch := g.s.NextKeyEpoch()
+		if rapid.IntRange(0, 5).Draw(t, "stale epoch") == 0 {
+			epoch--
+		}
+		threshold := DefaultThreshold(len(members))
+		if rapid.IntRange(0, 5).Draw(t, "odd threshold") == 0 {
+			threshold += rapid.SampledFrom([]int{-1, 1}).Draw(t, "threshold")
+		}
+		return sign(EntryKeysOpen, KeysOpen{Header: h, Epoch: epoch, Members: members,
+			Threshold: threshold,
+			Seed: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", Params: "test"})
+	case 15, 16:
+		var epoch uint64
+		if p, ok := g.s.PendingKeys(); ok {
+			epoch = p.Epoch
+		}
+		return sign(EntryKeysShare, KeysShare{Header: h, Epoch: epoch,
+			Share: rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "share")})
 	default:
 		switch rapid.IntRange(0, 2).Draw(t, "odd") {
 		case 0:
@@ -129,7 +169,7 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 		case 1:
 			return rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(t, "garbage")
 		}
-		return sign(EntryType(rapid.IntRange(8, 255).Draw(t, "future type")), map[string]string{"nonce": h.Nonce})
+		return sign(EntryType(rapid.IntRange(10, 255).Draw(t, "future type")), map[string]string{"nonce": h.Nonce})
 	}
 }
 
@@ -227,7 +267,7 @@ func TestApplyDeterministic(t *testing.T) {
 	if stats[0] == 0 || stats[1] == 0 || stats[2] == 0 {
 		t.Fatalf("the generator does not cover every outcome: %v", stats)
 	}
-	for _, typ := range []string{EventMemberAdmitted, EventContractApproved, EventContractRetired} { // rejections are rarer: TestRejection covers them
+	for _, typ := range []string{EventMemberAdmitted, EventContractApproved, EventContractRetired, EventKeysReady} { // rejections are rarer: TestRejection covers them
 		if events[typ] == 0 {
 			t.Errorf("the generator never produced %s", typ)
 		}
