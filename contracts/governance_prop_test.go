@@ -151,7 +151,7 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 		}
 		return sign(EntryKeysOpen, KeysOpen{Header: h, Epoch: epoch, Members: members,
 			Threshold: threshold,
-			Seed: "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", Params: "test"})
+			Seed:      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", Params: "test"})
 	case 15, 16:
 		var epoch uint64
 		if p, ok := g.s.PendingKeys(); ok {
