@@ -15,6 +15,7 @@ import (
 //	n/batch                               last batch number
 //	L/, S/                                raft log and stable store (raft.go)
 //	A/                                    audit log (audit.go)
+//	K/                                    key epochs' secrets (secrets.go)
 //
 // Observations of one measure are contiguous, and within a measure the
 // chunks of one batch are contiguous, so a failed import is undone with a
