@@ -1,6 +1,7 @@
 package contracts
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,7 +26,15 @@ type FSM struct {
 	mu    sync.RWMutex
 	state *State
 	index uint64 // last command entry applied; guarded by mu
+	// recent maps the SHA-256 of each of the last recentEntries applied
+	// entries to its event (local, not in snapshots): a submitter that
+	// retried after a lost reply finds what its first attempt did.
+	recent      map[[32]byte]Event
+	recentOrder [][32]byte
 }
+
+// recentEntries bounds FSM.recent.
+const recentEntries = 4096
 
 var (
 	_ raft.FSM         = (*FSM)(nil)
@@ -54,11 +63,35 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	ev, err := f.state.Apply(l.Index, l.Data)
 	f.index = l.Index
+	if err == nil {
+		f.remember(sha256.Sum256(l.Data), ev)
+	}
 	f.mu.Unlock()
 	if f.OnEvent != nil {
 		f.OnEvent(ev)
 	}
 	return &ApplyResult{Event: ev, Err: err}
+}
+
+func (f *FSM) remember(h [32]byte, ev Event) {
+	if f.recent == nil {
+		f.recent = map[[32]byte]Event{}
+	}
+	if len(f.recentOrder) >= recentEntries {
+		delete(f.recent, f.recentOrder[0])
+		f.recentOrder = f.recentOrder[1:]
+	}
+	f.recent[h] = ev
+	f.recentOrder = append(f.recentOrder, h)
+}
+
+// Applied returns the event of entry raw when this state machine applied
+// exactly these bytes recently (among the last few thousand entries).
+func (f *FSM) Applied(raw []byte) (Event, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	ev, ok := f.recent[sha256.Sum256(raw)]
+	return ev, ok
 }
 
 // Index is the log index of the last command entry the state machine

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -77,6 +78,12 @@ func TestFSM(t *testing.T) {
 	}
 	if !errors.Is(results[n-1].Err, ErrUnknownEntry) || events[n-1].Outcome != OutcomeSkipped || events[n-1].Index != uint64(n+2) {
 		t.Fatalf("unknown entry: %+v", results[n-1])
+	}
+	if ev, ok := f.Applied(entries[n-3]); !ok || !reflect.DeepEqual(ev, results[n-3].Event) {
+		t.Fatalf("Applied of the proposal: %+v %v", ev, ok)
+	}
+	if _, ok := f.Applied(entries[n-2]); ok {
+		t.Fatal("Applied reports a refused entry")
 	}
 	f.Read(func(s *State) {
 		if s.Admitted() != 2 || len(s.Contracts()) != 1 {

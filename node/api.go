@@ -119,6 +119,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Raft.State, st.Raft.Leader = n.cons.raftState()
 	st.Raft.LastIndex, st.Raft.AppliedIndex, st.Raft.SnapshotIndex = n.cons.raftIndexes()
+	st.Keys = n.cons.keys.info()
 	n.cons.fsm.Read(func(s *contracts.State) {
 		if c, ok := s.Consortium(); ok {
 			st.Consortium, st.ConsortiumID = c.Name, c.ID

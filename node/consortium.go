@@ -81,6 +81,7 @@ type consortium struct {
 
 	fsm  *contracts.FSM
 	host *protocol.Host
+	keys *keyManager
 	// known are peers allowed before this node's state machine knows them:
 	// the members a join reply named, and every server in raft's
 	// configuration (a restarted node learns members from the log).
@@ -108,9 +109,11 @@ type consortium struct {
 func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event)) *consortium {
 	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: contracts.NewFSM(),
 		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet()}
+	c.keys = newKeyManager(c)
 	c.fsm.OnEvent = func(e contracts.Event) {
 		onEvent(e)
 		c.learnMembers()
+		c.keys.poke()
 	}
 	return c
 }
@@ -176,6 +179,11 @@ func (c *consortium) start(ctx context.Context) error {
 		defer c.wg.Done()
 		c.manageVoters(c.ctx)
 	}()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.keys.run(c.ctx)
+	}()
 	return nil
 }
 
@@ -195,6 +203,7 @@ func (c *consortium) startHost() error {
 	c.srvs = []*rpc.Server{
 		rpc.Serve(h.Raw(), protocol.JoinID, c.handleJoin, c.allowed, c.log),
 		rpc.Serve(h.Raw(), protocol.GovID, c.handleGov, c.inRaft, c.log),
+		rpc.Serve(h.Raw(), protocol.KeysID, c.keys.handleKeys, c.admittedPeer, c.log),
 	}
 	return nil
 }
@@ -280,6 +289,10 @@ func (c *consortium) startRaft(bootstrap *raft.Configuration) error {
 	conf.ElectionTimeout = rc.Election
 	conf.LeaderLeaseTimeout = rc.LeaderLease
 	conf.CommitTimeout = 50 * time.Millisecond
+	// Key epochs put ~260 KB public-key shares in the log: 16 entries per
+	// append bound one RPC to a few MB (raft's default of 64 could make
+	// 16 MB ones for a member catching up).
+	conf.MaxAppendEntries = 16
 	conf.SnapshotThreshold = rc.SnapshotThreshold
 	conf.TrailingLogs = rc.TrailingLogs
 	conf.SnapshotInterval = rc.SnapshotInterval

@@ -171,7 +171,9 @@ func TestForgedEntriesRejectedByEveryNode(t *testing.T) {
 		}
 		var outcomes []string
 		for _, e := range log.Entries {
-			if e.Object == "nps-all" || e.Detail["outcome"] != "applied" {
+			// Key epochs run beside governance; a share for an epoch that a
+			// newer one replaced is refused, when admissions come fast.
+			if e.Object == "nps-all" || e.Detail["outcome"] != "applied" && !strings.HasPrefix(e.Kind, "keys.") {
 				outcomes = append(outcomes, e.Detail["index"]+":"+e.Kind+":"+e.Detail["outcome"])
 			}
 		}

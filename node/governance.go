@@ -43,7 +43,7 @@ type govReply struct {
 // leader had committed when sync was called, so that a command that reads
 // the state (approve, show) sees what another member just did.
 func (c *consortium) sync(ctx context.Context) error {
-	ev, err := c.toLeader(ctx, govRequest{Op: "barrier"})
+	ev, _, err := c.toLeader(ctx, govRequest{Op: "barrier"})
 	if err != nil {
 		return err
 	}
@@ -82,7 +82,15 @@ const errNotLeaderText = "not the raft leader"
 // submit applies a signed governance entry through raft: directly on the
 // leader, otherwise forwarded to it. It retries while leadership moves.
 func (c *consortium) submit(ctx context.Context, entry []byte) (contracts.Event, error) {
-	ev, err := c.toLeader(ctx, govRequest{Op: "apply", Entry: entry})
+	ev, retried, err := c.toLeader(ctx, govRequest{Op: "apply", Entry: entry})
+	var rej rejected
+	if retried && errors.As(err, &rej) && c.sync(ctx) == nil {
+		// A retry after a lost reply finds its own first attempt applied:
+		// that attempt's outcome is the answer.
+		if first, ok := c.fsm.Applied(entry); ok {
+			return first, nil
+		}
+	}
 	if ev.Index > 0 {
 		// Read-your-writes: the caller's next command on this node sees it.
 		if werr := c.waitApplied(ctx, ev.Index); werr != nil && err == nil {
@@ -92,17 +100,18 @@ func (c *consortium) submit(ctx context.Context, entry []byte) (contracts.Event,
 	return ev, err
 }
 
-func (c *consortium) toLeader(ctx context.Context, req govRequest) (contracts.Event, error) {
+// toLeader carries out req on the raft leader, retrying while leadership
+// moves; retried reports whether it sent req more than once.
+func (c *consortium) toLeader(ctx context.Context, req govRequest) (ev contracts.Event, retried bool, err error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var lastErr error
-	for {
+	for attempt := 0; ; attempt++ {
+		retried = attempt > 0
 		r := c.getRaft()
 		if r == nil {
-			return contracts.Event{}, errNoConsortium
+			return contracts.Event{}, retried, errNoConsortium
 		}
-		var ev contracts.Event
-		var err error
 		if r.State() == raft.Leader {
 			ev, err = c.lead(req)
 		} else if _, lid := r.LeaderWithID(); lid != "" {
@@ -114,14 +123,14 @@ func (c *consortium) toLeader(ctx context.Context, req govRequest) (contracts.Ev
 		if errors.As(err, &unreachable) {
 			lastErr = err // the leader may be gone; raft elects another
 		} else if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
-			return ev, err
+			return ev, retried, err
 		}
 		select {
 		case <-ctx.Done():
 			if lastErr != nil {
-				return contracts.Event{}, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", lastErr)
+				return contracts.Event{}, retried, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", lastErr)
 			}
-			return contracts.Event{}, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", ctx.Err())
+			return contracts.Event{}, retried, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -265,7 +274,7 @@ func (c *consortium) handleJoin(ctx context.Context, from peer.ID, b []byte) ([]
 		return nil, fmt.Errorf("organisation %s (peer %s) is not an admitted member of this consortium: a member proposes it with `cxnet consortium admit`, a majority approves", m.Org, from)
 	}
 	if req.Add {
-		if _, err := c.toLeader(ctx, govRequest{Op: "add_server", Peer: from.String()}); err != nil {
+		if _, _, err := c.toLeader(ctx, govRequest{Op: "add_server", Peer: from.String()}); err != nil {
 			return nil, fmt.Errorf("add to raft: %w", err)
 		}
 	}
@@ -314,8 +323,22 @@ func (c *consortium) join(ctx context.Context, cfg Config, via string) (string, 
 	// the allow-list makes a time-bounded exception for it.
 	revoke := c.host.Allowlist().AllowFor(info.ID, 2*time.Minute)
 	defer revoke()
-	if err := c.host.Connect(ctx, *info); err != nil {
-		return "", err
+	// An admission just committed may not have reached that member's
+	// state yet (its allow-list follows its state): retry a refusal
+	// for a few seconds.
+	for wait := time.Now().Add(10 * time.Second); ; {
+		err := c.host.Connect(ctx, *info)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, protocol.ErrRefused) || time.Now().After(wait) {
+			return "", err
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
 	}
 	// Raft runs before we ask, so the leader finds us ready. If the join
 	// fails, raft stops again and the user can simply retry.

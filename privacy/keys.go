@@ -248,3 +248,10 @@ func reduced(pol ring.Poly, r *ring.Ring) error {
 	}
 	return nil
 }
+
+// CheckDealt checks a Shamir share received from another member before it
+// is stored: the right size and shape, every coefficient reduced.
+func CheckDealt(p Params, b []byte) error {
+	s := mhe.NewThresholdizer(p.Parameters).AllocateThresholdSecretShare()
+	return decodePoly(p, b, &s, &s.Poly)
+}

@@ -265,3 +265,9 @@ func FuzzCollectivePublicKey(f *testing.F) {
 		}
 	})
 }
+
+func TestParamsName(t *testing.T) {
+	if got := DefaultParams().Name(); got != "bgv/logn=13/q=60,60/p=61/t=0x200080001" {
+		t.Fatalf("name %q", got)
+	}
+}

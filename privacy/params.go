@@ -62,3 +62,27 @@ func DefaultParams() Params {
 
 // Slots is the number of values one ciphertext carries.
 func (p Params) Slots() int { return p.MaxSlots() }
+
+// Name identifies the parameters, as key epochs record them: members
+// whose parameters differ cannot share a key.
+func (p Params) Name() string {
+	bits := func(moduli []uint64) string {
+		s := ""
+		for i, q := range moduli {
+			if i > 0 {
+				s += ","
+			}
+			s += fmt.Sprint(bitLen(q))
+		}
+		return s
+	}
+	return fmt.Sprintf("bgv/logn=%d/q=%s/p=%s/t=%#x", p.LogN(), bits(p.Q()), bits(p.P()), p.PlaintextModulus())
+}
+
+func bitLen(q uint64) int {
+	n := 0
+	for ; q > 0; q >>= 1 {
+		n++
+	}
+	return n
+}

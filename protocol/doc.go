@@ -22,4 +22,6 @@ const (
 	JoinID p2pproto.ID = "/cxnet/join/1.0.0"
 	// GovID forwards a signed governance entry to the raft leader.
 	GovID p2pproto.ID = "/cxnet/gov/1.0.0"
+	// KeysID deals a Shamir share of a key epoch to one member.
+	KeysID p2pproto.ID = "/cxnet/keys/1.0.0"
 )

@@ -12,6 +12,9 @@ type Status struct {
 	Consortium string     `json:"consortium"`
 	Raft       RaftStatus `json:"raft"`
 	Members    int        `json:"members"`
+	// Keys is the consortium's homomorphic key as this node knows it; nil
+	// before the first key epoch.
+	Keys *Keys `json:"keys,omitempty"`
 	// ConsortiumID is the consortium's genesis hash ("" when none).
 	ConsortiumID string    `json:"consortium_id,omitempty"`
 	Version      string    `json:"version"`
@@ -30,6 +33,24 @@ type RaftStatus struct {
 	LastIndex     uint64 `json:"last_index"`
 	AppliedIndex  uint64 `json:"applied_index"`
 	SnapshotIndex uint64 `json:"snapshot_index"`
+}
+
+// Keys is the consortium's key: the newest keyed epoch, and the epoch
+// collecting shares when there is one.
+type Keys struct {
+	Epoch        uint64       `json:"epoch"` // 0 while no epoch is keyed
+	Members      []string     `json:"members"`
+	Threshold    int          `json:"threshold"`     // members needed to decrypt
+	PublicKey    string       `json:"public_key"`    // digest of the collective key; "" while this node builds it
+	ThresholdKey bool         `json:"threshold_key"` // this node holds its threshold key of the epoch
+	Pending      *PendingKeys `json:"pending,omitempty"`
+}
+
+// PendingKeys is a key epoch collecting public-key shares.
+type PendingKeys struct {
+	Epoch   uint64   `json:"epoch"`
+	Members []string `json:"members"`
+	Missing []string `json:"missing"` // members whose share is not in the log yet
 }
 
 // ImportRequest are the options of POST /v1/data/import.

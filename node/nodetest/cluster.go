@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -21,7 +22,7 @@ import (
 
 // Options tune a cluster.
 type Options struct {
-	// Heartbeat is raft's heartbeat timeout; default 100ms.
+	// Heartbeat is raft's heartbeat timeout; default 300ms.
 	Heartbeat time.Duration
 	// Orgs names the organisations; default org-0, org-1 …
 	Orgs []string
@@ -56,7 +57,7 @@ type Member struct {
 func NewCluster(t testing.TB, n int, opts Options) *Cluster {
 	t.Helper()
 	if opts.Heartbeat == 0 {
-		opts.Heartbeat = 100 * time.Millisecond
+		opts.Heartbeat = 300 * time.Millisecond
 	}
 	if opts.DeadVoterAfter == 0 {
 		opts.DeadVoterAfter = 2 * time.Second
@@ -322,4 +323,45 @@ func (w *tWriter) Write(p []byte) (int, error) {
 	defer func() { recover() }() // a late line after the test ended
 	w.t.Log(w.prefix + string(p[:len(p)-1]))
 	return len(p), nil
+}
+
+// WaitForKeys waits until every given member (default: all) reports the
+// same keyed epoch over all of them, the same collective public key, and
+// its own threshold key, with no epoch pending; it returns that key state.
+func (c *Cluster) WaitForKeys(members ...*Member) *client.Keys {
+	c.t.Helper()
+	if len(members) == 0 {
+		members = c.Nodes
+	}
+	want := make([]string, len(members))
+	for i, m := range members {
+		want[i] = m.Org
+	}
+	slices.Sort(want)
+	var last []*client.Keys
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		last = last[:0]
+		ok := true
+		for _, m := range members {
+			s, err := m.Client.Status(context.Background())
+			if err != nil || s.Keys == nil {
+				ok = false
+				break
+			}
+			k := s.Keys
+			last = append(last, k)
+			if k.Epoch == 0 || !slices.Equal(k.Members, want) || k.PublicKey == "" || !k.ThresholdKey || k.Pending != nil ||
+				k.PublicKey != last[0].PublicKey || k.Epoch != last[0].Epoch {
+				ok = false
+			}
+		}
+		if ok {
+			return last[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	b, _ := json.Marshal(last)
+	c.t.Fatalf("nodetest: no common key among %v within 30s: %s", want, b)
+	return nil
 }

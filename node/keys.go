@@ -1,0 +1,466 @@
+package node
+
+// The key manager: this node's part in the consortium's key epochs
+// (contracts/keys.go, privacy/keys.go). It reacts to the governance
+// state:
+//
+//   - on the raft leader, when the admitted members differ from those of
+//     every key epoch, it opens a new epoch;
+//   - for an epoch this node is a member of, it draws and stores its
+//     secret key share, publishes its public-key share through the log,
+//     deals Shamir shares of its secret to every other member over
+//     /cxnet/keys (authenticated, encrypted streams) and combines the
+//     shares it was dealt into its threshold key;
+//   - once an epoch is keyed, it builds the collective public key and
+//     drops the secrets of older epochs.
+//
+// Every step is idempotent and resumes after a restart: secrets are
+// stored (synced) before anything derived from them leaves the node, so a
+// node never deals two different polynomials for one epoch.
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/privacy"
+	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/rpc"
+	"github.com/cxnet/cxnet/store"
+)
+
+// Names of an epoch's secrets in the store.
+const (
+	secretSK     = "sk"    // this node's secret key share
+	secretDealt  = "deal/" // + recipient org: the Shamir share dealt to it
+	secretSent   = "sent/" // + recipient org: it acknowledged its share (empty value)
+	secretFrom   = "from/" // + dealer org: the Shamir share it dealt this node
+	secretTKey   = "tkey"  // this node's threshold key
+	keysInterval = 2 * time.Second
+	dealTimeout  = 10 * time.Second
+)
+
+// keyManager runs this node's part of the key epochs.
+type keyManager struct {
+	c      *consortium
+	org    kpi.OrgID
+	params privacy.Params
+	log    *slog.Logger
+	wake   chan struct{}
+
+	mu      sync.Mutex
+	pk      *privacy.PublicKey // the collective key of epoch pkEpoch
+	pkEpoch uint64
+	warned  map[string]bool // problems already logged, by text
+}
+
+func newKeyManager(c *consortium) *keyManager {
+	return &keyManager{c: c, org: kpi.OrgID(c.cfg.Org), params: privacy.DefaultParams(),
+		log: c.log.With("component", "keys"), wake: make(chan struct{}, 1), warned: map[string]bool{}}
+}
+
+// poke makes the manager look at the state again soon.
+func (k *keyManager) poke() {
+	select {
+	case k.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run steps the manager on every governance event and every few seconds
+// (to retry what failed), until ctx ends.
+func (k *keyManager) run(ctx context.Context) {
+	t := time.NewTicker(keysInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-k.wake:
+		case <-t.C:
+		}
+		k.step(ctx)
+	}
+}
+
+// step does whatever the state asks of this node now.
+func (k *keyManager) step(ctx context.Context) {
+	var (
+		exists, needs, hasPending, hasKeys bool
+		pending, keys                      contracts.KeyEpoch
+		next                               uint64
+		admitted                           []kpi.OrgID
+		peers                              []string
+	)
+	k.c.fsm.Read(func(s *contracts.State) {
+		_, exists = s.Consortium()
+		needs, next = s.NeedsKeyEpoch(), s.NextKeyEpoch()
+		pending, hasPending = s.PendingKeys()
+		keys, hasKeys = s.Keys()
+		for _, m := range s.Members() {
+			if m.State == contracts.MemberAdmitted {
+				admitted = append(admitted, m.Member.Org)
+				peers = append(peers, m.Member.PeerID)
+			}
+		}
+	})
+	if !exists || ctx.Err() != nil {
+		return
+	}
+	if r := k.c.getRaft(); needs && r != nil && r.State() == raft.Leader && k.allJoined(peers) {
+		k.open(ctx, next, admitted)
+	}
+	if hasKeys {
+		if _, member := keys.Point(k.org); member {
+			k.usePublicKey(keys)
+			k.deal(ctx, keys)
+		}
+	}
+	if hasPending {
+		if _, member := pending.Point(k.org); member {
+			k.share(ctx, pending)
+		}
+	}
+}
+
+// allJoined reports whether every admitted member's node has joined raft:
+// an epoch opened before a member's node runs would wait for it (and be
+// replaced by the next admission anyway).
+func (k *keyManager) allJoined(peers []string) bool {
+	voters, nonvoters := k.c.servers()
+	for _, p := range peers {
+		if !voters[p] && !nonvoters[p] {
+			return false
+		}
+	}
+	return true
+}
+
+// warnOnce logs a problem the first time it happens (they recur on every
+// step until fixed): once per message and leading arguments, whatever the
+// error ("err" last).
+func (k *keyManager) warnOnce(msg string, args ...any) {
+	key := fmt.Sprint(append([]any{msg}, args[:len(args)-2]...)...)
+	k.mu.Lock()
+	seen := k.warned[key]
+	k.warned[key] = true
+	k.mu.Unlock()
+	if !seen {
+		k.log.Warn(msg, args...)
+	}
+}
+
+// sign signs a governance entry with this node's governance key.
+func (k *keyManager) sign(t contracts.EntryType, body any) ([]byte, error) {
+	return contracts.Sign(t, body, k.org, k.c.home.GovernanceKey, k.c.consortiumID())
+}
+
+// open opens key epoch next for the admitted members, with a fresh seed.
+func (k *keyManager) open(ctx context.Context, next uint64, members []kpi.OrgID) {
+	slices.Sort(members)
+	seed := make([]byte, privacy.SeedSize)
+	_, _ = rand.Read(seed) // never fails (crypto/rand, Go 1.24+)
+	entry, err := k.sign(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: next, Members: members,
+		Threshold: contracts.DefaultThreshold(len(members)), Seed: hex.EncodeToString(seed), Params: k.params.Name()})
+	if err == nil {
+		_, err = k.c.submit(ctx, entry)
+	}
+	if err != nil && ctx.Err() == nil {
+		k.warnOnce("open key epoch", "epoch", next, "err", err)
+		return
+	}
+	k.log.Info("key epoch opened", "epoch", next, "members", len(members))
+}
+
+// secretKey loads this node's secret key share of epoch e, drawing and
+// storing one the first time.
+func (k *keyManager) secretKey(e uint64) (*privacy.SecretKey, error) {
+	b, err := k.c.db.Secret(e, secretSK)
+	if err == nil {
+		return privacy.UnmarshalSecretKey(k.params, b)
+	}
+	if !errors.Is(err, store.ErrNoSecret) {
+		return nil, err
+	}
+	sk, err := privacy.NewSecretKey(k.params)
+	if err != nil {
+		return nil, err
+	}
+	if b, err = sk.MarshalBinary(); err != nil {
+		return nil, err
+	}
+	if err := k.c.db.PutSecret(e, secretSK, b); err != nil {
+		return nil, err
+	}
+	return sk, nil
+}
+
+// share publishes this node's public-key share of the epoch collecting
+// shares, unless the log has it already.
+func (k *keyManager) share(ctx context.Context, e contracts.KeyEpoch) {
+	if _, done := e.Shares[k.org]; done {
+		return
+	}
+	if e.Params != k.params.Name() {
+		k.warnOnce("key epoch uses other homomorphic parameters than this node; upgrade it to take part",
+			"epoch", e.Epoch, "params", e.Params, "err", "this node uses "+k.params.Name())
+		return
+	}
+	seed, _ := hex.DecodeString(e.Seed) // checked by Apply
+	sk, err := k.secretKey(e.Epoch)
+	if err != nil {
+		k.warnOnce("key epoch secret key", "epoch", e.Epoch, "err", err)
+		return
+	}
+	pub, err := privacy.PublicKeyShare(k.params, sk, seed)
+	if err == nil {
+		var entry []byte
+		if entry, err = k.sign(contracts.EntryKeysShare, contracts.KeysShare{Epoch: e.Epoch, Share: pub}); err == nil {
+			_, err = k.c.submit(ctx, entry)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		k.warnOnce("publish public-key share", "epoch", e.Epoch, "err", err)
+		return
+	}
+	k.log.Info("public-key share published", "epoch", e.Epoch)
+}
+
+// deal deals this node's Shamir shares of epoch e to the other members
+// (once: the shares are stored before the first is sent) and combines the
+// shares dealt to this node once it has them all.
+func (k *keyManager) deal(ctx context.Context, e contracts.KeyEpoch) {
+	if e.Params != k.params.Name() {
+		return
+	}
+	if _, err := k.c.db.Secret(e.Epoch, secretTKey); err == nil {
+		return // combined: every member dealt to this node; this node dealt before it could combine
+	}
+	sk, err := k.secretKey(e.Epoch)
+	if err != nil {
+		k.warnOnce("key epoch secret key", "epoch", e.Epoch, "err", err)
+		return
+	}
+	if _, err := k.c.db.Secret(e.Epoch, secretDealt+string(e.Members[0])); errors.Is(err, store.ErrNoSecret) {
+		shares, err := privacy.Deal(k.params, sk, e.Threshold, len(e.Members))
+		if err != nil {
+			k.warnOnce("deal threshold shares", "epoch", e.Epoch, "err", err)
+			return
+		}
+		// The first member's share is written last: its presence means
+		// every share is stored.
+		for i := len(e.Members) - 1; i >= 0; i-- {
+			if err := k.c.db.PutSecret(e.Epoch, secretDealt+string(e.Members[i]), shares[i]); err != nil {
+				k.warnOnce("store dealt shares", "epoch", e.Epoch, "err", err)
+				return
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for _, m := range e.Members {
+		if _, err := k.c.db.Secret(e.Epoch, secretSent+string(m)); err == nil {
+			continue
+		}
+		share, err := k.c.db.Secret(e.Epoch, secretDealt+string(m))
+		if err != nil {
+			k.warnOnce("read dealt share", "epoch", e.Epoch, "err", err)
+			return
+		}
+		if m == k.org {
+			k.received(e.Epoch, m, share)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := k.send(ctx, e.Epoch, m, share); err != nil {
+				if ctx.Err() == nil {
+					k.warnOnce("deal threshold share; retrying", "epoch", e.Epoch, "to", string(m), "err", err)
+				}
+				return
+			}
+			if err := k.c.db.PutSecret(e.Epoch, secretSent+string(m), nil); err != nil {
+				k.warnOnce("store dealt mark", "epoch", e.Epoch, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	k.combine(e)
+}
+
+// keysRequest is the /cxnet/keys protocol: one Shamir share dealt to the
+// receiving member for an epoch.
+type keysRequest struct {
+	Epoch uint64 `json:"epoch"`
+	Share []byte `json:"share"`
+}
+
+// send deals one share to member m.
+func (k *keyManager) send(ctx context.Context, epoch uint64, m kpi.OrgID, share []byte) error {
+	var pid peer.ID
+	k.c.fsm.Read(func(s *contracts.State) {
+		if mm, ok := s.Member(m); ok {
+			pid, _ = peer.Decode(mm.Member.PeerID)
+		}
+	})
+	if pid == "" {
+		return fmt.Errorf("member %s has no peer id", m)
+	}
+	b, _ := json.Marshal(keysRequest{Epoch: epoch, Share: share})
+	ctx, cancel := context.WithTimeout(ctx, dealTimeout)
+	defer cancel()
+	_, err := rpc.Call(ctx, k.c.host.Raw(), pid, protocol.KeysID, b)
+	return err
+}
+
+// handleKeys serves /cxnet/keys: another member deals this node a share.
+// The dealer must be a member of the epoch, this node too, and the share
+// must have the shape of one; a dealer cannot change a share it dealt.
+func (k *keyManager) handleKeys(ctx context.Context, from peer.ID, b []byte) ([]byte, error) {
+	var req keysRequest
+	if err := json.Unmarshal(b, &req); err != nil {
+		return nil, fmt.Errorf("bad keys request: %v", err)
+	}
+	var dealer kpi.OrgID
+	var epoch *contracts.KeyEpoch
+	k.c.fsm.Read(func(s *contracts.State) {
+		for _, m := range s.Members() {
+			if m.State == contracts.MemberAdmitted && m.Member.PeerID == from.String() {
+				dealer = m.Member.Org
+			}
+		}
+		for _, get := range []func() (contracts.KeyEpoch, bool){s.Keys, s.PendingKeys} {
+			if e, ok := get(); ok && e.Epoch == req.Epoch {
+				epoch = &e
+			}
+		}
+	})
+	switch {
+	case dealer == "":
+		return nil, fmt.Errorf("peer %s is not an admitted member", from)
+	case epoch == nil:
+		return nil, fmt.Errorf("key epoch %d is not current on %s; retry once its log has caught up", req.Epoch, k.org)
+	}
+	if _, ok := epoch.Point(dealer); !ok {
+		return nil, fmt.Errorf("%s is not a member of key epoch %d", dealer, req.Epoch)
+	}
+	if _, ok := epoch.Point(k.org); !ok {
+		return nil, fmt.Errorf("%s is not a member of key epoch %d", k.org, req.Epoch)
+	}
+	if err := privacy.CheckDealt(k.params, req.Share); err != nil {
+		return nil, fmt.Errorf("share from %s: %w", dealer, err)
+	}
+	if err := k.received(req.Epoch, dealer, req.Share); err != nil {
+		return nil, err
+	}
+	k.poke()
+	return []byte(`{"ok":true}`), nil
+}
+
+// received stores the share dealer dealt this node for epoch.
+func (k *keyManager) received(epoch uint64, dealer kpi.OrgID, share []byte) error {
+	old, err := k.c.db.Secret(epoch, secretFrom+string(dealer))
+	switch {
+	case err == nil && bytes.Equal(old, share):
+		return nil
+	case err == nil:
+		k.warnOnce("a member dealt a second, different share; keeping the first", "epoch", epoch, "dealer", string(dealer))
+		return fmt.Errorf("%s dealt a different share for key epoch %d before", dealer, epoch)
+	case !errors.Is(err, store.ErrNoSecret):
+		return err
+	}
+	return k.c.db.PutSecret(epoch, secretFrom+string(dealer), share)
+}
+
+// combine builds this node's threshold key once every member has dealt it
+// a share.
+func (k *keyManager) combine(e contracts.KeyEpoch) {
+	var dealt [][]byte
+	for _, m := range e.Members {
+		b, err := k.c.db.Secret(e.Epoch, secretFrom+string(m))
+		if err != nil {
+			return // not yet
+		}
+		dealt = append(dealt, b)
+	}
+	tk, err := privacy.CombineDealt(k.params, dealt)
+	var b []byte
+	if err == nil {
+		b, err = tk.MarshalBinary()
+	}
+	if err == nil {
+		err = k.c.db.PutSecret(e.Epoch, secretTKey, b)
+	}
+	if err != nil {
+		k.warnOnce("combine threshold key", "epoch", e.Epoch, "err", err)
+		return
+	}
+	k.log.Info("threshold key ready", "epoch", e.Epoch, "threshold", e.Threshold, "members", len(e.Members))
+}
+
+// usePublicKey builds the collective public key of the keyed epoch e, and
+// drops the secrets of the epochs before it.
+func (k *keyManager) usePublicKey(e contracts.KeyEpoch) {
+	k.mu.Lock()
+	have := k.pkEpoch == e.Epoch
+	k.mu.Unlock()
+	if have || e.Params != k.params.Name() {
+		return
+	}
+	seed, _ := hex.DecodeString(e.Seed)
+	pk, err := privacy.CollectivePublicKey(k.params, seed, e.OrderedShares())
+	if err != nil {
+		k.warnOnce("collective public key", "epoch", e.Epoch, "err", err)
+		return
+	}
+	k.mu.Lock()
+	k.pk, k.pkEpoch = pk, e.Epoch
+	k.mu.Unlock()
+	if err := k.c.db.DeleteSecrets(e.Epoch); err != nil {
+		k.warnOnce("drop old key epochs", "err", err)
+	}
+	k.log.Info("collective public key ready", "epoch", e.Epoch, "digest", pk.Digest(), "members", len(e.Members))
+}
+
+// info reports the consortium's key as this node knows it, nil when no
+// epoch exists.
+func (k *keyManager) info() *client.Keys {
+	var keys, pending contracts.KeyEpoch
+	var hasKeys, hasPending bool
+	k.c.fsm.Read(func(s *contracts.State) {
+		keys, hasKeys = s.Keys()
+		pending, hasPending = s.PendingKeys()
+	})
+	if !hasKeys && !hasPending {
+		return nil
+	}
+	out := &client.Keys{Members: orgStrings(keys.Members)}
+	if hasKeys {
+		out.Epoch, out.Threshold = keys.Epoch, keys.Threshold
+		k.mu.Lock()
+		if k.pkEpoch == keys.Epoch {
+			out.PublicKey = k.pk.Digest()
+		}
+		k.mu.Unlock()
+		_, err := k.c.db.Secret(keys.Epoch, secretTKey)
+		out.ThresholdKey = err == nil
+	}
+	if hasPending {
+		out.Pending = &client.PendingKeys{Epoch: pending.Epoch, Members: orgStrings(pending.Members), Missing: orgStrings(pending.Missing())}
+	}
+	return out
+}
