@@ -40,6 +40,13 @@ type statusJSON struct {
 		State  string `json:"state"`
 		Leader string `json:"leader"`
 	} `json:"raft"`
+	Keys *struct {
+		Epoch        uint64   `json:"epoch"`
+		Members      []string `json:"members"`
+		Threshold    int      `json:"threshold"`
+		PublicKey    string   `json:"public_key"`
+		ThresholdKey bool     `json:"threshold_key"`
+	} `json:"keys"`
 }
 
 type contractJSON struct {
@@ -91,6 +98,18 @@ func TestE2EConsortium(t *testing.T) {
 	cxOK(t, homes["hosp-b"], "consortium", "admit", descriptor("pharm-y"))
 	cxOK(t, homes["pharma-x"], "consortium", "approve", "pharm-y")
 	cxOK(t, homes["pharm-y"], "consortium", "join", "--via", via)
+	// The members set up their collective key by themselves; every node
+	// ends with the same public key and its own threshold key.
+	var pubKey string
+	for _, o := range orgs {
+		var s statusJSON
+		cxJSON(t, homes[o], &s, "status", "--wait-keys", "60s")
+		if s.Keys == nil || len(s.Keys.Members) != 4 || s.Keys.Threshold != 3 || !s.Keys.ThresholdKey ||
+			pubKey != "" && s.Keys.PublicKey != pubKey {
+			t.Fatalf("%s: keys %+v, want 4 members, threshold 3, public key %s", o, s.Keys, pubKey)
+		}
+		pubKey = s.Keys.PublicKey
+	}
 
 	var members struct {
 		Members []struct {
@@ -128,7 +147,7 @@ func TestE2EConsortium(t *testing.T) {
 	for _, o := range orgs {
 		var c contractJSON
 		cxJSON(t, homes[o], &c, "contract", "show", "nps-diabetes")
-		if c.State != "approved" || len(c.Approvals) != 4 {
+		if c.State != "active" || len(c.Approvals) != 4 {
 			t.Fatalf("%s sees %+v", o, c)
 		}
 		if hash == "" {
@@ -173,7 +192,7 @@ func TestE2EConsortium(t *testing.T) {
 	for _, o := range survivors {
 		var c contractJSON
 		cxJSON(t, homes[o], &c, "contract", "show", "nps-majority")
-		if c.State != "approved" {
+		if c.State != "active" {
 			t.Fatalf("%s sees %+v after the leader died", o, c)
 		}
 		hash2 = c.Hash
@@ -183,8 +202,8 @@ func TestE2EConsortium(t *testing.T) {
 	startDaemonArgs(t, homes[leader], "--raft-heartbeat", "300ms")
 	var c contractJSON
 	cxJSON(t, homes[leader], &c, "contract", "show", "nps-majority")
-	if c.State != "approved" || c.Hash != hash2 {
-		t.Fatalf("restarted %s sees %+v, want approved %s", leader, c, hash2)
+	if c.State != "active" || c.Hash != hash2 {
+		t.Fatalf("restarted %s sees %+v, want active %s", leader, c, hash2)
 	}
 	var audit struct {
 		OK      bool   `json:"ok"`
