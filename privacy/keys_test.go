@@ -15,13 +15,12 @@ import (
 // epoch runs a key epoch among n members in one process: secret keys,
 // public-key shares, the collective key, and (when t > 0) the dealing.
 type testEpoch struct {
-	p       Params
-	seed    []byte
-	sks     []*SecretKey
-	pk      *PublicKey
-	tkeys   []*ThresholdKey
-	t       int
-	pkBytes []byte
+	p     Params
+	seed  []byte
+	sks   []*SecretKey
+	pk    *PublicKey
+	tkeys []*ThresholdKey
+	t     int
 }
 
 func newEpoch(t *testing.T, n, threshold int) *testEpoch {
