@@ -21,7 +21,7 @@ test: ## run every test (unit, integration, end-to-end with real cxnet processes
 	GODEBUG=fips140=only $(GO) test -count=1 -timeout 10m -run 'TestE2EConsortium|TestE2EImportAndPreview' .
 
 race: ## the concurrent packages under the race detector
-	$(GO) test -race -count=1 -timeout 20m ./node/... ./store/... ./protocol/... ./contracts/...
+	$(GO) test -race -count=1 -timeout 20m ./node/... ./store/... ./protocol/... ./contracts/... ./privacy/...
 
 check: ## gofmt, go vet, staticcheck, and the import rule of STYLE.md
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi

@@ -273,6 +273,26 @@ func (d *demo) consortium() error {
 	if err := d.show(homes[orgs[2]], "members"); err != nil {
 		return err
 	}
+	d.step("7b. the nodes set up the consortium's homomorphic key themselves (multiparty BGV, any 2 of 3 decrypt)")
+	for _, org := range orgs {
+		st, err := d.cx(homes[org], "status", "--wait-keys", "60s", "--json")
+		if err != nil {
+			return err
+		}
+		var s struct {
+			Keys struct {
+				Epoch     uint64   `json:"epoch"`
+				Members   []string `json:"members"`
+				Threshold int      `json:"threshold"`
+				PublicKey string   `json:"public_key"`
+			} `json:"keys"`
+		}
+		if err := json.Unmarshal([]byte(st), &s); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "%-10s key epoch %d over %s, %d to decrypt, public key %s\n", org, s.Keys.Epoch,
+			strings.Join(s.Keys.Members, ", "), s.Keys.Threshold, s.Keys.PublicKey)
+	}
 
 	d.step("8. a contract is proposed by one hospital and approved by the others' boards (signed, through raft)")
 	path := filepath.Join(d.dir, "topbox.yaml")
