@@ -129,3 +129,23 @@ func consortiumID(b *testing.B, genesis []byte) string {
 	}
 	return s.ID()
 }
+
+// BenchmarkKeyEpoch measures a key epoch over the network: from the last
+// of four members joining to every node holding the collective public key
+// and its threshold key (the leader opens the epoch, each node publishes
+// its public-key share through raft, deals Shamir shares to the three
+// others over libp2p and combines its own). privacy.BenchmarkKeyEpoch is
+// the same crypto in one goroutine.
+func BenchmarkKeyEpoch(b *testing.B) {
+	var total time.Duration
+	for range b.N {
+		b.StopTimer()
+		c := nodetest.NewCluster(b, 4, nodetest.Options{})
+		c.Form("bench")
+		b.StartTimer()
+		start := time.Now()
+		c.WaitForKeys()
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/epoch")
+}

@@ -488,10 +488,17 @@ func (c *consortium) addServer(p peer.ID) error {
 		return nil
 	}
 	c.known.Add(p)
+	var f raft.IndexFuture
 	if len(voters) < maxVoters {
-		return r.AddVoter(id, raft.ServerAddress(p.String()), 0, 30*time.Second).Error()
+		f = r.AddVoter(id, raft.ServerAddress(p.String()), 0, 30*time.Second)
+	} else {
+		f = r.AddNonvoter(id, raft.ServerAddress(p.String()), 0, 30*time.Second)
 	}
-	return r.AddNonvoter(id, raft.ServerAddress(p.String()), 0, 30*time.Second).Error()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	c.keys.poke() // every member may have joined now: time for a key epoch
+	return nil
 }
 
 func (c *consortium) admittedPeer(p peer.ID) bool {
