@@ -44,3 +44,36 @@ func BenchmarkKeyEpoch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRound is the crypto of one round over components cells (one
+// ciphertext up to 2048): every member encrypts, the aggregator adds, a
+// threshold of members give decryption shares, the shares are combined.
+func BenchmarkRound(b *testing.B) {
+	for _, n := range []int{3, 5} {
+		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
+			e := newEpoch(b, n, n/2+1)
+			comp := make([]int64, 1024)
+			for i := range comp {
+				comp[i] = int64(i * 1000)
+			}
+			active := make([]int, e.t)
+			for i := range active {
+				active[i] = i
+			}
+			for b.Loop() {
+				inputs := make([]Ciphertexts, n)
+				for m := range n {
+					var err error
+					if inputs[m], err = Encrypt(e.p, e.pk, comp); err != nil {
+						b.Fatal(err)
+					}
+				}
+				sum, err := Aggregate(e.p, inputs)
+				if err != nil {
+					b.Fatal(err)
+				}
+				e.openWith(b, sum, active, len(comp))
+			}
+		})
+	}
+}

@@ -23,7 +23,7 @@ type testEpoch struct {
 	t     int
 }
 
-func newEpoch(t *testing.T, n, threshold int) *testEpoch {
+func newEpoch(t testing.TB, n, threshold int) *testEpoch {
 	t.Helper()
 	e := &testEpoch{p: DefaultParams(), seed: make([]byte, SeedSize), t: threshold}
 	rand.Read(e.seed)
@@ -70,7 +70,7 @@ func newEpoch(t *testing.T, n, threshold int) *testEpoch {
 
 // encrypt encodes values in the slots and encrypts them under the
 // collective key.
-func (e *testEpoch) encrypt(t *testing.T, values []uint64) *rlwe.Ciphertext {
+func (e *testEpoch) encrypt(t testing.TB, values []uint64) *rlwe.Ciphertext {
 	t.Helper()
 	pt := bgv.NewPlaintext(e.p.Parameters, e.p.MaxLevel())
 	if err := bgv.NewEncoder(e.p.Parameters).Encode(values, pt); err != nil {
@@ -85,7 +85,7 @@ func (e *testEpoch) encrypt(t *testing.T, values []uint64) *rlwe.Ciphertext {
 
 // decryptWith decrypts with the given secret key (the ideal key, a
 // reconstruction: tests only; no node ever holds one).
-func (e *testEpoch) decryptWith(t *testing.T, sk *rlwe.SecretKey, ct *rlwe.Ciphertext, n int) []uint64 {
+func (e *testEpoch) decryptWith(t testing.TB, sk *rlwe.SecretKey, ct *rlwe.Ciphertext, n int) []uint64 {
 	t.Helper()
 	pt := rlwe.NewDecryptor(e.p.Parameters, sk).DecryptNew(ct)
 	out := make([]uint64, e.p.Slots())
