@@ -41,6 +41,9 @@ const (
 	EntryContractRetire  EntryType = 7 // ContractRetire: retire a contract
 	EntryKeysOpen        EntryType = 8 // KeysOpen: open a key epoch
 	EntryKeysShare       EntryType = 9 // KeysShare: a member's public-key share
+	EntryRoundOpen       EntryType = 10 // RoundOpen: open a KPI round
+	EntryRoundInput      EntryType = 11 // RoundInput: a participant's encrypted input is registered
+	EntryRoundRelease    EntryType = 12 // RoundRelease: a round's released result
 )
 
 // EntryVersion is the envelope version this node writes and understands.
@@ -72,6 +75,9 @@ var entryNames = map[EntryType]string{
 	EntryContractRetire:  "contract.retire",
 	EntryKeysOpen:        "keys.open",
 	EntryKeysShare:       "keys.share",
+	EntryRoundOpen:       "round.open",
+	EntryRoundInput:      "round.input",
+	EntryRoundRelease:    "round.release",
 }
 
 // String names the entry type as the audit log does ("contract.approve"),
@@ -201,7 +207,8 @@ type Entry struct {
 	Signed
 	// Value is the decoded body: *Genesis, *AdmitPropose, *AdmitApprove,
 	// *ContractPropose, *ContractApprove, *ContractReject,
-	// *ContractRetire, *KeysOpen or *KeysShare. It is nil when the type or version is unknown
+	// *ContractRetire, *KeysOpen, *KeysShare, *RoundOpen, *RoundInput or
+	// *RoundRelease. It is nil when the type or version is unknown
 	// (Known reports false); Signed is then empty too.
 	Value any
 }
@@ -291,6 +298,12 @@ func newBody(t EntryType) any {
 		return new(KeysOpen)
 	case EntryKeysShare:
 		return new(KeysShare)
+	case EntryRoundOpen:
+		return new(RoundOpen)
+	case EntryRoundInput:
+		return new(RoundInput)
+	case EntryRoundRelease:
+		return new(RoundRelease)
 	}
 	return nil
 }

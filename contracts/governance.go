@@ -104,6 +104,8 @@ type State struct {
 	// keys is the newest keyed epoch, pendingKeys the epoch collecting
 	// shares; either may be nil (keys.go).
 	keys, pendingKeys *KeyEpoch
+	// rounds holds every KPI round by id (rounds.go).
+	rounds map[string]*Round
 	// applied holds the hex SHA-256 of the signature of every applied
 	// entry: an entry applied twice is refused.
 	applied map[string]struct{}
@@ -228,6 +230,7 @@ type stateJSON struct {
 	Applied    []string                           `json:"applied"`
 	Keys       *KeyEpoch                          `json:"keys,omitempty"`
 	Pending    *KeyEpoch                          `json:"pending_keys,omitempty"`
+	Rounds     map[string]*Round                  `json:"rounds,omitempty"`
 }
 
 // MarshalJSON encodes the state; equal states give equal bytes.
@@ -239,6 +242,7 @@ func (s *State) MarshalJSON() ([]byte, error) {
 		Applied:    slices.Sorted(maps.Keys(s.applied)),
 		Keys:       s.keys,
 		Pending:    s.pendingKeys,
+		Rounds:     s.rounds,
 	}
 	if j.Members == nil {
 		j.Members = map[kpi.OrgID]*Membership{}
@@ -262,7 +266,7 @@ func (s *State) UnmarshalJSON(b []byte) error {
 	if err := j.check(); err != nil {
 		return fmt.Errorf("contracts: governance state: %w", err)
 	}
-	*s = State{consortium: j.Consortium, members: j.Members, contracts: j.Contracts, keys: j.Keys, pendingKeys: j.Pending}
+	*s = State{consortium: j.Consortium, members: j.Members, contracts: j.Contracts, keys: j.Keys, pendingKeys: j.Pending, rounds: j.Rounds}
 	if s.consortium != nil && s.members == nil {
 		s.members = map[kpi.OrgID]*Membership{}
 	}
@@ -279,8 +283,13 @@ func (s *State) UnmarshalJSON(b []byte) error {
 }
 
 func (j *stateJSON) check() error {
-	if j.Consortium == nil && (len(j.Members) > 0 || len(j.Contracts) > 0 || len(j.Applied) > 0 || j.Keys != nil || j.Pending != nil) {
+	if j.Consortium == nil && (len(j.Members) > 0 || len(j.Contracts) > 0 || len(j.Applied) > 0 || j.Keys != nil || j.Pending != nil || len(j.Rounds) > 0) {
 		return errors.New("members, contracts, keys or applied entries without a consortium")
+	}
+	for id, r := range j.Rounds {
+		if r == nil || r.ID != id || r.Inputs == nil {
+			return fmt.Errorf("round %q is stored under another key or has no inputs", id)
+		}
 	}
 	for _, k := range []*KeyEpoch{j.Keys, j.Pending} {
 		if k == nil {

@@ -76,6 +76,12 @@ func (s *State) Apply(index uint64, raw []byte) (Event, error) {
 		ev, rej = a.keysOpen(b)
 	case *KeysShare:
 		ev, rej = a.keysShare(b)
+	case *RoundOpen:
+		ev, rej = a.roundOpen(b)
+	case *RoundInput:
+		ev, rej = a.roundInput(b)
+	case *RoundRelease:
+		ev, rej = a.roundRelease(b)
 	default: // Known() guarantees a body
 		rej = &RejectError{Reason: "entry has no body", Err: ErrMalformed}
 	}
@@ -129,6 +135,12 @@ func objectOf(e *Entry) string {
 		return "epoch " + strconv.FormatUint(b.Epoch, 10)
 	case *KeysShare:
 		return "epoch " + strconv.FormatUint(b.Epoch, 10)
+	case *RoundOpen:
+		return string(b.Contract)
+	case *RoundInput:
+		return b.Round
+	case *RoundRelease:
+		return b.Round
 	}
 	return ""
 }

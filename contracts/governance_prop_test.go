@@ -169,7 +169,7 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 		case 1:
 			return rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(t, "garbage")
 		}
-		return sign(EntryType(rapid.IntRange(10, 255).Draw(t, "future type")), map[string]string{"nonce": h.Nonce})
+		return sign(EntryType(rapid.IntRange(13, 255).Draw(t, "future type")), map[string]string{"nonce": h.Nonce})
 	}
 }
 

@@ -1,0 +1,126 @@
+package contracts
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/cxnet/cxnet/kpi"
+)
+
+const testDigest = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+
+// keyedConsortium forms a, b and c with a keyed epoch and an active
+// contract nps-ab among a and b.
+func keyedConsortium(t *testing.T) (*govLog, *Contract) {
+	g := newGovLog(t)
+	g.form(orgA, orgB, orgC)
+	g.must(g.openKeys(orgA, 1, orgA, orgB, orgC))
+	for _, o := range []*testOrg{orgA, orgB, orgC} {
+		g.must(g.shareKey(o, 1))
+	}
+	c := govContract(t, contractYAML("nps-ab", 1, []*testOrg{orgA, orgB}, "all", 11))
+	g.must(g.proposeContract(orgA, c))
+	g.must(g.approveContract(orgB, c))
+	if g.contract("nps-ab").State != ContractActive {
+		t.Fatal("contract not active")
+	}
+	return g, c
+}
+
+func (g *govLog) openRound(by *testOrg, c *Contract) []byte {
+	return g.sign(EntryRoundOpen, RoundOpen{Header: hdr(), Contract: c.ID, Version: c.Version, Hash: c.Hash(), Epoch: 1}, by)
+}
+
+func (g *govLog) roundInput(by *testOrg, id, digest string) []byte {
+	return g.sign(EntryRoundInput, RoundInput{Header: hdr(), Round: id, Digest: digest}, by)
+}
+
+func (g *govLog) release(by *testOrg, id string, inputs, decryptors []kpi.OrgID) []byte {
+	return g.sign(EntryRoundRelease, RoundRelease{Header: hdr(), Round: id, Inputs: inputs, Decryptors: decryptors,
+		Cells: json.RawMessage(`[{"group":{},"count":12,"value":50,"suppressed":false}]`)}, by)
+}
+
+func TestRoundLifecycle(t *testing.T) {
+	g, c := keyedConsortium(t)
+	if _, err := g.refused(g.openRound(orgC, c)); !strings.Contains(err.Error(), "neither a participant nor a reader") {
+		t.Fatalf("open by a non-participant: %v", err)
+	}
+	ev := g.must(g.openRound(orgA, c))
+	id := ev.Object
+	if ev.Type != EventRoundOpened || !strings.HasPrefix(id, "nps-ab/") {
+		t.Fatalf("open: %+v", ev)
+	}
+	ab := []kpi.OrgID{orgA.id, orgB.id}
+	for _, tc := range []struct {
+		name, want string
+		raw        []byte
+	}{
+		{"input by a non-participant", "not a participant", g.roundInput(orgC, id, testDigest)},
+		{"bad digest", "must be sha256:", g.roundInput(orgA, id, "sha256:xyz")},
+		{"unknown round", "no round", g.roundInput(orgA, "nps-ab/999", testDigest)},
+		{"release before inputs", "did not register", g.release(orgA, id, ab, ab)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := g.refused(tc.raw); !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	g.must(g.roundInput(orgA, id, testDigest))
+	if _, err := g.refused(g.roundInput(orgA, id, testDigest)); !strings.Contains(err.Error(), "already sent") {
+		t.Fatalf("second input: %v", err)
+	}
+	if _, err := g.refused(g.release(orgA, id, []kpi.OrgID{orgA.id}, ab)); !strings.Contains(err.Error(), "needs 2") {
+		t.Fatalf("release below min_participants: %v", err)
+	}
+	g.must(g.roundInput(orgB, id, testDigest))
+	for _, tc := range []struct {
+		name, want string
+		raw        []byte
+	}{
+		{"by another than the aggregator", "only round", g.release(orgB, id, ab, ab)},
+		{"too few decryptors", "threshold", g.release(orgA, id, ab, ab[:1])},
+		{"decryptor outside the epoch", "not a member of key epoch", g.release(orgA, id, ab, []kpi.OrgID{orgA.id, orgX.id})},
+		{"unsorted inputs", "sorted", g.release(orgA, id, []kpi.OrgID{orgB.id, orgA.id}, ab)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := g.refused(tc.raw); !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	if ev := g.must(g.release(orgA, id, ab, []kpi.OrgID{orgA.id, orgC.id})); ev.Type != EventRoundReleased {
+		t.Fatalf("release: %+v", ev)
+	}
+	r, ok := g.s.Round(id)
+	if !ok || r.State != RoundReleased || r.Release == nil || string(r.Release.Cells) == "" {
+		t.Fatalf("round %+v", r)
+	}
+	if _, err := g.refused(g.roundInput(orgB, id, testDigest)); !strings.Contains(err.Error(), "released") {
+		t.Fatalf("input after release: %v", err)
+	}
+
+	// A new round abandons an open one.
+	first := g.must(g.openRound(orgB, c)).Object
+	second := g.must(g.openRound(orgA, c))
+	if second.Detail["abandons"] != first {
+		t.Fatalf("second open: %+v", second)
+	}
+	if r, _ := g.s.Round(first); r.State != RoundAbandoned {
+		t.Fatalf("first round %s", r.State)
+	}
+	if rs := g.s.Rounds("nps-ab"); len(rs) != 3 || rs[0].ID != id {
+		t.Fatalf("rounds %+v", rs)
+	}
+}
+
+func TestRoundNeedsActiveContractAndKey(t *testing.T) {
+	g := newGovLog(t)
+	g.form(orgA, orgB)
+	c := govContract(t, contractYAML("nps-ab", 1, []*testOrg{orgA, orgB}, "all", 11))
+	g.must(g.proposeContract(orgA, c))
+	if _, err := g.refused(g.openRound(orgA, c)); !strings.Contains(err.Error(), "only an active contract") {
+		t.Fatalf("open on a proposed contract: %v", err)
+	}
+}
