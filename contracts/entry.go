@@ -32,15 +32,15 @@ type EntryType uint8
 // The entry types. They are written to the replicated log: never renumber
 // them, only add new ones.
 const (
-	EntryGenesis         EntryType = 1 // Genesis: founds the consortium
-	EntryAdmitPropose    EntryType = 2 // AdmitPropose: propose admitting a member
-	EntryAdmitApprove    EntryType = 3 // AdmitApprove: approve a pending member
-	EntryContractPropose EntryType = 4 // ContractPropose: propose a contract or a new version
-	EntryContractApprove EntryType = 5 // ContractApprove: a participant approves
-	EntryContractReject  EntryType = 6 // ContractReject: a participant rejects
-	EntryContractRetire  EntryType = 7 // ContractRetire: retire a contract
-	EntryKeysOpen        EntryType = 8 // KeysOpen: open a key epoch
-	EntryKeysShare       EntryType = 9 // KeysShare: a member's public-key share
+	EntryGenesis         EntryType = 1  // Genesis: founds the consortium
+	EntryAdmitPropose    EntryType = 2  // AdmitPropose: propose admitting a member
+	EntryAdmitApprove    EntryType = 3  // AdmitApprove: approve a pending member
+	EntryContractPropose EntryType = 4  // ContractPropose: propose a contract or a new version
+	EntryContractApprove EntryType = 5  // ContractApprove: a participant approves
+	EntryContractReject  EntryType = 6  // ContractReject: a participant rejects
+	EntryContractRetire  EntryType = 7  // ContractRetire: retire a contract
+	EntryKeysOpen        EntryType = 8  // KeysOpen: open a key epoch
+	EntryKeysShare       EntryType = 9  // KeysShare: a member's public-key share
 	EntryRoundOpen       EntryType = 10 // RoundOpen: open a KPI round
 	EntryRoundInput      EntryType = 11 // RoundInput: a participant's encrypted input is registered
 	EntryRoundRelease    EntryType = 12 // RoundRelease: a round's released result

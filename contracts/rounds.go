@@ -83,9 +83,9 @@ type Round struct {
 	Hash       string               `json:"hash"`
 	Epoch      uint64               `json:"epoch"`
 	Aggregator kpi.OrgID            `json:"aggregator"`
-	OpenedAt   uint64               `json:"opened_at"`      // log index
-	Opened     string               `json:"opened"`         // the opener's clock, RFC 3339 (informative)
-	Inputs     map[kpi.OrgID]string `json:"inputs"`         // participant -> digest of its input
+	OpenedAt   uint64               `json:"opened_at"` // log index
+	Opened     string               `json:"opened"`    // the opener's clock, RFC 3339 (informative)
+	Inputs     map[kpi.OrgID]string `json:"inputs"`    // participant -> digest of its input
 	State      RoundState           `json:"state"`
 	Release    *RoundResult         `json:"release,omitempty"`
 }
