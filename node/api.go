@@ -175,21 +175,7 @@ func (n *Node) handlePreview(w http.ResponseWriter, r *http.Request) {
 // leaves the node.
 func (n *Node) preview(ctx context.Context, c *contracts.Contract) (*client.Preview, error) {
 	start := time.Now()
-	acc := c.NewAccumulator()
-	var scanned int64
-	days := store.AllDays
-	if c.Window != nil {
-		days = [2]int32{c.Window.FromDay, c.Window.ToDay}
-	}
-	err := n.db.Scan(ctx, c.Measure, days, func(o *kpi.Observation) error {
-		scanned++
-		acc.Add(o)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	comps, err := acc.Components()
+	comps, scanned, err := localComponents(ctx, n.db, c)
 	if err != nil {
 		return nil, err
 	}
@@ -209,6 +195,27 @@ func (n *Node) preview(ctx context.Context, c *contracts.Contract) (*client.Prev
 		out.Cells[i] = client.Cell{Group: cell.Group, Count: &cnt, Value: cell.Value}
 	}
 	return out, nil
+}
+
+// localComponents computes a contract's components over this node's own
+// records, and how many records it scanned.
+func localComponents(ctx context.Context, db *store.DB, c *contracts.Contract) ([]int64, int64, error) {
+	acc := c.NewAccumulator()
+	var scanned int64
+	days := store.AllDays
+	if c.Window != nil {
+		days = [2]int32{c.Window.FromDay, c.Window.ToDay}
+	}
+	err := db.Scan(ctx, c.Measure, days, func(o *kpi.Observation) error {
+		scanned++
+		acc.Add(o)
+		return nil
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	comps, err := acc.Components()
+	return comps, scanned, err
 }
 
 func (n *Node) handleImport(w http.ResponseWriter, r *http.Request) {

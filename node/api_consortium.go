@@ -24,6 +24,8 @@ func (n *Node) consortiumRoutes(handle func(pattern, route string, h http.Handle
 	handle("POST /v1/contracts/{action}", "contract_action", n.handleContractAction)
 	handle("GET /v1/contracts", "contract_list", n.handleContracts)
 	handle("GET /v1/contracts/{id}", "contract_show", n.handleContract)
+	handle("POST /v1/rounds", "round_run", n.handleRunRound)
+	handle("GET /v1/results/{id}", "results", n.handleResults)
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {

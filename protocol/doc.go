@@ -24,4 +24,7 @@ const (
 	GovID p2pproto.ID = "/cxnet/gov/1.0.0"
 	// KeysID deals a Shamir share of a key epoch to one member.
 	KeysID p2pproto.ID = "/cxnet/keys/1.0.0"
+	// RoundID carries a KPI round between its aggregator and the members:
+	// encrypted inputs and decryption shares.
+	RoundID p2pproto.ID = "/cxnet/round/1.0.0"
 )

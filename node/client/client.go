@@ -276,3 +276,20 @@ func (c *Client) Import(ctx context.Context, opt ImportRequest, mapping []byte, 
 	pr.Close()
 	return &sum, err
 }
+
+// RunRound runs a round of a contract with this node as its aggregator,
+// waits for the release and returns it.
+func (c *Client) RunRound(ctx context.Context, contract string) (*Results, error) {
+	var out Results
+	return &out, c.postJSON(ctx, "/v1/rounds", RoundRequest{Contract: contract}, &out)
+}
+
+// Results returns a contract's released result: round "" is the latest.
+func (c *Client) Results(ctx context.Context, contract, round string) (*Results, error) {
+	var out Results
+	path := "/v1/results/" + url.PathEscape(contract)
+	if round != "" {
+		path += "?round=" + url.QueryEscape(round)
+	}
+	return &out, c.getJSON(ctx, path, &out)
+}

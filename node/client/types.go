@@ -237,3 +237,30 @@ type ContractInfo struct {
 	Contract     any               `json:"contract,omitempty"` // the canonical contract (show only)
 	History      []ContractInfo    `json:"history,omitempty"`
 }
+
+// RoundRequest is POST /v1/rounds: run a round of a contract now.
+type RoundRequest struct {
+	Contract string `json:"contract"`
+}
+
+// Results is a released round's result (GET /v1/results/{contract}, and
+// the reply of POST /v1/rounds), with this node's own value beside each
+// cell.
+type Results struct {
+	Contract     string   `json:"contract"`
+	Version      int      `json:"version"`
+	Round        string   `json:"round"`
+	ReleasedAt   string   `json:"released_at"`
+	Participants []string `json:"participants"` // whose inputs the result sums
+	Decryptors   []string `json:"decryptors"`
+	Aggregate    string   `json:"aggregate"`
+	Cells        []Cell   `json:"cells"`
+	Privacy      Privacy  `json:"privacy"`
+}
+
+// Privacy states how a result was protected.
+type Privacy struct {
+	MinCohort  int     `json:"min_cohort"`
+	Epsilon    float64 `json:"epsilon"`
+	Suppressed int     `json:"suppressed"` // cells under min_cohort, not shown
+}

@@ -1,0 +1,101 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/client"
+)
+
+func (n *Node) handleRunRound(w http.ResponseWriter, r *http.Request) {
+	var req client.RoundRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if !n.synced(w, r, "round run") {
+		return
+	}
+	round, err := n.cons.runRound(r.Context(), kpi.ContractID(req.Contract))
+	if err != nil {
+		n.writeErr(w, "round run", err)
+		return
+	}
+	n.writeResults(w, r, req.Contract, round)
+}
+
+func (n *Node) handleResults(w http.ResponseWriter, r *http.Request) {
+	if !n.synced(w, r, "results") {
+		return
+	}
+	n.writeResults(w, r, r.PathValue("id"), r.URL.Query().Get("round"))
+}
+
+// writeResults answers with a contract's released result — round "" is
+// the latest — and this node's own value beside each cell, when this
+// organisation may read it.
+func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID string) {
+	rec, ok := n.contract(w, id)
+	if !ok {
+		return
+	}
+	var round contracts.Round
+	found := false
+	n.cons.fsm.Read(func(s *contracts.State) {
+		if roundID != "" {
+			round, found = s.Round(roundID)
+			found = found && round.Contract == rec.ID && round.State == contracts.RoundReleased
+			return
+		}
+		for _, rd := range s.Rounds(rec.ID) {
+			if rd.State == contracts.RoundReleased {
+				round, found = rd, true
+			}
+		}
+	})
+	if !found {
+		what := "no released round"
+		if roundID != "" {
+			what = fmt.Sprintf("no released round %q", roundID)
+		}
+		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("%s of %s yet: run one with `cxnet round run %s`", what, id, id))
+		return
+	}
+	version := rec.ContractVersion
+	for _, h := range rec.History {
+		if h.Version == round.Version {
+			version = h
+		}
+	}
+	c, err := version.Contract()
+	if err != nil {
+		n.writeErr(w, "results", err)
+		return
+	}
+	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(n.cfg.Org)) {
+		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("%s may not read results of %s: its readers are %v", n.cfg.Org, id, c.Readers))
+		return
+	}
+	out := client.Results{Contract: id, Version: round.Version, Round: round.ID, ReleasedAt: round.Release.Released,
+		Participants: orgStrings(round.Release.Inputs), Decryptors: orgStrings(round.Release.Decryptors),
+		Aggregate: string(c.Aggregate), Privacy: client.Privacy{MinCohort: c.Privacy.MinCohort, Suppressed: round.Release.Suppressed}}
+	if err := json.Unmarshal(round.Release.Cells, &out.Cells); err != nil {
+		n.writeErr(w, "results", fmt.Errorf("round %s: released cells: %w", round.ID, err))
+		return
+	}
+	local, err := n.preview(r.Context(), c)
+	if err != nil {
+		n.writeErr(w, "results", err)
+		return
+	}
+	for i := range out.Cells {
+		if i < len(local.Cells) {
+			lc := local.Cells[i]
+			out.Cells[i].Local = &client.LocalValue{Count: *lc.Count, Value: lc.Value}
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}

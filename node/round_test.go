@@ -1,0 +1,112 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/node/nodetest"
+)
+
+// npsCell is a cell's plain truth, summed over every organisation.
+type npsCell struct{ n, promoters, detractors int64 }
+
+func (c npsCell) nps() float64 {
+	return float64(c.promoters-c.detractors) / float64(c.n) * 100
+}
+
+// importNPS gives a node n random NPS answers: most outpatient, some
+// inpatient, and only two in pharmacy (a cell under the cohort floor).
+func importNPS(t *testing.T, m *nodetest.Member, n int, seed uint64, truth map[string]*npsCell) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(seed, 7))
+	var b strings.Builder
+	b.WriteString("record_id,subject,measure,value,time,care_setting\n")
+	for i := range n {
+		care := "outpatient"
+		switch {
+		case i < 2:
+			care = "pharmacy"
+		case i%3 == 0:
+			care = "inpatient"
+		}
+		v := rng.IntN(11)
+		fmt.Fprintf(&b, "%s-%d,p%d,nps,%d,2026-03-%02d,%s\n", m.Org, i, i, v, 1+i%28, care)
+		c := truth[care]
+		c.n++
+		if v >= 9 {
+			c.promoters++
+		} else if v <= 6 {
+			c.detractors++
+		}
+	}
+	_, err := m.Client.Import(context.Background(), client.ImportRequest{Format: "csv"}, nil,
+		[]client.ImportFile{{Name: m.Org + ".csv", Body: strings.NewReader(b.String())}})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRound: three hospitals run an encrypted round of an NPS contract.
+// The released NPS per care setting equals the plain computation over all
+// their records, the pharmacy cell (2 records per hospital, under the
+// cohort floor of 11) is suppressed with neither count nor value, every
+// node serves the same result, and each shows its own value beside it.
+func TestRound(t *testing.T) {
+	ctx := context.Background()
+	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c.Form("round")
+	c.WaitForKeys()
+	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
+	for i, m := range c.Nodes {
+		importNPS(t, m, 200+50*i, uint64(i+1), truth)
+	}
+	contract := "id: nps-care\nmeasure: nps\naggregate: nps\ngroup_by: {care_setting: [inpatient, outpatient, pharmacy]}\n" +
+		"participants: [org-0, org-1, org-2]\napprovals: all\nprivacy: {min_cohort: 11}\n"
+	a := c.Nodes[0]
+	if _, err := a.Client.Propose(ctx, "nps.yaml", contract); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.Nodes[1:] {
+		if _, err := m.Client.ContractAction(ctx, "approve", client.ContractAction{ID: "nps-care"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := c.Nodes[1].Client.RunRound(ctx, "nps-care")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Participants) != 3 || len(res.Decryptors) != 2 || res.Privacy.MinCohort != 11 || res.Privacy.Suppressed != 1 {
+		t.Fatalf("result %+v", res)
+	}
+	for _, cell := range res.Cells {
+		care := cell.Group["care_setting"]
+		want := truth[care]
+		if care == "pharmacy" {
+			if !cell.Suppressed || cell.Count != nil || cell.Value != nil {
+				t.Fatalf("pharmacy (%d records) not suppressed: %+v", want.n, cell)
+			}
+			continue
+		}
+		got, _ := cell.Value.(float64)
+		if cell.Suppressed || cell.Count == nil || *cell.Count != want.n || math.Abs(got-want.nps()) > 1e-3 {
+			t.Fatalf("%s: got count %v nps %v, want %d and %.4f", care, cell.Count, cell.Value, want.n, want.nps())
+		}
+		if cell.Local == nil || cell.Local.Count <= 0 || cell.Local.Count >= want.n {
+			t.Fatalf("%s: local value %+v", care, cell.Local)
+		}
+	}
+	for _, m := range c.Nodes {
+		r, err := m.Client.Results(ctx, "nps-care", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Round != res.Round || fmt.Sprint(r.Cells[1].Value) != fmt.Sprint(res.Cells[1].Value) {
+			t.Fatalf("%s serves %+v, want round %s", m.Org, r, res.Round)
+		}
+	}
+}
