@@ -52,6 +52,8 @@ func NewApp(stdout, stderr io.Writer) *ucli.App {
 			consortiumCommand(),
 			membersCommand(),
 			contractCommand(),
+			roundCommand(),
+			resultsCommand(),
 			auditCommand(),
 		},
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {

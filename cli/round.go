@@ -1,0 +1,141 @@
+package cli
+
+import (
+	"encoding/csv"
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/cxnet/cxnet/node/client"
+)
+
+func roundCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "round",
+		Usage: "KPI rounds over the participants' encrypted data",
+		Subcommands: []*ucli.Command{{
+			Name:      "run",
+			Usage:     "run a round of an active contract now, with this node aggregating; wait for the release and print it",
+			ArgsUsage: "CONTRACT_ID",
+			Flags:     []ucli.Flag{jsonFlag},
+			Action: func(c *ucli.Context) error {
+				if c.NArg() != 1 {
+					return usagef("round run: name one contract id")
+				}
+				cl, err := apiClient(c)
+				if err != nil {
+					return err
+				}
+				res, err := cl.RunRound(c.Context, c.Args().First())
+				if err != nil {
+					return apiErr(err)
+				}
+				return printResults(c, res)
+			},
+		}},
+	}
+}
+
+func resultsCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "results",
+		Usage:     "a contract's released result (the latest round by default), beside this organisation's own value",
+		ArgsUsage: "CONTRACT_ID",
+		Flags: []ucli.Flag{
+			jsonFlag,
+			&ucli.BoolFlag{Name: "csv", Usage: "print CSV: one row per cell"},
+			&ucli.StringFlag{Name: "round", Usage: "a released round's id (see the audit log or --json's round)"},
+		},
+		Action: func(c *ucli.Context) error {
+			if c.NArg() != 1 {
+				return usagef("results: name one contract id")
+			}
+			cl, err := apiClient(c)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Results(c.Context, c.Args().First(), c.String("round"))
+			if err != nil {
+				return apiErr(err)
+			}
+			return printResults(c, res)
+		},
+	}
+}
+
+// printResults renders a result as JSON, CSV or a table.
+func printResults(c *ucli.Context, res *client.Results) error {
+	w := c.App.Writer
+	switch {
+	case c.Bool("json"):
+		return printJSON(w, res)
+	case c.Bool("csv"):
+		return resultsCSV(w, res)
+	}
+	fmt.Fprintf(w, "%s v%d  %s  round %s, released %s\n", res.Contract, res.Version, res.Aggregate, res.Round, res.ReleasedAt)
+	fmt.Fprintf(w, "inputs from %s; decrypted by %s; cells under %d records suppressed: %d\n",
+		strings.Join(res.Participants, ", "), strings.Join(res.Decryptors, ", "), res.Privacy.MinCohort, res.Privacy.Suppressed)
+	t := newTable(w, "GROUP", "COUNT", "VALUE", "OWN COUNT", "OWN VALUE")
+	for _, cell := range res.Cells {
+		count, value := "-", "suppressed"
+		if !cell.Suppressed {
+			count, value = countString(cell.Count), valueString(cell.Value)
+		}
+		ownCount, ownValue := "-", "-"
+		if cell.Local != nil {
+			ownCount, ownValue = strconv.FormatInt(cell.Local.Count, 10), valueString(cell.Local.Value)
+		}
+		t.row(groupString(cell.Group), count, value, ownCount, ownValue)
+	}
+	return t.flush()
+}
+
+func countString(n *int64) string {
+	if n == nil {
+		return "-"
+	}
+	return strconv.FormatInt(*n, 10)
+}
+
+// resultsCSV writes one row per cell: the group's dimensions, then the
+// network's count and value, suppression, and this node's own values.
+func resultsCSV(w io.Writer, res *client.Results) error {
+	var dims []string
+	if len(res.Cells) > 0 {
+		dims = sortedKeys(res.Cells[0].Group)
+	}
+	cw := csv.NewWriter(w)
+	cw.Write(append(slices.Clone(dims), "count", "value", "suppressed", "own_count", "own_value"))
+	for _, cell := range res.Cells {
+		row := make([]string, 0, len(dims)+5)
+		for _, d := range dims {
+			row = append(row, cell.Group[d])
+		}
+		count, value := "", ""
+		if !cell.Suppressed {
+			count, value = countString(cell.Count), csvValue(cell.Value)
+		}
+		ownCount, ownValue := "", ""
+		if cell.Local != nil {
+			ownCount, ownValue = strconv.FormatInt(cell.Local.Count, 10), csvValue(cell.Local.Value)
+		}
+		cw.Write(append(row, count, value, strconv.FormatBool(cell.Suppressed), ownCount, ownValue))
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// csvValue renders a value for CSV at full precision.
+func csvValue(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	}
+	return valueString(v)
+}
