@@ -138,10 +138,17 @@ func (c *consortium) handleRound(ctx context.Context, from peer.ID, b []byte) ([
 	if err := json.Unmarshal(b, &req); err != nil {
 		return nil, fmt.Errorf("bad round request: %v", err)
 	}
-	// The sender must be the round's aggregator; the log says who that is.
+	// Check against the leader's latest state: the round, its inputs.
 	if err := c.sync(ctx); err != nil {
 		return nil, err
 	}
+	return c.serveRound(ctx, from, &req)
+}
+
+// serveRound carries out a round request once this node's state is
+// current. The sender must be the round's aggregator; the log says who
+// that is.
+func (c *consortium) serveRound(ctx context.Context, from peer.ID, req *roundRequest) ([]byte, error) {
 	v, err := c.roundView(req.Round)
 	if err != nil {
 		return nil, err
@@ -163,7 +170,7 @@ func (c *consortium) handleRound(ctx context.Context, from peer.ID, b []byte) ([
 		}
 		return json.Marshal(in)
 	case "decrypt":
-		share, err := c.decryptShare(v, &req)
+		share, err := c.decryptShare(v, req)
 		if err != nil {
 			return nil, err
 		}
