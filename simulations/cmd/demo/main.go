@@ -6,10 +6,12 @@
 //     release) and previews KPI contracts over its own data, beside the
 //     figures CMS published for the same data;
 //  2. three hospital nodes, each holding a third of the facilities, form a
-//     consortium over libp2p (admission by majority), agree two KPI
-//     contracts through raft with signed approvals, and preview them each
-//     over their own records — the per-organisation values that will only
-//     ever leave a node encrypted, once encrypted rounds land.
+//     consortium over libp2p (admission by majority), set up their
+//     collective homomorphic key, agree a KPI contract through raft with
+//     signed approvals, preview it over their own records, and run an
+//     encrypted round: the network's count per state equals CMS's, and its
+//     9-10 share equals part 1's single node holding all the data, while
+//     no hospital's records or values ever left its node.
 //
 // Nothing here is simulated but the respondents, whose split follows CMS's
 // published percentages.
@@ -57,6 +59,7 @@ type demo struct {
 	daemons []*exec.Cmd
 	states  []string // sorted state codes CMS publishes figures for
 	pub     map[string]cms.Figures
+	pooled  map[string]cellValue // part 1's 9-10 share per state, all data on one node
 }
 
 // cx runs one cxnet command against home.
@@ -193,6 +196,7 @@ func (d *demo) singleNode() error {
 	if err != nil {
 		return err
 	}
+	d.pooled = shares
 	d.step("5. contract: mean of facilities' published %% of 9-10 (mean), per state")
 	means, err := d.preview(home, d.contract("facility-topbox-by-state", "rating_9_10_pct", "mean", "value_range: [0, 100]", "cms-all"))
 	if err != nil {
@@ -339,8 +343,64 @@ func (d *demo) consortium() error {
 		}
 		fmt.Fprintln(out)
 	}
-	fmt.Fprintln(out, "\nthese per-hospital values stay on their nodes; the network's value per state will be")
-	fmt.Fprintln(out, "computed from encrypted components (multiparty BGV) in a KPI round — the next milestone.")
+	fmt.Fprintln(out, "\nthese per-hospital values stay on their nodes.")
+
+	d.step("10. %s runs an encrypted round: each hospital sends only ciphertexts; any two of three decrypt the sum", orgs[0])
+	start := time.Now()
+	js, err := d.cx(homes[orgs[0]], "round", "run", "topbox-by-state", "--json")
+	if err != nil {
+		return err
+	}
+	var res struct {
+		Round        string   `json:"round"`
+		Participants []string `json:"participants"`
+		Decryptors   []string `json:"decryptors"`
+		Cells        []struct {
+			Group      map[string]string `json:"group"`
+			Count      *int64            `json:"count"`
+			Value      *float64          `json:"value"`
+			Suppressed bool              `json:"suppressed"`
+			Local      struct {
+				Count int64    `json:"count"`
+				Value *float64 `json:"value"`
+			} `json:"local"`
+		} `json:"cells"`
+		Privacy struct {
+			Suppressed int `json:"suppressed"`
+		} `json:"privacy"`
+	}
+	if err := json.Unmarshal([]byte(js), &res); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "round %s released in %.2f s: inputs from %s, decrypted by %s, %d cells suppressed\n",
+		res.Round, time.Since(start).Seconds(), strings.Join(res.Participants, ", "), strings.Join(res.Decryptors, ", "), res.Privacy.Suppressed)
+	exactCount, samePooled := 0, 0
+	network := map[string]cellValue{}
+	for _, c := range res.Cells {
+		st := c.Group["state"]
+		if c.Suppressed || c.Count == nil || c.Value == nil {
+			continue
+		}
+		network[st] = cellValue{count: *c.Count, value: *c.Value}
+		if *c.Count == int64(d.pub[st].Completed) {
+			exactCount++
+		}
+		if *c.Value == d.pooled[st].value {
+			samePooled++
+		}
+	}
+	fmt.Fprintf(out, "\n%-5s %22s %24s\n", "state", "network (released)", orgs[0]+" (its own)")
+	for _, st := range []string{"CA", "NY", "OH", "TX", "FL"} {
+		fmt.Fprintf(out, "%-5s %9d surveys %5.1f%% %11d surveys %5.1f%%\n", st, network[st].count, 100*network[st].value,
+			local[orgs[0]][st].count, 100*local[orgs[0]][st].value)
+	}
+	fmt.Fprintf(out, "\nthe network's count equals CMS's completed surveys in %d of %d states, and its 9-10 share equals\n", exactCount, len(d.states))
+	fmt.Fprintf(out, "the single node holding all the data (part 1) in %d of %d states — no hospital showed its records.\n", samePooled, len(d.states))
+	if results, err := d.cx(homes[orgs[2]], "results", "topbox-by-state", "--csv"); err == nil {
+		fmt.Fprintf(out, "%s reads the same release: `cxnet results topbox-by-state --csv` | head -3\n", orgs[2])
+		lines := strings.SplitN(results, "\n", 4)
+		fmt.Fprintln(out, strings.Join(lines[:min(3, len(lines))], "\n"))
+	}
 	audit, err := d.cx(homes[orgs[2]], "audit", "verify")
 	if err != nil {
 		return err
