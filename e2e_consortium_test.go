@@ -156,6 +156,24 @@ func TestE2EConsortium(t *testing.T) {
 			t.Fatalf("%s has hash %s, others %s", o, c.Hash, hash)
 		}
 	}
+	// An encrypted round over nodes without data: every cell is under the
+	// cohort floor and suppressed; any node serves the release.
+	cxOK(t, homes["pharma-x"], "round", "run", "nps-diabetes")
+	var res struct {
+		Participants []string `json:"participants"`
+		Cells        []struct {
+			Suppressed bool `json:"suppressed"`
+		} `json:"cells"`
+	}
+	cxJSON(t, homes["hosp-a"], &res, "results", "nps-diabetes")
+	if len(res.Participants) != 4 || len(res.Cells) != 12 {
+		t.Fatalf("results: %+v", res)
+	}
+	for _, c := range res.Cells {
+		if !c.Suppressed {
+			t.Fatalf("a cell with no records was released: %+v", res)
+		}
+	}
 	// A replayed approval is refused by the state machine.
 	if r := cx(t, homes["hosp-a"], "contract", "approve", "nps-diabetes"); r.code != 1 {
 		t.Fatalf("second approval: %v", r)
