@@ -33,6 +33,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
@@ -476,19 +477,11 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 		return roundID, err
 	}
 
-	// Decryptors: this node first when it is a key member, then the others
-	// in order, until a threshold agree.
+	// Decryptors: this node first when it is a key member, then members
+	// this node is connected to (likely up), then the others.
 	candidates := slices.Clone(v.keys.Members)
-	me := kpi.OrgID(c.cfg.Org)
-	slices.SortStableFunc(candidates, func(a, b kpi.OrgID) int {
-		switch {
-		case a == me:
-			return -1
-		case b == me:
-			return 1
-		}
-		return 0
-	})
+	rank := c.decryptorRank()
+	slices.SortStableFunc(candidates, func(a, b kpi.OrgID) int { return rank(a) - rank(b) })
 	active := slices.Clone(candidates[:v.keys.Threshold])
 	slices.Sort(active)
 	decrypt := func(phase int, countShares []privacy.Ciphertexts) ([]privacy.Ciphertexts, error) {
@@ -570,6 +563,28 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 	}
 	log.Info("round released", "inputs", len(orgs), "cells", len(cells), "suppressed", suppressed)
 	return roundID, nil
+}
+
+// decryptorRank orders the members to ask for decryption shares: this
+// node (0), members it has a live connection to (1), the others (2).
+func (c *consortium) decryptorRank() func(kpi.OrgID) int {
+	peers := map[kpi.OrgID]peer.ID{}
+	c.fsm.Read(func(s *contracts.State) {
+		for _, m := range s.Members() {
+			if id, err := peer.Decode(m.Member.PeerID); err == nil {
+				peers[m.Member.Org] = id
+			}
+		}
+	})
+	return func(org kpi.OrgID) int {
+		switch {
+		case org == kpi.OrgID(c.cfg.Org):
+			return 0
+		case c.host.Raw().Network().Connectedness(peers[org]) == network.Connected:
+			return 1
+		}
+		return 2
+	}
 }
 
 // releasedCell is a cell as a release publishes it: a suppressed cell

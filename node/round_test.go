@@ -110,3 +110,33 @@ func TestRound(t *testing.T) {
 		}
 	}
 }
+
+// TestRoundSurvivesAMemberDown: with one of three members' nodes down, a
+// contract whose min_participants is 2 still releases, over the two live
+// inputs and decrypted by the two live members (the threshold).
+func TestRoundSurvivesAMemberDown(t *testing.T) {
+	ctx := context.Background()
+	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c.Form("down")
+	c.WaitForKeys()
+	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
+	for i, m := range c.Nodes {
+		importNPS(t, m, 100, uint64(10+i), truth)
+	}
+	contract := "id: nps-2of3\nmeasure: nps\naggregate: nps\nparticipants: [org-0, org-1, org-2]\napprovals: 1\nmin_participants: 2\nprivacy: {min_cohort: 11}\n"
+	if _, err := c.Nodes[0].Client.Propose(ctx, "c.yaml", contract); err != nil {
+		t.Fatal(err)
+	}
+	c.RequireSameState()
+	c.Nodes[2].Stop()
+	res, err := c.Nodes[0].Client.RunRound(ctx, "nps-2of3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(res.Participants, ",") != "org-0,org-1" || strings.Join(res.Decryptors, ",") != "org-0,org-1" {
+		t.Fatalf("inputs %v, decryptors %v; want org-0 and org-1 for both", res.Participants, res.Decryptors)
+	}
+	if *res.Cells[0].Count != 200 {
+		t.Fatalf("count %d, want the two live members' 200", *res.Cells[0].Count)
+	}
+}
