@@ -24,6 +24,25 @@ const peerB = "12D3KooWGY4CQDX1pDQKyi56uVoYH2HqVPRnHiJsNL8gmpRbK6xh"
 // (hosp-a, hosp-b), with an in-memory store and no network: /cxnet/keys
 // requests run as on a live node.
 func keysConsortium(tb testing.TB) (*keyManager, *contracts.KeyEpoch) {
+	c, apply, keyB := twoMemberConsortium(tb)
+	k := c.keys
+	apply(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: 1, Members: []kpi.OrgID{"hosp-a", "hosp-b"}, Threshold: 2,
+		Seed: strings.Repeat("ab", 32), Params: k.params.Name()}, "hosp-a", c.home.GovernanceKey)
+	apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: []byte("a")}, "hosp-a", c.home.GovernanceKey)
+	apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: []byte("b")}, "hosp-b", keyB)
+	var e contracts.KeyEpoch
+	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
+	return k, &e
+}
+
+// applyFunc applies a signed governance entry to a test node's state
+// machine, failing the test when it is refused.
+type applyFunc func(typ contracts.EntryType, body any, org kpi.OrgID, key ed25519.PrivateKey) contracts.Event
+
+// twoMemberConsortium is hosp-a's node (state machine, in-memory store,
+// key manager; no network) in a consortium where hosp-b, whose governance
+// key it returns, is admitted too.
+func twoMemberConsortium(tb testing.TB) (*consortium, applyFunc, ed25519.PrivateKey) {
 	c := fuzzConsortium(tb)
 	c.cfg.Org = "hosp-a"
 	db, err := store.Open(store.Config{InMemory: true, Insecure: true, PseudonymKey: make([]byte, 32)}, nil)
@@ -32,29 +51,26 @@ func keysConsortium(tb testing.TB) (*keyManager, *contracts.KeyEpoch) {
 	}
 	tb.Cleanup(func() { db.Close() })
 	c.db = db
-	k := newKeyManager(c)
-	_, keyB, _ := ed25519.GenerateKey(nil)
-	b := kpi.Member{Org: "hosp-b", Name: "B", Kind: "hospital", PeerID: peerB}
-	b.Sign(keyB)
+	c.keys = newKeyManager(c)
 	index := uint64(1)
-	apply := func(t contracts.EntryType, body any, org kpi.OrgID, key ed25519.PrivateKey) {
-		entry, err := contracts.Sign(t, body, org, key, c.consortiumID())
+	apply := func(typ contracts.EntryType, body any, org kpi.OrgID, key ed25519.PrivateKey) contracts.Event {
+		tb.Helper()
+		entry, err := contracts.Sign(typ, body, org, key, c.consortiumID())
 		if err != nil {
 			tb.Fatal(err)
 		}
 		index++
-		if res := c.fsm.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult); res.Err != nil {
+		res := c.fsm.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult)
+		if res.Err != nil {
 			tb.Fatal(res.Err)
 		}
+		return res.Event
 	}
+	_, keyB, _ := ed25519.GenerateKey(nil)
+	b := kpi.Member{Org: "hosp-b", Name: "B", Kind: "hospital", PeerID: peerB}
+	b.Sign(keyB)
 	apply(contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: b}, "hosp-a", c.home.GovernanceKey)
-	apply(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: 1, Members: []kpi.OrgID{"hosp-a", "hosp-b"}, Threshold: 2,
-		Seed: strings.Repeat("ab", 32), Params: k.params.Name()}, "hosp-a", c.home.GovernanceKey)
-	apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: []byte("a")}, "hosp-a", c.home.GovernanceKey)
-	apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: []byte("b")}, "hosp-b", keyB)
-	var e contracts.KeyEpoch
-	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
-	return k, &e
+	return c, apply, keyB
 }
 
 func dealtShare(t testing.TB, p privacy.Params) []byte {

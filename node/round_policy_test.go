@@ -9,13 +9,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/privacy"
-	"github.com/cxnet/cxnet/store"
 )
 
 // policyFixture is hosp-a's node in a two-member consortium with a real
@@ -23,7 +21,7 @@ import (
 // that hosp-b opened (and so aggregates), with both inputs registered.
 type policyFixture struct {
 	c      *consortium
-	apply  func(contracts.EntryType, any, kpi.OrgID, ed25519.PrivateKey) contracts.Event
+	apply  applyFunc
 	keyB   ed25519.PrivateKey
 	round  string
 	inputs map[kpi.OrgID]roundInput
@@ -31,37 +29,13 @@ type policyFixture struct {
 }
 
 func newPolicyFixture(t testing.TB) *policyFixture {
-	f := &policyFixture{c: fuzzConsortium(t)}
+	f := &policyFixture{}
+	f.c, f.apply, f.keyB = twoMemberConsortium(t)
 	c := f.c
-	c.cfg.Org = "hosp-a"
-	db, err := store.Open(store.Config{InMemory: true, Insecure: true, PseudonymKey: make([]byte, 32)}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	c.db = db
-	c.keys = newKeyManager(c)
+	db := c.db
 	p := c.keys.params
-	_, f.keyB, _ = ed25519.GenerateKey(nil)
 	f.b, _ = peer.Decode(peerB)
-	index := uint64(1)
-	f.apply = func(typ contracts.EntryType, body any, org kpi.OrgID, key ed25519.PrivateKey) contracts.Event {
-		t.Helper()
-		entry, err := contracts.Sign(typ, body, org, key, c.consortiumID())
-		if err != nil {
-			t.Fatal(err)
-		}
-		index++
-		res := c.fsm.Apply(&raft.Log{Index: index, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult)
-		if res.Err != nil {
-			t.Fatal(res.Err)
-		}
-		return res.Event
-	}
 	keyA := c.home.GovernanceKey
-	mb := kpi.Member{Org: "hosp-b", Name: "B", Kind: "hospital", PeerID: peerB}
-	mb.Sign(f.keyB)
-	f.apply(contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: mb}, "hosp-a", keyA)
 
 	seed := make([]byte, privacy.SeedSize)
 	skA, _ := privacy.NewSecretKey(p)
