@@ -40,8 +40,11 @@ func (k *SecretKey) MarshalBinary() ([]byte, error) { return k.sk.MarshalBinary(
 
 // UnmarshalSecretKey decodes a secret key share written by MarshalBinary.
 func UnmarshalSecretKey(p Params, b []byte) (*SecretKey, error) {
-	sk := rlwe.NewSecretKey(p.Parameters)
-	if err := decodePoly(p, b, sk, &sk.Value); err != nil {
+	sk, err := decodePoly(p, "secret-key", b, func() (*rlwe.SecretKey, *ringqp.Poly) {
+		sk := rlwe.NewSecretKey(p.Parameters)
+		return sk, &sk.Value
+	})
+	if err != nil {
 		return nil, fmt.Errorf("privacy: secret key: %w", err)
 	}
 	return &SecretKey{sk: sk}, nil
@@ -108,11 +111,14 @@ func CollectivePublicKey(p Params, seed []byte, shares [][]byte) (*PublicKey, er
 	}
 	sum := ckg.AllocateShare()
 	for i, b := range shares {
-		s := ckg.AllocateShare()
-		if err := decodePoly(p, b, &s, &s.Value); err != nil {
+		s, err := decodePoly(p, "public-key-share", b, func() (*mhe.PublicKeyGenShare, *ringqp.Poly) {
+			s := ckg.AllocateShare()
+			return &s, &s.Value
+		})
+		if err != nil {
 			return nil, fmt.Errorf("privacy: public-key share %d: %w", i, err)
 		}
-		ckg.AggregateShares(sum, s, &sum)
+		ckg.AggregateShares(sum, *s, &sum)
 	}
 	pk := rlwe.NewPublicKey(p.Parameters)
 	ckg.GenPublicKey(sum, crp, pk)
@@ -176,11 +182,11 @@ func CombineDealt(p Params, dealt [][]byte) (*ThresholdKey, error) {
 	thr := mhe.NewThresholdizer(p.Parameters)
 	sum := thr.AllocateThresholdSecretShare()
 	for i, b := range dealt {
-		s := thr.AllocateThresholdSecretShare()
-		if err := decodePoly(p, b, &s, &s.Poly); err != nil {
+		s, err := decodeShamir(p, b)
+		if err != nil {
 			return nil, fmt.Errorf("privacy: dealt share %d: %w", i, err)
 		}
-		if err := thr.AggregateShares(sum, s, &sum); err != nil {
+		if err := thr.AggregateShares(sum, *s, &sum); err != nil {
 			return nil, fmt.Errorf("privacy: combine: %w", err)
 		}
 	}
@@ -197,43 +203,44 @@ func (k *ThresholdKey) MarshalBinary() ([]byte, error) { return k.share.MarshalB
 
 // UnmarshalThresholdKey decodes a threshold key written by MarshalBinary.
 func UnmarshalThresholdKey(p Params, b []byte) (*ThresholdKey, error) {
-	s := mhe.NewThresholdizer(p.Parameters).AllocateThresholdSecretShare()
-	if err := decodePoly(p, b, &s, &s.Poly); err != nil {
+	s, err := decodeShamir(p, b)
+	if err != nil {
 		return nil, fmt.Errorf("privacy: threshold key: %w", err)
 	}
-	return &ThresholdKey{share: s}, nil
+	return &ThresholdKey{share: *s}, nil
 }
 
-// decodePoly decodes b into v, whose allocated value poly has the shape b
-// must have: the same size, the same degree and levels, and every
-// coefficient reduced modulo its prime. Lattigo's decoders trust their
-// input; shares come from other members and are not trusted.
-func decodePoly(p Params, b []byte, v interface {
-	encoding.BinaryUnmarshaler
-	BinarySize() int
-}, poly *ringqp.Poly) (err error) {
-	if want := v.BinarySize(); len(b) != want {
-		return fmt.Errorf("%w: %d bytes, want %d", ErrBadShare, len(b), want)
+// decodePoly decodes b, an object of kind kind from another member, into
+// a fresh object from alloc, whose value poly has the shape b must have:
+// the layout of a well-formed encoding (layout.go), then every
+// coefficient reduced modulo its prime.
+func decodePoly[T encoding.BinaryUnmarshaler](p Params, kind string, b []byte, alloc func() (T, *ringqp.Poly)) (v T, err error) {
+	l, err := objectLayout(p, kind, func() (encoding.BinaryMarshaler, []ring.Poly) {
+		obj, poly := alloc()
+		return any(obj).(encoding.BinaryMarshaler), []ring.Poly{poly.Q, poly.P}
+	})
+	if err != nil {
+		return v, err
 	}
-	n, lq, lp := poly.Q.N(), poly.LevelQ(), poly.LevelP()
+	if err := l.check(b); err != nil {
+		return v, fmt.Errorf("%w: %v", ErrBadShare, err)
+	}
+	v, poly := alloc()
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: does not decode: %v", ErrBadShare, r)
 		}
 	}()
 	if err := v.UnmarshalBinary(b); err != nil {
-		return fmt.Errorf("%w: %v", ErrBadShare, err)
-	}
-	if poly.Q.N() != n || poly.LevelQ() != lq || poly.LevelP() != lp {
-		return fmt.Errorf("%w: shape N=%d levels %d/%d, want N=%d levels %d/%d", ErrBadShare, poly.Q.N(), poly.LevelQ(), poly.LevelP(), n, lq, lp)
+		return v, fmt.Errorf("%w: %v", ErrBadShare, err)
 	}
 	if err := reduced(poly.Q, p.RingQ()); err != nil {
-		return err
+		return v, err
 	}
 	if p.RingP() != nil {
-		return reduced(poly.P, p.RingP())
+		return v, reduced(poly.P, p.RingP())
 	}
-	return nil
+	return v, nil
 }
 
 // reduced checks every coefficient of pol is below its prime.
@@ -252,6 +259,15 @@ func reduced(pol ring.Poly, r *ring.Ring) error {
 // CheckDealt checks a Shamir share received from another member before it
 // is stored: the right size and shape, every coefficient reduced.
 func CheckDealt(p Params, b []byte) error {
-	s := mhe.NewThresholdizer(p.Parameters).AllocateThresholdSecretShare()
-	return decodePoly(p, b, &s, &s.Poly)
+	_, err := decodeShamir(p, b)
+	return err
+}
+
+// decodeShamir decodes a Shamir share from another member.
+func decodeShamir(p Params, b []byte) (*mhe.ShamirSecretShare, error) {
+	thr := mhe.NewThresholdizer(p.Parameters)
+	return decodePoly(p, "shamir-share", b, func() (*mhe.ShamirSecretShare, *ringqp.Poly) {
+		s := thr.AllocateThresholdSecretShare()
+		return &s, &s.Poly
+	})
 }

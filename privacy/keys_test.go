@@ -229,12 +229,15 @@ func TestBadSharesRefused(t *testing.T) {
 	for i := len(unreduced) - 64; i < len(unreduced); i++ {
 		unreduced[i] = 0xff
 	}
+	forged := slices.Clone(good)
+	forged[8] ^= 0x40 // a header field (a length), not a coefficient
 	for name, b := range map[string][]byte{
-		"empty":     nil,
-		"cut":       good[:len(good)-1],
-		"padded":    append(slices.Clone(good), 0),
-		"unreduced": unreduced,
-		"garbage":   make([]byte, len(good)),
+		"forged header": forged,
+		"empty":         nil,
+		"cut":           good[:len(good)-1],
+		"padded":        append(slices.Clone(good), 0),
+		"unreduced":     unreduced,
+		"garbage":       make([]byte, len(good)),
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := CollectivePublicKey(p, seed, [][]byte{good, b})

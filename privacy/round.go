@@ -15,6 +15,7 @@ package privacy
 // from the digits after decryption.
 
 import (
+	"encoding"
 	"errors"
 	"fmt"
 	"math/big"
@@ -108,31 +109,38 @@ func Encrypt(p Params, pk *PublicKey, components []int64) (Ciphertexts, error) {
 	return out, nil
 }
 
+// freshCiphertext allocates a ciphertext as encryption makes one: degree
+// 1, top level, a plaintext's metadata.
+func freshCiphertext(p Params) *rlwe.Ciphertext {
+	ct := rlwe.NewCiphertext(p.Parameters, 1, p.MaxLevel())
+	*ct.MetaData = *bgv.NewPlaintext(p.Parameters, p.MaxLevel()).MetaData
+	return ct
+}
+
 // decodeCiphertext decodes a ciphertext from another member, checking it
-// has the shape of a fresh one: degree 1, top level, the same metadata,
+// has the layout of a fresh one (degree, level, metadata: layout.go) and
 // every coefficient reduced.
 func decodeCiphertext(p Params, b []byte) (ct *rlwe.Ciphertext, err error) {
-	want := rlwe.NewCiphertext(p.Parameters, 1, p.MaxLevel())
-	*want.MetaData = *bgv.NewPlaintext(p.Parameters, p.MaxLevel()).MetaData // what encryption gives
-	if len(b) != want.BinarySize() {
-		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrBadCiphertext, len(b), want.BinarySize())
+	l, err := objectLayout(p, "ciphertext", func() (encoding.BinaryMarshaler, []ring.Poly) {
+		ct := freshCiphertext(p)
+		return ct, ct.Value
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := l.check(b); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadCiphertext, err)
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			ct, err = nil, fmt.Errorf("%w: does not decode: %v", ErrBadCiphertext, r)
 		}
 	}()
-	ct = rlwe.NewCiphertext(p.Parameters, 1, p.MaxLevel())
+	ct = freshCiphertext(p)
 	if err := ct.UnmarshalBinary(b); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadCiphertext, err)
 	}
-	if ct.Degree() != 1 || ct.Level() != p.MaxLevel() || !ct.MetaData.Equal(want.MetaData) {
-		return nil, fmt.Errorf("%w: degree %d, level %d or metadata unlike a fresh ciphertext's (degree 1, level %d)", ErrBadCiphertext, ct.Degree(), ct.Level(), p.MaxLevel())
-	}
 	for _, v := range ct.Value {
-		if v.N() != p.N() {
-			return nil, fmt.Errorf("%w: ring degree %d", ErrBadCiphertext, v.N())
-		}
 		if err := reduced(v, p.RingQ()); err != nil {
 			return nil, fmt.Errorf("%w: %v", ErrBadCiphertext, err)
 		}
@@ -348,22 +356,27 @@ func fromDigits(d []int64) *big.Int {
 	return x
 }
 
-// decodeKeySwitchShare decodes a decryption share from another member.
+// decodeKeySwitchShare decodes a decryption share from another member
+// into s, allocated at the ciphertext's level.
 func decodeKeySwitchShare(p Params, b []byte, s *mhe.KeySwitchShare) (err error) {
-	if len(b) != s.BinarySize() {
-		return fmt.Errorf("%w: %d bytes, want %d", ErrBadShare, len(b), s.BinarySize())
+	level := s.Level()
+	l, err := objectLayout(p, fmt.Sprintf("keyswitch-share/%d", level), func() (encoding.BinaryMarshaler, []ring.Poly) {
+		fresh := mhe.KeySwitchShare{Value: p.RingQ().AtLevel(level).NewPoly()}
+		return &fresh, []ring.Poly{fresh.Value}
+	})
+	if err != nil {
+		return err
+	}
+	if err := l.check(b); err != nil {
+		return fmt.Errorf("%w: %v", ErrBadShare, err)
 	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: does not decode: %v", ErrBadShare, r)
 		}
 	}()
-	level := s.Level()
 	if err := s.UnmarshalBinary(b); err != nil {
 		return fmt.Errorf("%w: %v", ErrBadShare, err)
-	}
-	if s.Level() != level || s.Value.N() != p.N() {
-		return fmt.Errorf("%w: level %d, want %d", ErrBadShare, s.Level(), level)
 	}
 	return reduced(s.Value, p.RingQ())
 }
