@@ -3,8 +3,11 @@ package contracts
 import (
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"strconv"
+
+	"github.com/cxnet/cxnet/kpi"
 )
 
 // ErrComponents is returned by Release for components that cannot be
@@ -153,4 +156,30 @@ func ratFloat(r *big.Rat, decimals int) float64 {
 		return 0 // not -0
 	}
 	return f
+}
+
+// Sensitivity is how much one record can change one cell's components, in
+// L1 norm: the scale (divided by epsilon) of the Laplace noise that makes
+// a release of the cell epsilon-differentially private. A record counts in
+// one cell; its fixed-point value is at most M = max(|lo|, |hi|)·10^precision
+// in magnitude (value_range is required for the aggregates that sum
+// values).
+func (c *Contract) Sensitivity() float64 {
+	m := 0.0
+	if c.ValueRange != nil {
+		for _, d := range []kpi.Decimal{c.ValueRange.Lo, c.ValueRange.Hi} {
+			if v, ok := d.Fixed(c.Precision); ok {
+				m = math.Max(m, math.Abs(float64(v)))
+			}
+		}
+	}
+	switch c.Aggregate {
+	case AggregateSum, AggregateMean:
+		return 1 + m
+	case AggregateVariance:
+		return 1 + m + m*m
+	case AggregateProportion, AggregateNPS, AggregateHistogram, AggregatePDCRate:
+		return 2 // the count, and one other component
+	}
+	return 1
 }

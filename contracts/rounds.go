@@ -13,6 +13,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"maps"
+	"math/big"
 	"slices"
 	"strconv"
 	"strings"
@@ -83,9 +84,10 @@ type Round struct {
 	Hash       string               `json:"hash"`
 	Epoch      uint64               `json:"epoch"`
 	Aggregator kpi.OrgID            `json:"aggregator"`
-	OpenedAt   uint64               `json:"opened_at"` // log index
-	Opened     string               `json:"opened"`    // the opener's clock, RFC 3339 (informative)
-	Inputs     map[kpi.OrgID]string `json:"inputs"`    // participant -> digest of its input
+	OpenedAt   uint64               `json:"opened_at"`         // log index
+	Opened     string               `json:"opened"`            // the opener's clock, RFC 3339 (informative)
+	Epsilon    string               `json:"epsilon,omitempty"` // the privacy.epsilon this round spends; "" for an exact release
+	Inputs     map[kpi.OrgID]string `json:"inputs"`            // participant -> digest of its input
 	State      RoundState           `json:"state"`
 	Release    *RoundResult         `json:"release,omitempty"`
 }
@@ -160,6 +162,23 @@ func (a *apply) roundOpen(b *RoundOpen) (Event, *RejectError) {
 	if !slices.Contains(rec.Participants, a.e.Org) && !slices.Contains(c.Readers, a.e.Org) {
 		return Event{}, refuse("%s is neither a participant nor a reader of %s", a.e.Org, b.Contract)
 	}
+	eps := c.Privacy.Epsilon
+	if eps.Mantissa != 0 {
+		// Every round ever opened may have released something (its counts
+		// at least): each spends epsilon.
+		spent := new(big.Rat)
+		for _, r := range a.s.rounds {
+			if r.Contract == b.Contract && r.Epsilon != "" {
+				if d, err := kpi.ParseDecimal(r.Epsilon); err == nil {
+					spent.Add(spent, d.Rat())
+				}
+			}
+		}
+		if total := new(big.Rat).Add(spent, eps.Rat()); total.Cmp(c.Privacy.Budget.Rat()) > 0 {
+			return Event{}, refuse("%s's privacy budget is spent: %s of %s used, a round needs %s more; a new version with a new budget needs approval",
+				b.Contract, spent.FloatString(3), c.Privacy.Budget, eps)
+		}
+	}
 	id := string(b.Contract) + "/" + strconv.FormatUint(a.index, 10)
 	ev := Event{Type: EventRoundOpened, Object: id, Detail: map[string]string{
 		"contract": string(b.Contract), "version": strconv.Itoa(b.Version), "epoch": strconv.FormatUint(b.Epoch, 10),
@@ -176,6 +195,10 @@ func (a *apply) roundOpen(b *RoundOpen) (Event, *RejectError) {
 	a.s.rounds[id] = &Round{ID: id, Contract: b.Contract, Version: b.Version, Hash: b.Hash, Epoch: b.Epoch,
 		Aggregator: a.e.Org, OpenedAt: a.index, Opened: b.Time.UTC().Format("2006-01-02T15:04:05Z07:00"),
 		Inputs: map[kpi.OrgID]string{}, State: RoundCollecting}
+	if eps.Mantissa != 0 {
+		a.s.rounds[id].Epsilon = eps.String()
+		ev.Detail["epsilon"] = eps.String()
+	}
 	return ev, nil
 }
 

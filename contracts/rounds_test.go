@@ -124,3 +124,36 @@ func TestRoundNeedsActiveContractAndKey(t *testing.T) {
 		t.Fatalf("open on a proposed contract: %v", err)
 	}
 }
+
+func TestRoundSpendsPrivacyBudget(t *testing.T) {
+	g, _ := keyedConsortium(t)
+	c := govContract(t, []byte("id: nps-dp\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b]\nprivacy: {min_cohort: 11, epsilon: 0.5, budget: 1.2}\n"))
+	g.must(g.proposeContract(orgA, c))
+	g.must(g.approveContract(orgB, c))
+	for i := range 2 {
+		if ev := g.must(g.openRound(orgA, c)); ev.Detail["epsilon"] != "0.5" {
+			t.Fatalf("round %d: %+v", i, ev)
+		}
+	}
+	if _, err := g.refused(g.openRound(orgB, c)); !strings.Contains(err.Error(), "budget is spent: 1.000 of 1.2 used") {
+		t.Fatalf("third round: %v", err)
+	}
+}
+
+func TestSensitivity(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		want float64
+	}{
+		{"aggregate: count", 1},
+		{"aggregate: nps", 2},
+		{"aggregate: proportion\nthreshold: 9", 2},
+		{"aggregate: sum\nvalue_range: [-5, 10]\nprecision: 2", 1 + 1000},
+		{"aggregate: variance\nvalue_range: [0, 10]", 1 + 10 + 100},
+	} {
+		c := govContract(t, []byte("id: sens\nmeasure: m\n"+tc.yaml+"\nparticipants: [hosp-a]\n"))
+		if got := c.Sensitivity(); got != tc.want {
+			t.Errorf("%q: sensitivity %g, want %g", tc.yaml, got, tc.want)
+		}
+	}
+}
