@@ -82,6 +82,11 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 	out := client.Results{Contract: id, Version: round.Version, Round: round.ID, ReleasedAt: round.Release.Released,
 		Participants: orgStrings(round.Release.Inputs), Decryptors: orgStrings(round.Release.Decryptors),
 		Aggregate: string(c.Aggregate), Privacy: client.Privacy{MinCohort: c.Privacy.MinCohort, Suppressed: round.Release.Suppressed}}
+	if round.Epsilon != "" {
+		if eps, err := kpi.ParseDecimal(round.Epsilon); err == nil {
+			out.Privacy.Epsilon = eps.Float()
+		}
+	}
 	if err := json.Unmarshal(round.Release.Cells, &out.Cells); err != nil {
 		n.writeErr(w, "results", fmt.Errorf("round %s: released cells: %w", round.ID, err))
 		return

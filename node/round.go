@@ -116,8 +116,8 @@ func (c *consortium) roundView(id string) (*roundView, error) {
 	if v.contract, err = rec.Contract(); err != nil {
 		return nil, err
 	}
-	if v.contract.Privacy.Epsilon.Mantissa != 0 {
-		return nil, fmt.Errorf("round %s: %s asks for differential privacy (epsilon %s), which this node does not implement yet; it releases exact values only under epsilon 0", id, v.contract.ID, v.contract.Privacy.Epsilon)
+	if eps := v.contract.Privacy.Epsilon; eps.Mantissa != 0 && v.round.Epsilon != eps.String() {
+		return nil, fmt.Errorf("round %s spends epsilon %q, but %s's is %s", id, v.round.Epsilon, v.contract.ID, eps)
 	}
 	return &v, nil
 }
@@ -204,6 +204,19 @@ func (c *consortium) myInput(ctx context.Context, v *roundView) (*roundInput, er
 	pk, err := c.keys.publicKey(v.keys)
 	if err != nil {
 		return nil, err
+	}
+	if eps := v.contract.Privacy.Epsilon; eps.Mantissa != 0 {
+		// This member's share of the round's Laplace noise: shares of the
+		// fewest participants a release may sum add up to one full draw,
+		// so any release has at least that much noise.
+		noise := privacy.NewNoise()
+		for i := range comps {
+			x, err := noise.LaplaceShare(contracts.MinInputs(v.contract), v.contract.Sensitivity(), eps.Float())
+			if err != nil {
+				return nil, err
+			}
+			comps[i] += x
+		}
 	}
 	counts := v.contract.CellCounts(comps)
 	in := &roundInput{}
@@ -427,9 +440,6 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 	if rec.State != contracts.ContractActive {
 		return "", inputError{fmt.Sprintf("%s v%d is %s; a round needs an active contract (approved, and the consortium's key covering its participants: see `cxnet status`)", id, rec.Version, rec.State)}
 	}
-	if ct, err := rec.Contract(); err != nil || ct.Privacy.Epsilon.Mantissa != 0 {
-		return "", inputError{fmt.Sprintf("%s asks for differential privacy (privacy.epsilon > 0), which this version does not implement yet: rounds release exact values under epsilon 0 only", id)}
-	}
 	entry, err := c.keys.sign(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: id, Version: rec.Version, Hash: rec.Hash, Epoch: keys.Epoch})
 	if err != nil {
 		return "", err
@@ -534,6 +544,10 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 			return roundID, fmt.Errorf("round %s: component %d overflows 64 bits", roundID, i)
 		}
 		comps[i] = s.Int64()
+	}
+	// Noise can make a count negative: a count is at least 0 (post-processing).
+	for i := 0; i < len(comps); i += v.contract.Width() {
+		comps[i] = max(comps[i], 0)
 	}
 	cells, err := v.contract.Release(comps)
 	if err != nil {

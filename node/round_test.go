@@ -140,3 +140,46 @@ func TestRoundSurvivesAMemberDown(t *testing.T) {
 		t.Fatalf("count %d, want the two live members' 200", *res.Cells[0].Count)
 	}
 }
+
+// TestRoundWithDifferentialPrivacy: a contract with privacy.epsilon 1 and a
+// budget of 2 releases noisy counts close to the truth (discrete Laplace,
+// scale 2: within ±40 with overwhelming probability), states its epsilon,
+// and runs twice; a third round is refused because the budget is spent.
+func TestRoundWithDifferentialPrivacy(t *testing.T) {
+	ctx := context.Background()
+	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c.Form("dp")
+	c.WaitForKeys()
+	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
+	for i, m := range c.Nodes {
+		importNPS(t, m, 300, uint64(20+i), truth)
+	}
+	contract := "id: nps-dp\nmeasure: nps\naggregate: nps\ngroup_by: {care_setting: [inpatient, outpatient, pharmacy]}\n" +
+		"participants: [org-0, org-1, org-2]\napprovals: 1\nprivacy: {min_cohort: 11, epsilon: 1, budget: 2}\n"
+	if _, err := c.Nodes[0].Client.Propose(ctx, "dp.yaml", contract); err != nil {
+		t.Fatal(err)
+	}
+	c.RequireSameState()
+	for range 2 {
+		res, err := c.Nodes[1].Client.RunRound(ctx, "nps-dp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Privacy.Epsilon != 1 {
+			t.Fatalf("privacy %+v", res.Privacy)
+		}
+		for _, cell := range res.Cells {
+			care := cell.Group["care_setting"]
+			if care == "pharmacy" {
+				continue // 6 records: suppressed unless the noise is large
+			}
+			if cell.Suppressed || cell.Count == nil || math.Abs(float64(*cell.Count-truth[care].n)) > 40 {
+				t.Fatalf("%s: released count %v, true %d", care, cell.Count, truth[care].n)
+			}
+		}
+	}
+	_, err := c.Nodes[2].Client.RunRound(ctx, "nps-dp")
+	if err == nil || !strings.Contains(err.Error(), "privacy budget is spent") {
+		t.Fatalf("third round: %v", err)
+	}
+}
