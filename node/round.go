@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"slices"
 	"sync"
@@ -276,7 +277,7 @@ func checkInputs(v *roundView, inputs map[kpi.OrgID]roundInput) error {
 // sumInputs adds the inputs' counts or values, in org order.
 func sumInputs(p privacy.Params, inputs map[kpi.OrgID]roundInput, values bool) (privacy.Ciphertexts, error) {
 	var all []privacy.Ciphertexts
-	for _, org := range slices.Sorted(mapsKeys(inputs)) {
+	for _, org := range slices.Sorted(maps.Keys(inputs)) {
 		if values {
 			all = append(all, inputs[org].Values)
 		} else {
@@ -286,17 +287,7 @@ func sumInputs(p privacy.Params, inputs map[kpi.OrgID]roundInput, values bool) (
 	return privacy.Aggregate(p, all)
 }
 
-func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
-	return func(yield func(K) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
-// keep says which cells reach the cohort floor, expanded to every
+// keepCells says which cells reach the cohort floor, expanded to every
 // component of the cell.
 func keepCells(c *contracts.Contract, counts []*big.Int) (cells, comps []bool) {
 	w := c.Width()
@@ -566,7 +557,7 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 		released[i].Count, released[i].Value = &n, cell.Value
 	}
 	cellsJSON, _ := json.Marshal(released)
-	orgs := slices.Sorted(mapsKeys(inputs))
+	orgs := slices.Sorted(maps.Keys(inputs))
 	entry, err = c.keys.sign(contracts.EntryRoundRelease, contracts.RoundRelease{Round: roundID, Inputs: orgs, Decryptors: active,
 		Cells: cellsJSON, Suppressed: suppressed})
 	if err != nil {
