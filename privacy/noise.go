@@ -42,7 +42,9 @@ func (n *Noise) LaplaceShare(members int, sensitivity, epsilon float64) (int64, 
 	}
 	alpha := math.Exp(-epsilon / sensitivity)
 	r := 1 / float64(members)
-	return n.negBinomial(r, alpha) - n.negBinomial(r, alpha), nil
+	plus := n.negBinomial(r, alpha)
+	minus := n.negBinomial(r, alpha) // an independent draw
+	return plus - minus, nil
 }
 
 // negBinomial draws NB(r, alpha): the number of successes before the r-th
