@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -143,6 +145,21 @@ func TestE2ERound(t *testing.T) {
 		if strings.Contains(logs, "secret-subject") || strings.Contains(logs, "-r1,") {
 			t.Fatalf("%s's log holds a subject or a record", o)
 		}
+	}
+	// Metrics count the requests each node served, and carry no data.
+	addr, err := os.ReadFile(filepath.Join(homes["hosp-a"], "api.addr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + strings.TrimSpace(string(addr)) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `cxnet_round_requests_total{op="input",outcome="served"} 1`) ||
+		strings.Contains(string(metrics), "secret-subject") {
+		t.Errorf("hosp-a's /metrics:\n%s", metrics)
 	}
 	// A CSV for a spreadsheet.
 	if out := cxOK(t, homes["hosp-b"], "results", "nps-diabetes", "--csv"); !strings.HasPrefix(out, "care_setting,count,value,suppressed,own_count,own_value\n") {

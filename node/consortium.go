@@ -79,9 +79,10 @@ type consortium struct {
 	log  *slog.Logger
 	db   *store.DB
 
-	fsm  *contracts.FSM
-	host *protocol.Host
-	keys *keyManager
+	fsm     *contracts.FSM
+	host    *protocol.Host
+	keys    *keyManager
+	metrics *metrics // nil in handler tests
 	// known are peers allowed before this node's state machine knows them:
 	// the members a join reply named, and every server in raft's
 	// configuration (a restarted node learns members from the log).

@@ -21,6 +21,7 @@ type metrics struct {
 	imports         *prometheus.CounterVec
 	previews        prometheus.Counter
 	governance      *prometheus.CounterVec
+	roundRequests   *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -44,7 +45,10 @@ func newMetrics() *metrics {
 	m.governance = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cxnet_governance_entries_total", Help: "Governance log entries this node applied, by outcome (applied, rejected, skipped).",
 	}, []string{"outcome"})
-	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.importedRecords, m.imports, m.previews, m.governance,
+	m.roundRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cxnet_round_requests_total", Help: "Round requests this node served for aggregators, by operation (input, decrypt) and outcome (served, refused).",
+	}, []string{"op", "outcome"})
+	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.importedRecords, m.imports, m.previews, m.governance, m.roundRequests,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -79,6 +79,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	n.cons = newConsortium(n.home, n.cfg, db, n.log, n.onGovernanceEvent)
+	n.cons.metrics = n.metrics
 	if err := n.cons.start(ctx); err != nil {
 		n.cons.stop()
 		return err

@@ -144,7 +144,15 @@ func (c *consortium) handleRound(ctx context.Context, from peer.ID, b []byte) ([
 	if err := c.sync(ctx); err != nil {
 		return nil, err
 	}
-	return c.serveRound(ctx, from, &req)
+	reply, err := c.serveRound(ctx, from, &req)
+	if c.metrics != nil && (req.Op == "input" || req.Op == "decrypt") {
+		outcome := "served"
+		if err != nil {
+			outcome = "refused"
+		}
+		c.metrics.roundRequests.WithLabelValues(req.Op, outcome).Inc()
+	}
+	return reply, err
 }
 
 // serveRound carries out a round request once this node's state is
