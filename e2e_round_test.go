@@ -3,9 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
-	"net/http"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
