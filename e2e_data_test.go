@@ -3,10 +3,8 @@ package main
 import (
 	"bufio"
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -200,16 +198,7 @@ func TestE2EImportAndPreviewEveryAggregate(t *testing.T) {
 		})
 	}
 	// Prometheus metrics count operations and never carry data.
-	addr, err := os.ReadFile(filepath.Join(home, "api.addr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get("http://" + strings.TrimSpace(string(addr)) + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := scrapeMetrics(t, home)
 	for _, want := range []string{"cxnet_import_records_total 3000", `cxnet_imports_total{outcome="committed"} 1`, "cxnet_contract_previews_total"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("/metrics lacks %q", want)

@@ -2,10 +2,8 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,16 +145,7 @@ func TestE2ERound(t *testing.T) {
 		}
 	}
 	// Metrics count the requests each node served, and carry no data.
-	addr, err := os.ReadFile(filepath.Join(homes["hosp-a"], "api.addr"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.Get("http://" + strings.TrimSpace(string(addr)) + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	metrics, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	metrics := scrapeMetrics(t, homes["hosp-a"])
 	if !strings.Contains(string(metrics), `cxnet_round_requests_total{op="input",outcome="served"} 1`) ||
 		strings.Contains(string(metrics), "secret-subject") {
 		t.Errorf("hosp-a's /metrics:\n%s", metrics)

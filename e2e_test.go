@@ -5,8 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -262,4 +264,24 @@ func TestE2EGracefulShutdown(t *testing.T) {
 	}
 	// And it starts again on the same home.
 	startDaemon(t, home)
+}
+
+// scrapeMetrics returns the node's Prometheus exposition (/metrics needs no
+// token).
+func scrapeMetrics(t *testing.T, home string) []byte {
+	t.Helper()
+	addr, err := os.ReadFile(filepath.Join(home, "api.addr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get("http://" + strings.TrimSpace(string(addr)) + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
