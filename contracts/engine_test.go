@@ -279,14 +279,14 @@ func TestCmpDecimal(t *testing.T) {
 
 func TestCalendar(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
-		day := rapid.Int32Range(dayOf(0, 1, 1), dayOf(9999, 12, 31)-2000).Draw(t, "day") // years a contract can name
+		day := rapid.Int32Range(kpi.DayOfDate(0, 1, 1), kpi.DayOfDate(9999, 12, 31)-2000).Draw(t, "day") // years a contract can name
 		tm := kpi.DayTime(day)
-		y, m, d := civil(day)
+		y, m, d := kpi.DateOfDay(day)
 		if y != tm.Year() || m != int(tm.Month()) || d != tm.Day() {
-			t.Fatalf("civil(%d) = %d-%d-%d, want %s", day, y, m, d, tm.Format(time.DateOnly))
+			t.Fatalf("kpi.DateOfDay(%d) = %d-%d-%d, want %s", day, y, m, d, tm.Format(time.DateOnly))
 		}
-		if got := dayOf(y, m, d); got != day {
-			t.Fatalf("dayOf(%d, %d, %d) = %d, want %d", y, m, d, got, day)
+		if got := kpi.DayOfDate(y, m, d); got != day {
+			t.Fatalf("kpi.DayOfDate(%d, %d, %d) = %d, want %d", y, m, d, got, day)
 		}
 		p := rapid.SampledFrom([]Period{PeriodMonth, PeriodQuarter, PeriodYear}).Draw(t, "period")
 		to := day + rapid.Int32Range(0, 2000).Draw(t, "length")

@@ -17,51 +17,6 @@ type span struct {
 	from, to int32 // inclusive day numbers
 }
 
-// civil returns the calendar date of a day number (H. Hinnant's
-// civil_from_days).
-func civil(day int32) (year, month, dom int) {
-	z := int64(day) + 719468
-	era := z / 146097
-	if z < 0 && z%146097 != 0 {
-		era--
-	}
-	doe := z - era*146097
-	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
-	y := yoe + era*400
-	doy := doe - (365*yoe + yoe/4 - yoe/100)
-	mp := (5*doy + 2) / 153
-	d := doy - (153*mp+2)/5 + 1
-	m := mp + 3
-	if mp >= 10 {
-		m = mp - 9
-	}
-	if m <= 2 {
-		y++
-	}
-	return int(y), int(m), int(d)
-}
-
-// dayOf returns the day number of a calendar date (days_from_civil).
-func dayOf(year, month, dom int) int32 {
-	y := int64(year)
-	if month <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	m := int64(month)
-	mp := m - 3
-	if m <= 2 {
-		mp = m + 9
-	}
-	doy := (153*mp+2)/5 + int64(dom) - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int32(era*146097 + doe - 719468)
-}
-
 // periodKey numbers the period holding a date: months, quarters or years
 // since year 0.
 func periodKey(p Period, year, month int) int {
@@ -77,7 +32,7 @@ func periodKey(p Period, year, month int) int {
 
 // periodOfDay returns the period key of a day number.
 func periodOfDay(p Period, day int32) int {
-	y, m, _ := civil(day)
+	y, m, _ := kpi.DateOfDay(day)
 	return periodKey(p, y, m)
 }
 
@@ -85,12 +40,12 @@ func periodOfDay(p Period, day int32) int {
 func periodStart(p Period, key int) int32 {
 	switch p {
 	case PeriodMonth:
-		return dayOf(floorDiv(key, 12), key-floorDiv(key, 12)*12+1, 1)
+		return kpi.DayOfDate(floorDiv(key, 12), key-floorDiv(key, 12)*12+1, 1)
 	case PeriodQuarter:
 		y := floorDiv(key, 4)
-		return dayOf(y, (key-y*4)*3+1, 1)
+		return kpi.DayOfDate(y, (key-y*4)*3+1, 1)
 	default:
-		return dayOf(key, 1, 1)
+		return kpi.DayOfDate(key, 1, 1)
 	}
 }
 
@@ -135,7 +90,7 @@ func periodSpans(p Period, from, to int32) []span {
 
 // formatDay renders a day number as YYYY-MM-DD.
 func formatDay(day int32) string {
-	y, m, d := civil(day)
+	y, m, d := kpi.DateOfDay(day)
 	return fmt.Sprintf("%04d-%02d-%02d", y, m, d)
 }
 

@@ -3,6 +3,8 @@ package ingest
 import (
 	"fmt"
 	"time"
+
+	"github.com/cxnet/cxnet/kpi"
 )
 
 // timeHint is what to do about a time that does not parse.
@@ -82,7 +84,7 @@ func parseTime(s []byte, zones *zoneCache) (time.Time, *timeError) {
 	if y < minYear {
 		return time.Time{}, &timeError{why: fmt.Sprintf("is before %d: is it a placeholder for a missing date?", minYear)}
 	}
-	days := daysFromCivil(y, m, d)
+	days := int64(kpi.DayOfDate(y, m, d))
 	if len(s) == 10 {
 		return time.Unix(days*86400, 0).UTC(), nil
 	}
@@ -179,19 +181,3 @@ func daysIn(y, m int) int {
 	return 31
 }
 
-// daysFromCivil returns the number of days from 1970-01-01 to y-m-d in the
-// proleptic Gregorian calendar (Howard Hinnant's algorithm).
-func daysFromCivil(y, m, d int) int64 {
-	if m <= 2 {
-		y--
-	}
-	era := y / 400
-	if y < 0 && y%400 != 0 {
-		era--
-	}
-	yoe := y - era*400
-	mp := (m + 9) % 12
-	doy := (153*mp+2)/5 + d - 1
-	doe := yoe*365 + yoe/4 - yoe/100 + doy
-	return int64(era)*146097 + int64(doe) - 719468
-}

@@ -94,3 +94,46 @@ func DayOf(t time.Time) int32 {
 func DayTime(day int32) time.Time {
 	return time.Unix(int64(day)*86400, 0).UTC()
 }
+
+// DayOfDate returns the day number (days since 1970-01-01) of a date in
+// the proleptic Gregorian calendar, without going through time.Time
+// (H. Hinnant's days_from_civil): readers call it once per record.
+func DayOfDate(year, month, dom int) int32 {
+	y := int64(year)
+	if month <= 2 {
+		y--
+	}
+	era := y / 400
+	if y < 0 && y%400 != 0 {
+		era--
+	}
+	yoe := y - era*400
+	mp := int64((month + 9) % 12)
+	doy := (153*mp+2)/5 + int64(dom) - 1
+	doe := yoe*365 + yoe/4 - yoe/100 + doy
+	return int32(era*146097 + doe - 719468)
+}
+
+// DateOfDay returns the calendar date of a day number (H. Hinnant's
+// civil_from_days); the inverse of DayOfDate.
+func DateOfDay(day int32) (year, month, dom int) {
+	z := int64(day) + 719468
+	era := z / 146097
+	if z < 0 && z%146097 != 0 {
+		era--
+	}
+	doe := z - era*146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365
+	y := yoe + era*400
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	d := doy - (153*mp+2)/5 + 1
+	m := mp + 3
+	if mp >= 10 {
+		m = mp - 9
+	}
+	if m <= 2 {
+		y++
+	}
+	return int(y), int(m), int(d)
+}
