@@ -182,7 +182,8 @@ func (c *Client) AuditVerify(ctx context.Context) (*AuditVerification, error) {
 // JSON shape).
 func (c *Client) Identity(ctx context.Context) (json.RawMessage, error) {
 	var m json.RawMessage
-	return m, c.getJSON(ctx, "/v1/identity", &m)
+	err := c.getJSON(ctx, "/v1/identity", &m) // before reading m: Go leaves the order of `return m, f(&m)` unspecified
+	return m, err
 }
 
 // CreateConsortium founds a consortium on this node.
