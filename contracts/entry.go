@@ -65,33 +65,44 @@ const (
 	signedContext = "cxnet/gov/v1\x00"
 )
 
-var entryNames = map[EntryType]string{
-	EntryGenesis:         "consortium.genesis",
-	EntryAdmitPropose:    "member.propose",
-	EntryAdmitApprove:    "member.approve",
-	EntryContractPropose: "contract.propose",
-	EntryContractApprove: "contract.approve",
-	EntryContractReject:  "contract.reject",
-	EntryContractRetire:  "contract.retire",
-	EntryKeysOpen:        "keys.open",
-	EntryKeysShare:       "keys.share",
-	EntryRoundOpen:       "round.open",
-	EntryRoundInput:      "round.input",
-	EntryRoundRelease:    "round.release",
+// entryKinds names every known entry type and makes its zero body.
+var entryKinds = map[EntryType]struct {
+	name    string
+	newBody func() entryBody
+}{
+	EntryGenesis:         {"consortium.genesis", func() entryBody { return new(Genesis) }},
+	EntryAdmitPropose:    {"member.propose", func() entryBody { return new(AdmitPropose) }},
+	EntryAdmitApprove:    {"member.approve", func() entryBody { return new(AdmitApprove) }},
+	EntryContractPropose: {"contract.propose", func() entryBody { return new(ContractPropose) }},
+	EntryContractApprove: {"contract.approve", func() entryBody { return new(ContractApprove) }},
+	EntryContractReject:  {"contract.reject", func() entryBody { return new(ContractReject) }},
+	EntryContractRetire:  {"contract.retire", func() entryBody { return new(ContractRetire) }},
+	EntryKeysOpen:        {"keys.open", func() entryBody { return new(KeysOpen) }},
+	EntryKeysShare:       {"keys.share", func() entryBody { return new(KeysShare) }},
+	EntryRoundOpen:       {"round.open", func() entryBody { return new(RoundOpen) }},
+	EntryRoundInput:      {"round.input", func() entryBody { return new(RoundInput) }},
+	EntryRoundRelease:    {"round.release", func() entryBody { return new(RoundRelease) }},
+}
+
+// entryBody is what every entry body is: it carries a Header and names the
+// object it is about (for the audit log).
+type entryBody interface {
+	header() *Header
+	object() string
 }
 
 // String names the entry type as the audit log does ("contract.approve"),
 // or "unknown(9)".
 func (t EntryType) String() string {
-	if n, ok := entryNames[t]; ok {
-		return n
+	if k, ok := entryKinds[t]; ok {
+		return k.name
 	}
 	return "unknown(" + strconv.Itoa(int(t)) + ")"
 }
 
 // Known reports whether this node understands entries of type t.
 func (t EntryType) Known() bool {
-	_, ok := entryNames[t]
+	_, ok := entryKinds[t]
 	return ok
 }
 
@@ -106,6 +117,26 @@ type Header struct {
 }
 
 func (h *Header) header() *Header { return h }
+
+func (b *Genesis) object() string         { return b.Name }
+func (b *AdmitPropose) object() string    { return string(b.Member.Org) }
+func (b *AdmitApprove) object() string    { return string(b.Org) }
+func (b *ContractApprove) object() string { return string(b.ID) }
+func (b *ContractReject) object() string  { return string(b.ID) }
+func (b *ContractRetire) object() string  { return string(b.ID) }
+func (b *KeysOpen) object() string        { return "epoch " + strconv.FormatUint(b.Epoch, 10) }
+func (b *KeysShare) object() string       { return "epoch " + strconv.FormatUint(b.Epoch, 10) }
+func (b *RoundOpen) object() string       { return string(b.Contract) }
+func (b *RoundInput) object() string      { return b.Round }
+func (b *RoundRelease) object() string    { return b.Round }
+
+// object is the proposed contract's id, read best effort from its
+// canonical form (the entry may be refused for not parsing).
+func (b *ContractPropose) object() string {
+	var c struct{ ID string }
+	_ = json.Unmarshal(b.Contract, &c)
+	return c.ID
+}
 
 // Genesis founds a consortium. It is the first entry of the log, signed by
 // the founder's governance key. The consortium's creation time is the
@@ -250,7 +281,7 @@ func Sign(t EntryType, body any, org kpi.OrgID, key ed25519.PrivateKey, consorti
 		if err != nil {
 			return nil, err
 		}
-		h := v.(interface{ header() *Header }).header()
+		h := v.(entryBody).header()
 		if h.Time.IsZero() {
 			h.Time = time.Now().UTC().Truncate(time.Millisecond)
 		}
@@ -279,31 +310,8 @@ func Sign(t EntryType, body any, org kpi.OrgID, key ed25519.PrivateKey, consorti
 
 // newBody returns a pointer to a zero body of a known type, or nil.
 func newBody(t EntryType) any {
-	switch t {
-	case EntryGenesis:
-		return new(Genesis)
-	case EntryAdmitPropose:
-		return new(AdmitPropose)
-	case EntryAdmitApprove:
-		return new(AdmitApprove)
-	case EntryContractPropose:
-		return new(ContractPropose)
-	case EntryContractApprove:
-		return new(ContractApprove)
-	case EntryContractReject:
-		return new(ContractReject)
-	case EntryContractRetire:
-		return new(ContractRetire)
-	case EntryKeysOpen:
-		return new(KeysOpen)
-	case EntryKeysShare:
-		return new(KeysShare)
-	case EntryRoundOpen:
-		return new(RoundOpen)
-	case EntryRoundInput:
-		return new(RoundInput)
-	case EntryRoundRelease:
-		return new(RoundRelease)
+	if k, ok := entryKinds[t]; ok {
+		return k.newBody()
 	}
 	return nil
 }
@@ -354,7 +362,7 @@ func DecodeEntry(b []byte) (*Entry, error) {
 	if err := decodeStrict(e.Body, v); err != nil {
 		return nil, fmt.Errorf("%s entry: body: %w", e.Type, err)
 	}
-	h := v.(interface{ header() *Header }).header()
+	h := v.(entryBody).header()
 	if h.Nonce == "" || len(h.Nonce) > MaxNonceLen {
 		return nil, fmt.Errorf("%s entry: body: nonce must have 1 to %d bytes (got %d)", e.Type, MaxNonceLen, len(h.Nonce))
 	}

@@ -4,7 +4,6 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -98,7 +97,7 @@ func (s *State) Apply(index uint64, raw []byte) (Event, error) {
 	if ev.Detail == nil {
 		ev.Detail = map[string]string{}
 	}
-	if t := e.Value.(interface{ header() *Header }).header().Time; !t.IsZero() {
+	if t := e.Value.(entryBody).header().Time; !t.IsZero() {
 		ev.Detail["signed_at"] = t.UTC().Format(time.RFC3339Nano)
 	}
 	return ev, nil
@@ -114,33 +113,8 @@ func (s *State) rejected(index uint64, e *Entry, rej *RejectError) (Event, error
 
 // objectOf names what an entry is about.
 func objectOf(e *Entry) string {
-	switch b := e.Value.(type) {
-	case *Genesis:
-		return b.Name
-	case *AdmitPropose:
-		return string(b.Member.Org)
-	case *AdmitApprove:
-		return string(b.Org)
-	case *ContractPropose:
-		var c struct{ ID string }
-		_ = json.Unmarshal(b.Contract, &c) // best effort: the id, for the audit log
-		return c.ID
-	case *ContractApprove:
-		return string(b.ID)
-	case *ContractReject:
-		return string(b.ID)
-	case *ContractRetire:
-		return string(b.ID)
-	case *KeysOpen:
-		return "epoch " + strconv.FormatUint(b.Epoch, 10)
-	case *KeysShare:
-		return "epoch " + strconv.FormatUint(b.Epoch, 10)
-	case *RoundOpen:
-		return string(b.Contract)
-	case *RoundInput:
-		return b.Round
-	case *RoundRelease:
-		return b.Round
+	if b, ok := e.Value.(entryBody); ok {
+		return b.object()
 	}
 	return ""
 }
