@@ -28,6 +28,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"math/big"
 	"slices"
@@ -245,7 +246,7 @@ func (c *consortium) myInput(ctx context.Context, v *roundView) (*roundInput, er
 	}
 	if _, err := c.submit(ctx, entry); err != nil {
 		var rej rejected
-		if !errors.As(err, &rej) || !alreadySent(v, c, org) {
+		if !errors.As(err, &rej) || !c.inputRegistered(v.round.ID, org) {
 			return nil, fmt.Errorf("register input: %w", err)
 		}
 	}
@@ -253,11 +254,11 @@ func (c *consortium) myInput(ctx context.Context, v *roundView) (*roundInput, er
 	return in, nil
 }
 
-// alreadySent reports whether the log has this node's input to the round.
-func alreadySent(v *roundView, c *consortium, org kpi.OrgID) bool {
+// inputRegistered reports whether the log has org's input to a round.
+func (c *consortium) inputRegistered(round string, org kpi.OrgID) bool {
 	var ok bool
 	c.fsm.Read(func(s *contracts.State) {
-		r, _ := s.Round(v.round.ID)
+		r, _ := s.Round(round)
 		_, ok = r.Inputs[org]
 	})
 	return ok
@@ -361,23 +362,14 @@ func (c *consortium) decryptShare(v *roundView, req *roundRequest) (privacy.Ciph
 	if err != nil {
 		return nil, err
 	}
-	target, err := sumInputs(k.params, req.Inputs, req.Phase == 2)
+	var target privacy.Ciphertexts
+	if req.Phase == 1 {
+		target, err = sumInputs(k.params, req.Inputs, false)
+	} else {
+		target, _, err = maskedValues(k.params, v, req.Inputs, req.CountShares)
+	}
 	if err != nil {
 		return nil, err
-	}
-	if req.Phase == 2 {
-		countsAgg, err := sumInputs(k.params, req.Inputs, false)
-		if err != nil {
-			return nil, err
-		}
-		counts, err := privacy.Open(k.params, countsAgg, req.CountShares, len(v.contract.Cells()))
-		if err != nil {
-			return nil, fmt.Errorf("round %s: the counts do not open: %w", v.round.ID, err)
-		}
-		_, keep := keepCells(v.contract, counts)
-		if target, err = privacy.Mask(k.params, target, keep); err != nil {
-			return nil, err
-		}
 	}
 	d, err := privacy.NewDecryptor(k.params, tk, own-1, len(v.keys.Members), v.keys.Threshold, active)
 	if err != nil {
@@ -455,30 +447,9 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 	log := c.log.With("round", roundID)
 	log.Info("round opened", "participants", len(v.contract.Participants))
 
-	// Inputs, from every participant in parallel.
-	var mu sync.Mutex
-	inputs := map[kpi.OrgID]roundInput{}
-	var failed []string
-	var wg sync.WaitGroup
-	for _, org := range v.contract.Participants {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var in roundInput
-			err := c.callRound(ctx, org, roundRequest{Op: "input", Round: roundID}, &in)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed = append(failed, err.Error())
-				log.Warn("round input", "from", string(org), "err", err)
-				return
-			}
-			inputs[org] = in
-		}()
-	}
-	wg.Wait()
-	if len(inputs) < contracts.MinInputs(v.contract) {
-		return roundID, fmt.Errorf("round %s: %d of %d participants sent an input, %d needed: %v", roundID, len(inputs), len(v.contract.Participants), contracts.MinInputs(v.contract), failed)
+	inputs, err := c.collectInputs(ctx, v, log)
+	if err != nil {
+		return roundID, err
 	}
 	// Our own state must show every registered input before we ask
 	// others to check them.
@@ -513,56 +484,21 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 		return roundID, fmt.Errorf("round %s: decryption of the counts: %w", roundID, err)
 	}
 	p := c.keys.params
-	countsAgg, err := sumInputs(p, inputs, false)
+	valuesAgg, keepCell, err := maskedValues(p, v, inputs, countShares)
 	if err != nil {
 		return roundID, err
 	}
-	counts, err := privacy.Open(p, countsAgg, countShares, len(v.contract.Cells()))
-	if err != nil {
-		return roundID, err
-	}
-	keepCell, keep := keepCells(v.contract, counts)
 	valueShares, err := decrypt(2, countShares)
 	if err != nil {
 		return roundID, fmt.Errorf("round %s: decryption of the values: %w", roundID, err)
 	}
-	valuesAgg, err := sumInputs(p, inputs, true)
+	sums, err := privacy.Open(p, valuesAgg, valueShares, len(keepCell)*v.contract.Width())
 	if err != nil {
 		return roundID, err
 	}
-	if valuesAgg, err = privacy.Mask(p, valuesAgg, keep); err != nil {
-		return roundID, err
-	}
-	sums, err := privacy.Open(p, valuesAgg, valueShares, len(keep))
+	released, suppressed, err := releaseCells(v.contract, sums, keepCell)
 	if err != nil {
-		return roundID, err
-	}
-	comps := make([]int64, len(sums))
-	for i, s := range sums {
-		if !s.IsInt64() {
-			return roundID, fmt.Errorf("round %s: component %d overflows 64 bits", roundID, i)
-		}
-		comps[i] = s.Int64()
-	}
-	// Noise can make a count negative: a count is at least 0 (post-processing).
-	for i := 0; i < len(comps); i += v.contract.Width() {
-		comps[i] = max(comps[i], 0)
-	}
-	cells, err := v.contract.Release(comps)
-	if err != nil {
-		return roundID, err
-	}
-	released := make([]releasedCell, len(cells))
-	suppressed := 0
-	for i, cell := range cells {
-		released[i] = releasedCell{Group: cell.Group}
-		if !keepCell[i] {
-			released[i].Suppressed = true
-			suppressed++
-			continue
-		}
-		n := cell.Count
-		released[i].Count, released[i].Value = &n, cell.Value
+		return roundID, fmt.Errorf("round %s: %w", roundID, err)
 	}
 	cellsJSON, _ := json.Marshal(released)
 	orgs := slices.Sorted(maps.Keys(inputs))
@@ -574,8 +510,38 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 	if _, err := c.submit(ctx, entry); err != nil {
 		return roundID, fmt.Errorf("round %s: publish the release: %w", roundID, err)
 	}
-	log.Info("round released", "inputs", len(orgs), "cells", len(cells), "suppressed", suppressed)
+	log.Info("round released", "inputs", len(orgs), "cells", len(released), "suppressed", suppressed)
 	return roundID, nil
+}
+
+// collectInputs asks every participant of a round for its input, in
+// parallel, and fails when fewer than min_participants answer.
+func (c *consortium) collectInputs(ctx context.Context, v *roundView, log *slog.Logger) (map[kpi.OrgID]roundInput, error) {
+	var mu sync.Mutex
+	inputs := map[kpi.OrgID]roundInput{}
+	var failed []string
+	var wg sync.WaitGroup
+	for _, org := range v.contract.Participants {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var in roundInput
+			err := c.callRound(ctx, org, roundRequest{Op: "input", Round: v.round.ID}, &in)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				failed = append(failed, err.Error())
+				log.Warn("round input", "from", string(org), "err", err)
+				return
+			}
+			inputs[org] = in
+		}()
+	}
+	wg.Wait()
+	if len(inputs) < contracts.MinInputs(v.contract) {
+		return nil, fmt.Errorf("round %s: %d of %d participants sent an input, %d needed: %v", v.round.ID, len(inputs), len(v.contract.Participants), contracts.MinInputs(v.contract), failed)
+	}
+	return inputs, nil
 }
 
 // decryptorRank orders the members to ask for decryption shares: this
@@ -598,6 +564,61 @@ func (c *consortium) decryptorRank() func(kpi.OrgID) int {
 		}
 		return 2
 	}
+}
+
+// maskedValues is what phase 2 decrypts, as the aggregator and every
+// decryptor compute it each for itself: the sum of the inputs' values with
+// every cell under the cohort floor masked to zero, the floor judged on the
+// counts the phase-1 shares open. keepCell says which cells are released.
+func maskedValues(p privacy.Params, v *roundView, inputs map[kpi.OrgID]roundInput, countShares []privacy.Ciphertexts) (privacy.Ciphertexts, []bool, error) {
+	countsAgg, err := sumInputs(p, inputs, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	counts, err := privacy.Open(p, countsAgg, countShares, len(v.contract.Cells()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("round %s: the counts do not open: %w", v.round.ID, err)
+	}
+	keepCell, keep := keepCells(v.contract, counts)
+	values, err := sumInputs(p, inputs, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	masked, err := privacy.Mask(p, values, keep)
+	return masked, keepCell, err
+}
+
+// releaseCells turns the opened component sums into the released cells:
+// values for the kept cells, neither count nor value for the others.
+func releaseCells(c *contracts.Contract, sums []*big.Int, keepCell []bool) ([]releasedCell, int, error) {
+	comps := make([]int64, len(sums))
+	for i, s := range sums {
+		if !s.IsInt64() {
+			return nil, 0, fmt.Errorf("component %d overflows 64 bits", i)
+		}
+		comps[i] = s.Int64()
+	}
+	// Noise can make a count negative: a count is at least 0 (post-processing).
+	for i := 0; i < len(comps); i += c.Width() {
+		comps[i] = max(comps[i], 0)
+	}
+	cells, err := c.Release(comps)
+	if err != nil {
+		return nil, 0, err
+	}
+	released := make([]releasedCell, len(cells))
+	suppressed := 0
+	for i, cell := range cells {
+		released[i] = releasedCell{Group: cell.Group}
+		if !keepCell[i] {
+			released[i].Suppressed = true
+			suppressed++
+			continue
+		}
+		n := cell.Count
+		released[i].Count, released[i].Value = &n, cell.Value
+	}
+	return released, suppressed, nil
 }
 
 // releasedCell is a cell as a release publishes it: a suppressed cell
