@@ -1,6 +1,7 @@
 package kpi
 
 import "testing"
+
 func TestDayOfDateAgreesWithTime(t *testing.T) {
 	for day := int32(-800000); day <= 800000; day += 7 {
 		tm := DayTime(day)
