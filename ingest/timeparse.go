@@ -180,4 +180,3 @@ func daysIn(y, m int) int {
 	}
 	return 31
 }
-
