@@ -26,10 +26,11 @@ type FSM struct {
 	mu    sync.RWMutex
 	state *State
 	index uint64 // last command entry applied; guarded by mu
-	// recent maps the SHA-256 of each of the last recentEntries applied
-	// entries to its event (local, not in snapshots): a submitter that
-	// retried after a lost reply finds what its first attempt did.
-	recent      map[[32]byte]Event
+	// recent maps the SHA-256 of each of the last recentEntries command
+	// entries to its result, whatever the outcome (local, not in
+	// snapshots): a submitter whose reply was lost finds what its attempt
+	// did before it sends the entry again.
+	recent      map[[32]byte]ApplyResult
 	recentOrder [][32]byte
 }
 
@@ -63,9 +64,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	ev, err := f.state.Apply(l.Index, l.Data)
 	f.index = l.Index
-	if err == nil {
-		f.remember(sha256.Sum256(l.Data), ev)
-	}
+	f.remember(sha256.Sum256(l.Data), ApplyResult{Event: ev, Err: err})
 	f.mu.Unlock()
 	if f.OnEvent != nil {
 		f.OnEvent(ev)
@@ -73,25 +72,30 @@ func (f *FSM) Apply(l *raft.Log) any {
 	return &ApplyResult{Event: ev, Err: err}
 }
 
-func (f *FSM) remember(h [32]byte, ev Event) {
+func (f *FSM) remember(h [32]byte, res ApplyResult) {
 	if f.recent == nil {
-		f.recent = map[[32]byte]Event{}
+		f.recent = map[[32]byte]ApplyResult{}
 	}
 	if len(f.recentOrder) >= recentEntries {
 		delete(f.recent, f.recentOrder[0])
 		f.recentOrder = f.recentOrder[1:]
 	}
-	f.recent[h] = ev
+	f.recent[h] = res
 	f.recentOrder = append(f.recentOrder, h)
 }
 
-// Applied returns the event of entry raw when this state machine applied
-// exactly these bytes recently (among the last few thousand entries).
-func (f *FSM) Applied(raw []byte) (Event, bool) {
+// Applied returns the result of entry raw when this state machine
+// applied exactly these bytes at a log index after the given one, and
+// recently (among the last few thousand entries): applied, rejected or
+// skipped alike.
+func (f *FSM) Applied(raw []byte, after uint64) (ApplyResult, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
-	ev, ok := f.recent[sha256.Sum256(raw)]
-	return ev, ok
+	res, ok := f.recent[sha256.Sum256(raw)]
+	if !ok || res.Event.Index <= after {
+		return ApplyResult{}, false
+	}
+	return res, true
 }
 
 // Index is the log index of the last command entry the state machine

@@ -79,11 +79,13 @@ func TestFSM(t *testing.T) {
 	if !errors.Is(results[n-1].Err, ErrUnknownEntry) || events[n-1].Outcome != OutcomeSkipped || events[n-1].Index != uint64(n+2) {
 		t.Fatalf("unknown entry: %+v", results[n-1])
 	}
-	if ev, ok := f.Applied(entries[n-3]); !ok || !reflect.DeepEqual(ev, results[n-3].Event) {
-		t.Fatalf("Applied of the proposal: %+v %v", ev, ok)
-	}
-	if _, ok := f.Applied(entries[n-2]); ok {
-		t.Fatal("Applied reports a refused entry")
+	for i := n - 3; i < n; i++ {
+		if res, ok := f.Applied(entries[i], 0); !ok || !reflect.DeepEqual(res, *results[i]) {
+			t.Fatalf("Applied of entry %d: %+v %v, want %+v", i, res, ok, results[i])
+		}
+		if _, ok := f.Applied(entries[i], uint64(i+3)); ok {
+			t.Fatalf("Applied of entry %d reports it after its own index", i)
+		}
 	}
 	f.Read(func(s *State) {
 		if s.Admitted() != 2 || len(s.Contracts()) != 1 {

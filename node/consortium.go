@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -99,6 +100,10 @@ type consortium struct {
 	failing map[raft.ServerID]time.Time
 
 	snaps raft.SnapshotStore // opened by start
+
+	// loseReplies > 0 makes lead answer that many applied entries with
+	// raft.ErrLeadershipLost (fault injection for tests: export_test.go).
+	loseReplies atomic.Int32
 
 	ctx    context.Context // ends when stop begins
 	cancel context.CancelFunc

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -339,6 +340,55 @@ func TestProposalRefusalsSayWhy(t *testing.T) {
 			t.Errorf("%s: %v, want an input error naming %q", tt.name, err, tt.want)
 		} else {
 			t.Logf("%s: %s", tt.name, ae.Msg)
+		}
+	}
+}
+
+// TestSubmitAfterLostReplyAppliesOnce: the leader commits an entry but
+// answers as if it had lost the lead (as raft does when it steps down
+// between commit and reply). The submitter must find the committed entry
+// and report its outcome instead of sending it again, which would add a
+// second, refused, copy to the log and tell the user it failed. Both
+// ways in: a follower forwarding to the leader, and the leader itself.
+func TestSubmitAfterLostReplyAppliesOnce(t *testing.T) {
+	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c.Form("lossy")
+	c.WaitForKeys() // no key-epoch entries beside the test's own
+	ctx := context.Background()
+	leader := c.WaitForLeader()
+	follower := c.Nodes[0]
+	if follower == leader {
+		follower = c.Nodes[1]
+	}
+	for _, via := range []*nodetest.Member{follower, leader} {
+		id := "lost-reply-" + via.Org
+		leader.Node.LoseApplyReplies(1)
+		info, err := via.Client.Propose(ctx, id+".yaml", contractYAML(id, orgs(c.Nodes), "all"))
+		if err != nil {
+			t.Fatalf("propose via %s: %v", via.Org, err)
+		}
+		if info.ID != id || info.Version != 1 {
+			t.Fatalf("propose via %s: %+v", via.Org, info)
+		}
+	}
+	c.RequireSameState()
+	for _, m := range c.Nodes {
+		log, err := m.Client.Audit(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for _, e := range log.Entries {
+			if strings.HasPrefix(e.Object, "lost-reply-") {
+				seen[e.Object+" "+e.Kind+" "+e.Detail["outcome"]]++
+			}
+		}
+		want := map[string]int{
+			"lost-reply-" + follower.Org + " contract.proposed applied": 1,
+			"lost-reply-" + leader.Org + " contract.proposed applied":   1,
+		}
+		if !maps.Equal(seen, want) {
+			t.Errorf("%s: audit %v, want %v", m.Org, seen, want)
 		}
 	}
 }

@@ -43,7 +43,7 @@ type govReply struct {
 // leader had committed when sync was called, so that a command that reads
 // the state (approve, show) sees what another member just did.
 func (c *consortium) sync(ctx context.Context) error {
-	ev, _, err := c.toLeader(ctx, govRequest{Op: "barrier"})
+	ev, err := c.toLeader(ctx, govRequest{Op: "barrier"}, nil)
 	if err != nil {
 		return err
 	}
@@ -80,17 +80,27 @@ func (e errLeaderUnreachable) Unwrap() error { return e.error }
 const errNotLeaderText = "not the raft leader"
 
 // submit applies a signed governance entry through raft: directly on the
-// leader, otherwise forwarded to it. It retries while leadership moves.
+// leader, otherwise forwarded to it. It retries while leadership moves
+// but never puts the entry in the log twice: an attempt whose reply was
+// lost (the leader stepped down or the stream broke after the entry was
+// sent) may still commit, so before sending again it syncs with the
+// current leader and looks the entry up among those this node applied
+// since the first attempt.
 func (c *consortium) submit(ctx context.Context, entry []byte) (contracts.Event, error) {
-	ev, retried, err := c.toLeader(ctx, govRequest{Op: "apply", Entry: entry})
-	var rej rejected
-	if retried && errors.As(err, &rej) && c.sync(ctx) == nil {
-		// A retry after a lost reply finds its own first attempt applied:
-		// that attempt's outcome is the answer.
-		if first, ok := c.fsm.Applied(entry); ok {
-			return first, nil
+	start := c.fsm.Index()
+	ev, err := c.toLeader(ctx, govRequest{Op: "apply", Entry: entry}, func() (contracts.Event, bool, error) {
+		if err := c.sync(ctx); err != nil {
+			return contracts.Event{}, true, fmt.Errorf("the raft leader changed while the entry was submitted, and whether it was applied is not known yet (%w); look at `cxnet audit` before submitting it again", err)
 		}
-	}
+		res, ok := c.fsm.Applied(entry, start)
+		if !ok {
+			return contracts.Event{}, false, nil // not in the log: send it again
+		}
+		if res.Err != nil {
+			return res.Event, true, rejected{res.Err.Error()}
+		}
+		return res.Event, true, nil
+	})
 	if ev.Index > 0 {
 		// Read-your-writes: the caller's next command on this node sees it.
 		if werr := c.waitApplied(ctx, ev.Index); werr != nil && err == nil {
@@ -101,16 +111,24 @@ func (c *consortium) submit(ctx context.Context, entry []byte) (contracts.Event,
 }
 
 // toLeader carries out req on the raft leader, retrying while leadership
-// moves; retried reports whether it sent req more than once.
-func (c *consortium) toLeader(ctx context.Context, req govRequest) (ev contracts.Event, retried bool, err error) {
+// moves. Before each retry it calls settle, when not nil: settle reports
+// done when the earlier attempt turns out to have taken effect, with its
+// outcome, or when it cannot tell.
+func (c *consortium) toLeader(ctx context.Context, req govRequest, settle func() (contracts.Event, bool, error)) (contracts.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var lastErr error
 	for attempt := 0; ; attempt++ {
-		retried = attempt > 0
+		if attempt > 0 && settle != nil {
+			if ev, done, err := settle(); done {
+				return ev, err
+			}
+		}
+		var ev contracts.Event
+		var err error
 		r := c.getRaft()
 		if r == nil {
-			return contracts.Event{}, retried, errNoConsortium
+			return contracts.Event{}, errNoConsortium
 		}
 		if r.State() == raft.Leader {
 			ev, err = c.lead(req)
@@ -123,14 +141,14 @@ func (c *consortium) toLeader(ctx context.Context, req govRequest) (ev contracts
 		if errors.As(err, &unreachable) {
 			lastErr = err // the leader may be gone; raft elects another
 		} else if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
-			return ev, retried, err
+			return ev, err
 		}
 		select {
 		case <-ctx.Done():
 			if lastErr != nil {
-				return contracts.Event{}, retried, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", lastErr)
+				return contracts.Event{}, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", lastErr)
 			}
-			return contracts.Event{}, retried, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", ctx.Err())
+			return contracts.Event{}, fmt.Errorf("no raft leader reachable (is a majority of voting members up?): %w", ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -147,6 +165,9 @@ func (c *consortium) lead(req govRequest) (contracts.Event, error) {
 		f := r.Apply(req.Entry, 10*time.Second)
 		if err := f.Error(); err != nil {
 			return contracts.Event{}, err
+		}
+		if c.loseReplies.Load() > 0 && c.loseReplies.Add(-1) >= 0 {
+			return contracts.Event{}, raft.ErrLeadershipLost
 		}
 		res, ok := f.Response().(*contracts.ApplyResult)
 		if !ok {
@@ -274,7 +295,7 @@ func (c *consortium) handleJoin(ctx context.Context, from peer.ID, b []byte) ([]
 		return nil, fmt.Errorf("organisation %s (peer %s) is not an admitted member of this consortium: a member proposes it with `cxnet consortium admit`, a majority approves", m.Org, from)
 	}
 	if req.Add {
-		if _, _, err := c.toLeader(ctx, govRequest{Op: "add_server", Peer: from.String()}); err != nil {
+		if _, err := c.toLeader(ctx, govRequest{Op: "add_server", Peer: from.String()}, nil); err != nil {
 			return nil, fmt.Errorf("add to raft: %w", err)
 		}
 	}
