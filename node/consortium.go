@@ -553,7 +553,11 @@ func (c *consortium) manageVoters(ctx context.Context) {
 			}
 		}
 		c.mu.Unlock()
-		for len(healthy) > 0 && (len(voters) < maxVoters || len(dead) > 0) {
+		// Promote first, so that the vote count never drops while a dead
+		// voter is replaced; then demote dead voters beyond maxVoters. The
+		// two steps are separate so that a demotion that failed (the lead
+		// moved, a timeout) is taken up again by whoever leads next.
+		for len(healthy) > 0 && len(voters)-len(dead) < maxVoters {
 			id := healthy[0]
 			healthy = healthy[1:]
 			if err := r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, 10*time.Second).Error(); err != nil {
@@ -562,16 +566,16 @@ func (c *consortium) manageVoters(ctx context.Context) {
 			}
 			c.log.Info("promoted non-voter to voter", "peer", id)
 			voters[id] = true
-			if len(voters) > maxVoters && len(dead) > 0 {
-				gone := dead[0]
-				dead = dead[1:]
-				if err := r.DemoteVoter(raft.ServerID(gone), 0, 10*time.Second).Error(); err != nil {
-					c.log.Warn("demote unreachable voter", "peer", gone, "err", err)
-					break
-				}
-				c.log.Warn("demoted a voter that missed heartbeats", "peer", gone, "for", rc.DeadVoterAfter)
-				delete(voters, gone)
+		}
+		for len(voters) > maxVoters && len(dead) > 0 {
+			gone := dead[0]
+			dead = dead[1:]
+			if err := r.DemoteVoter(raft.ServerID(gone), 0, 10*time.Second).Error(); err != nil {
+				c.log.Warn("demote unreachable voter", "peer", gone, "err", err)
+				break
 			}
+			c.log.Warn("demoted a voter that missed heartbeats", "peer", gone, "for", rc.DeadVoterAfter)
+			delete(voters, gone)
 		}
 	}
 }
