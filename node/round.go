@@ -32,6 +32,7 @@ import (
 	"maps"
 	"math/big"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -197,7 +198,7 @@ func (c *consortium) myInput(ctx context.Context, v *roundView) (*roundInput, er
 	if !slices.Contains(v.contract.Participants, org) {
 		return nil, fmt.Errorf("%s is not a participant of %s", org, v.contract.ID)
 	}
-	name := "round/" + v.round.ID + "/input"
+	name := roundSecret(v.round.ID, "input")
 	if b, err := c.db.Secret(v.round.Epoch, name); err == nil {
 		var in roundInput
 		if err := json.Unmarshal(b, &in); err != nil {
@@ -340,7 +341,7 @@ func (c *consortium) decryptShare(v *roundView, req *roundRequest) (privacy.Ciph
 		return nil, err
 	}
 	activeKey, _ := json.Marshal(req.Active)
-	name := fmt.Sprintf("round/%s/share/%d", v.round.ID, req.Phase)
+	name := roundSecret(v.round.ID, fmt.Sprintf("share/%d", req.Phase))
 	if b, err := c.db.Secret(v.round.Epoch, name); err == nil {
 		var cached struct {
 			Active json.RawMessage     `json:"active"`
@@ -388,6 +389,49 @@ func (c *consortium) decryptShare(v *roundView, req *roundRequest) (privacy.Ciph
 	}
 	c.log.Info("round decryption share given", "round", v.round.ID, "phase", req.Phase)
 	return share, nil
+}
+
+// secretRound prefixes what this node keeps of a round it takes part in,
+// as secrets of the round's key epoch: "input" (its encrypted input) and
+// "share/<phase>" (its decryption shares).
+const secretRound = "round/"
+
+func roundSecret(id, what string) string { return secretRound + id + "/" + what }
+
+// forgetEndedRounds deletes what this node kept of the rounds of the
+// consortium's key epoch that ended (released or abandoned): the policy
+// refuses every request for an ended round, so they are of no more use.
+// Older epochs' go with their key. A share stored while its round ended
+// is caught by the next call.
+func (c *consortium) forgetEndedRounds() error {
+	var keys contracts.KeyEpoch
+	var ok bool
+	c.fsm.Read(func(s *contracts.State) { keys, ok = s.Keys() })
+	if !ok {
+		return nil
+	}
+	names, err := c.db.SecretNames(keys.Epoch, secretRound)
+	if err != nil || len(names) == 0 {
+		return err
+	}
+	var ended []string
+	c.fsm.Read(func(s *contracts.State) {
+		for _, name := range names {
+			// round id = contract id (no "/") + "/" + log index
+			parts := strings.SplitN(strings.TrimPrefix(name, secretRound), "/", 3)
+			if len(parts) < 2 {
+				ended = append(ended, name)
+				continue
+			}
+			if r, ok := s.Round(parts[0] + "/" + parts[1]); !ok || r.State != contracts.RoundCollecting {
+				ended = append(ended, name)
+			}
+		}
+	})
+	if len(ended) == 0 {
+		return nil
+	}
+	return c.db.DeleteSecret(keys.Epoch, ended...)
 }
 
 // callRound sends a round request to a member's node (or serves it

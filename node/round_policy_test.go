@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/hex"
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -119,7 +120,7 @@ func TestDecryptionSharePolicy(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			if _, err := f.c.db.Secret(1, "round/"+f.round+"/share/1"); err == nil {
+			if _, err := f.c.db.Secret(1, roundSecret(f.round, "share/1")); err == nil {
 				t.Fatal("a refused request left a share behind")
 			}
 		})
@@ -141,6 +142,38 @@ func TestDecryptionSharePolicy(t *testing.T) {
 	f.apply(contracts.EntryContractRetire, contracts.ContractRetire{ID: "nps-ab", Version: 1}, "hosp-b", f.keyB)
 	if _, err := f.c.serveRound(ctx, f.b, f.request(2, ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "no longer active") {
 		t.Fatalf("share for a retired contract: %v", err)
+	}
+}
+
+// TestEndedRoundSecretsForgotten: once a round ends (here abandoned for a
+// newer round of its contract), the node drops the share it gave for it,
+// keeps the newer round's and its key, and refuses the ended round.
+func TestEndedRoundSecretsForgotten(t *testing.T) {
+	f := newPolicyFixture(t)
+	ctx := context.Background()
+	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
+	if _, err := f.c.serveRound(ctx, f.b, f.request(1, ab, f.inputs)); err != nil {
+		t.Fatal(err)
+	}
+	old := f.round
+	var hash string
+	f.c.fsm.Read(func(s *contracts.State) { r, _ := s.Round(old); hash = r.Hash })
+	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: "nps-ab", Version: 1, Hash: hash, Epoch: 1}, "hosp-b", f.keyB).Object
+	if err := f.c.db.PutSecret(1, roundSecret(f.round, "input"), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.c.forgetEndedRounds(); err != nil {
+		t.Fatal(err)
+	}
+	names, err := f.c.db.SecretNames(1, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{roundSecret(f.round, "input"), secretTKey}; !slices.Equal(names, want) {
+		t.Fatalf("secrets after the round ended: %q, want %q", names, want)
+	}
+	if _, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: "decrypt", Round: old, Phase: 1, Active: ab, Inputs: f.inputs}); err == nil || !strings.Contains(err.Error(), "abandoned") {
+		t.Fatalf("share for an abandoned round: %v", err)
 	}
 }
 

@@ -85,3 +85,39 @@ func (db *DB) DeleteSecrets(before uint64) error {
 	}
 	return db.bdb.Sync()
 }
+
+// SecretNames lists the names of key epoch epoch's secrets that begin
+// with prefix, in order.
+func (db *DB) SecretNames(epoch uint64, prefix string) ([]string, error) {
+	var names []string
+	p := secretKey(epoch, prefix)
+	skip := len(secretKey(epoch, ""))
+	err := db.bdb.View(func(txn *badger.Txn) error {
+		it := txn.NewIterator(badger.IteratorOptions{Prefix: p})
+		defer it.Close()
+		for it.Rewind(); it.Valid(); it.Next() {
+			names = append(names, string(it.Item().Key()[skip:]))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: list secrets %s* of epoch %d: %w", prefix, epoch, err)
+	}
+	return names, nil
+}
+
+// DeleteSecret removes the named secrets of key epoch epoch, synced.
+// Names not stored are ignored.
+func (db *DB) DeleteSecret(epoch uint64, names ...string) error {
+	wb := db.bdb.NewWriteBatch()
+	defer wb.Cancel()
+	for _, name := range names {
+		if err := wb.Delete(secretKey(epoch, name)); err != nil {
+			return fmt.Errorf("store: delete secret %s of epoch %d: %w", name, epoch, err)
+		}
+	}
+	if err := wb.Flush(); err != nil {
+		return fmt.Errorf("store: delete secrets of epoch %d: %w", epoch, err)
+	}
+	return db.bdb.Sync()
+}

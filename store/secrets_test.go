@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"slices"
 	"testing"
 )
 
@@ -29,6 +30,23 @@ func TestSecrets(t *testing.T) {
 		if (err == nil) != want {
 			t.Errorf("epoch %d after DeleteSecrets(3): %v", e, err)
 		}
+	}
+	for _, name := range []string{"round/a/1/input", "round/a/1/share/1", "round/b/7/input", "roundabout"} {
+		if err := db.PutSecret(3, name, []byte(name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := db.SecretNames(3, "round/"); err != nil || !slices.Equal(got, []string{"round/a/1/input", "round/a/1/share/1", "round/b/7/input"}) {
+		t.Fatalf("SecretNames: %q %v", got, err)
+	}
+	if got, _ := db.SecretNames(2, "round/"); len(got) != 0 {
+		t.Fatalf("SecretNames of another epoch: %q", got)
+	}
+	if err := db.DeleteSecret(3, "round/a/1/input", "round/a/1/share/1", "never-stored"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.SecretNames(3, ""); !slices.Equal(got, []string{"dealt/hosp-a", "round/b/7/input", "roundabout", "sk"}) {
+		t.Fatalf("after DeleteSecret: %q", got)
 	}
 	if err := db.PutSecret(1, "", nil); err == nil {
 		t.Fatal("a secret without a name was stored")
