@@ -101,6 +101,10 @@ type consortium struct {
 
 	snaps raft.SnapshotStore // opened by start
 
+	// readTerm is the raft term in which this node, as leader, committed
+	// the barrier that readIndex needs once per term.
+	readTerm atomic.Uint64
+
 	// loseReplies > 0 makes lead answer that many applied entries with
 	// raft.ErrLeadershipLost (fault injection for tests: export_test.go).
 	loseReplies atomic.Int32

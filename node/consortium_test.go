@@ -392,3 +392,46 @@ func TestSubmitAfterLostReplyAppliesOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestReadsWriteNothingToTheLog: a read on any node sees every entry
+// committed before it (a proposal made through one follower is listed by
+// the other at once), and costs no log entry: the leader confirms its
+// lead by a heartbeat round (raft's read index) instead of committing a
+// barrier, except once per term.
+func TestReadsWriteNothingToTheLog(t *testing.T) {
+	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c.Form("reads")
+	c.WaitForKeys()
+	ctx := context.Background()
+	leader := c.WaitForLeader()
+	var followers []*nodetest.Member
+	for _, m := range c.Nodes {
+		if m != leader {
+			followers = append(followers, m)
+		}
+	}
+	for i := range 5 {
+		id := fmt.Sprintf("read-%d", i)
+		if _, err := followers[i%2].Client.Propose(ctx, id+".yaml", contractYAML(id, orgs(c.Nodes), "all")); err != nil {
+			t.Fatal(err)
+		}
+		got, err := followers[(i+1)%2].Client.Contract(ctx, id)
+		if err != nil || got.ID != id {
+			t.Fatalf("read right after the proposal on another node: %+v %v", got, err)
+		}
+	}
+	before := c.Status(leader).Raft.LastIndex
+	for range 20 {
+		for _, m := range c.Nodes {
+			if _, err := m.Client.Contracts(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Client.Members(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if after := c.Status(leader).Raft.LastIndex; after != before {
+		t.Fatalf("120 reads grew the raft log from %d to %d entries", before, after)
+	}
+}

@@ -41,7 +41,8 @@ type govReply struct {
 
 // sync waits until this node's state machine has applied everything the
 // leader had committed when sync was called, so that a command that reads
-// the state (approve, show) sees what another member just did.
+// the state (approve, show) sees what another member just did. It writes
+// nothing to the log (see readIndex).
 func (c *consortium) sync(ctx context.Context) error {
 	ev, err := c.toLeader(ctx, govRequest{Op: "barrier"}, nil)
 	if err != nil {
@@ -50,24 +51,79 @@ func (c *consortium) sync(ctx context.Context) error {
 	return c.waitApplied(ctx, ev.Index)
 }
 
-// waitApplied waits until this node's state machine applied the command
-// entry at index idx.
+// readIndex is raft's read index (§6.4 of Ongaro's thesis), on the
+// leader: an index that covers every entry committed before the call,
+// confirmed by a heartbeat round that this node still leads, so a read
+// costs no log entry. A new leader's commit index may lag what its
+// predecessor committed until it commits an entry of its own term, so
+// once per term it commits a barrier first.
+func (c *consortium) readIndex(r *raft.Raft) (uint64, error) {
+	term := r.CurrentTerm()
+	if c.readTerm.Load() != term {
+		if err := r.Barrier(10 * time.Second).Error(); err != nil {
+			return 0, err
+		}
+		c.readTerm.Store(term)
+	}
+	idx := r.CommitIndex()
+	if err := r.VerifyLeader().Error(); err != nil {
+		return 0, err
+	}
+	if r.CurrentTerm() != term {
+		return 0, raft.ErrLeadershipLost
+	}
+	return idx, nil
+}
+
+// waitApplied waits until this node's state machine has applied every
+// command entry up to raft index idx.
 func (c *consortium) waitApplied(ctx context.Context, idx uint64) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	var last uint64 // the last command entry at or before idx, once known
+	known := false
 	for {
-		if c.getRaft() == nil {
+		r := c.getRaft()
+		if r == nil {
 			return errNoConsortium
 		}
-		if c.fsm.Index() >= idx {
+		applied := c.fsm.Index()
+		if applied >= idx {
+			return nil
+		}
+		// Once raft has handed every entry up to idx to the state
+		// machine, only command entries count: idx itself may be a
+		// barrier, a no-op or a configuration change, which the state
+		// machine never sees.
+		if !known && r.AppliedIndex() >= idx {
+			last, known = c.lastCommand(idx, applied), true
+		}
+		if known && applied >= last {
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("this node has not caught up with the governance log (at %d of %d): %w", c.fsm.Index(), idx, ctx.Err())
+			return fmt.Errorf("this node has not caught up with the governance log (at %d of %d): %w", applied, idx, ctx.Err())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// lastCommand returns the index of the last command entry of the local
+// log in (floor, idx], or floor when there is none. An entry compacted
+// away counts as applied: a snapshot of this node's state machine holds
+// it.
+func (c *consortium) lastCommand(idx, floor uint64) uint64 {
+	var l raft.Log
+	for i := idx; i > floor; i-- {
+		if err := c.db.RaftLog().GetLog(i, &l); err != nil {
+			return floor
+		}
+		if l.Type == raft.LogCommand {
+			return i
+		}
+	}
+	return floor
 }
 
 // errLeaderUnreachable: the node raft names as leader did not answer; it
@@ -178,12 +234,9 @@ func (c *consortium) lead(req govRequest) (contracts.Event, error) {
 		}
 		return res.Event, nil
 	case "barrier":
-		// After the barrier the leader's state machine has applied every
-		// earlier entry: its index is what a reader must reach.
-		if err := r.Barrier(10 * time.Second).Error(); err != nil {
-			return contracts.Event{}, err
-		}
-		return contracts.Event{Index: c.fsm.Index()}, nil
+		// The index a reader must reach (a raft index: waitApplied).
+		idx, err := c.readIndex(r)
+		return contracts.Event{Index: idx}, err
 	case "add_server":
 		p, err := peer.Decode(req.Peer)
 		if err != nil {
