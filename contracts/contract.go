@@ -18,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cxnet/cxnet/kpi"
 )
@@ -97,6 +98,10 @@ type Contract struct {
 	MinParticipants int
 	Privacy         Privacy
 	Readers         []kpi.OrgID // empty: every member may read
+	// Schedule is how often the participants' nodes run a round by
+	// themselves (0: only when someone runs `round run`); see
+	// NextRoundAt.
+	Schedule time.Duration
 }
 
 // Range is a closed interval [Lo, Hi] with Lo < Hi.

@@ -24,8 +24,9 @@ import (
 //     with its categories in the order written, since that order defines
 //     the cell layout;
 //   - approvals is the number of approvals needed;
+//   - schedule is written in its largest whole unit ("7d", "36h", "90m");
 //   - absent optional fields (title, value_range, threshold, bins, filter,
-//     group_by, window) are left out.
+//     group_by, window, schedule) are left out.
 //
 // The canonical form is itself a valid contract file: Parse accepts it and
 // gives a contract with the same canonical form.
@@ -83,6 +84,10 @@ func (c *Contract) Canonical() []byte {
 	w.close('}')
 	w.key("readers")
 	w.strs(sorted(orgStrings(c.Readers)))
+	if c.Schedule > 0 {
+		w.key("schedule")
+		w.str(FormatSchedule(c.Schedule))
+	}
 	if c.Threshold != nil {
 		w.key("threshold")
 		w.decimal(*c.Threshold)

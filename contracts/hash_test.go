@@ -98,6 +98,8 @@ func TestHashSemanticChange(t *testing.T) {
 		"epsilon":               strings.Replace(hashBase, "epsilon: 0.5", "epsilon: 0.25", 1),
 		"budget":                strings.Replace(hashBase, "budget: 2", "budget: 3", 1),
 		"readers":               hashBase + "readers: [hosp-a]\n",
+		"schedule":              hashBase + "schedule: 7d\n",
+		"another schedule":      hashBase + "schedule: 24h\n",
 		"no window, no periods": strings.Replace(strings.Replace(hashBase, "window: {from: 2026-01-01, to: 2026-12-31}\n", "", 1), "period: quarter\n", "", 1),
 	}
 	seen := map[string]string{mustParse(t, hashBase).Hash(): "base"}

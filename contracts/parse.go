@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -50,7 +51,7 @@ var (
 		"id", "version", "title", "measure", "aggregate", "value_range",
 		"threshold", "bins", "precision", "filter", "group_by", "window",
 		"period", "participants", "approvals", "min_participants", "privacy",
-		"readers",
+		"readers", "schedule",
 	}
 	windowFields  = []string{"from", "to"}
 	privacyFields = []string{"min_cohort", "epsilon", "budget"}
@@ -328,8 +329,36 @@ func (p *parser) contract(root *yaml.Node) *Contract {
 		}
 	}
 
+	if e, ok := fs["schedule"]; ok {
+		if v, ok := p.text(e.val, "schedule"); ok {
+			c.Schedule = p.schedule(e.line(), v)
+		}
+	}
+
 	p.crossCheck(c, root, fs)
 	return c
+}
+
+// schedule reads a round schedule: a whole number of minutes, hours or
+// days ("90m", "24h", "7d"), from MinSchedule to MaxSchedule.
+func (p *parser) schedule(line int, v string) time.Duration {
+	units := map[byte]time.Duration{'m': time.Minute, 'h': time.Hour, 'd': 24 * time.Hour}
+	const what = `must be a whole number of minutes, hours or days, like "30m", "24h" or "7d"`
+	if len(v) < 2 || units[v[len(v)-1]] == 0 {
+		p.errorf(line, "schedule", "%s (got %q)", what, v)
+		return 0
+	}
+	n, err := strconv.Atoi(v[:len(v)-1])
+	if err != nil || n <= 0 || n > int(MaxSchedule/time.Minute) {
+		p.errorf(line, "schedule", "%s (got %q)", what, v)
+		return 0
+	}
+	d := time.Duration(n) * units[v[len(v)-1]]
+	if d < MinSchedule || d > MaxSchedule {
+		p.errorf(line, "schedule", "must be from 1m to 366d (got %q)", v)
+		return 0
+	}
+	return d
 }
 
 func joinAggregates() string {

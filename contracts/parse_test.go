@@ -10,6 +10,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cxnet/cxnet/kpi"
 )
@@ -61,7 +62,7 @@ func TestParseErrors(t *testing.T) {
 		{"duplicate field", base + "measure: other\n",
 			[]string{"nps.yaml:5: measure: duplicate field (first set on line 2); keep one"}},
 		{"unknown field", base + "groupby: {site: [a]}\n",
-			[]string{"nps.yaml:5: groupby: unknown field (did you mean group_by?); allowed: id, version, title, measure, aggregate, value_range, threshold, bins, precision, filter, group_by, window, period, participants, approvals, min_participants, privacy, readers"}},
+			[]string{"nps.yaml:5: groupby: unknown field (did you mean group_by?); allowed: id, version, title, measure, aggregate, value_range, threshold, bins, precision, filter, group_by, window, period, participants, approvals, min_participants, privacy, readers, schedule"}},
 		{"unknown nested field", base + "window: {from: 2026-01-01, until: 2026-02-01}\n",
 			[]string{"nps.yaml:5: window.until: unknown field; allowed: from, to", "nps.yaml:5: window.to: is required; add to: YYYY-MM-DD"}},
 		{"missing required", "title: nothing else\n",
@@ -196,6 +197,14 @@ func TestParseErrors(t *testing.T) {
 			[]string{"nps.yaml:5: readers[1]: organisation ids are 2 to 64 characters from a-z, 0-9 and \"-\" (got \"X\")"}},
 		{"readers duplicate", base + "readers: [hosp-a, hosp-a]\n",
 			[]string{"nps.yaml:5: readers: organisation ids must be unique (\"hosp-a\" appears twice)"}},
+		{"schedule without unit", base + "schedule: 30\n",
+			[]string{`nps.yaml:5: schedule: must be a whole number of minutes, hours or days, like "30m", "24h" or "7d" (got "30")`}},
+		{"schedule in seconds", base + "schedule: 90s\n",
+			[]string{`nps.yaml:5: schedule: must be a whole number of minutes, hours or days, like "30m", "24h" or "7d" (got "90s")`}},
+		{"schedule fractional", base + "schedule: 1.5h\n",
+			[]string{`nps.yaml:5: schedule: must be a whole number of minutes, hours or days, like "30m", "24h" or "7d" (got "1.5h")`}},
+		{"schedule too long", base + "schedule: 367d\n",
+			[]string{`nps.yaml:5: schedule: must be from 1m to 366d (got "367d")`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -363,6 +372,12 @@ func TestParseAccepts(t *testing.T) {
 		src   string
 		check func(t *testing.T, c *Contract)
 	}{
+		{"schedule", "id: abc\nmeasure: m\naggregate: count\nparticipants: [hosp-a]\nschedule: 1440m\n",
+			func(t *testing.T, c *Contract) {
+				if c.Schedule != 24*time.Hour || !strings.Contains(string(c.Canonical()), `"schedule":"1d"`) {
+					t.Errorf("schedule = %v, canonical %s", c.Schedule, c.Canonical())
+				}
+			}},
 		{"aliases", "id: abc\nmeasure: m\naggregate: count\nparticipants: &p [hosp-a, hosp-b]\nreaders: *p\n",
 			func(t *testing.T, c *Contract) {
 				if !reflect.DeepEqual(c.Readers, c.Participants) {

@@ -133,6 +133,21 @@ func (s *State) Rounds(contract kpi.ContractID) []Round {
 	return out
 }
 
+// EpsilonSpent is the differential-privacy budget a contract's rounds
+// have spent: every round ever opened may have released something (its
+// counts at least), so each spends its epsilon.
+func (s *State) EpsilonSpent(contract kpi.ContractID) *big.Rat {
+	spent := new(big.Rat)
+	for _, r := range s.rounds {
+		if r.Contract == contract && r.Epsilon != "" {
+			if d, err := kpi.ParseDecimal(r.Epsilon); err == nil {
+				spent.Add(spent, d.Rat())
+			}
+		}
+	}
+	return spent
+}
+
 // ValidDigest reports whether d is "sha256:" and 64 lower-case hex digits.
 func ValidDigest(d string) bool {
 	h, ok := strings.CutPrefix(d, "sha256:")
@@ -164,16 +179,7 @@ func (a *apply) roundOpen(b *RoundOpen) (Event, *RejectError) {
 	}
 	eps := c.Privacy.Epsilon
 	if eps.Mantissa != 0 {
-		// Every round ever opened may have released something (its counts
-		// at least): each spends epsilon.
-		spent := new(big.Rat)
-		for _, r := range a.s.rounds {
-			if r.Contract == b.Contract && r.Epsilon != "" {
-				if d, err := kpi.ParseDecimal(r.Epsilon); err == nil {
-					spent.Add(spent, d.Rat())
-				}
-			}
-		}
+		spent := a.s.EpsilonSpent(b.Contract)
 		if total := new(big.Rat).Add(spent, eps.Rat()); total.Cmp(c.Privacy.Budget.Rat()) > 0 {
 			return Event{}, refuse("%s's privacy budget is spent: %s of %s used, a round needs %s more; a new version with a new budget needs approval",
 				b.Contract, spent.FloatString(3), c.Privacy.Budget, eps)

@@ -194,6 +194,11 @@ func (c *consortium) start(ctx context.Context) error {
 		defer c.wg.Done()
 		c.keys.run(c.ctx)
 	}()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.runSchedules(c.ctx)
+	}()
 	return nil
 }
 

@@ -22,6 +22,7 @@ type metrics struct {
 	previews        prometheus.Counter
 	governance      *prometheus.CounterVec
 	roundRequests   *prometheus.CounterVec
+	scheduledRounds *prometheus.CounterVec
 }
 
 func newMetrics() *metrics {
@@ -48,7 +49,10 @@ func newMetrics() *metrics {
 	m.roundRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cxnet_round_requests_total", Help: "Round requests this node served for aggregators, by operation (input, decrypt) and outcome (served, refused).",
 	}, []string{"op", "outcome"})
-	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.importedRecords, m.imports, m.previews, m.governance, m.roundRequests,
+	m.scheduledRounds = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "cxnet_scheduled_rounds_total", Help: "Rounds this node opened on a contract's schedule, by outcome (released, failed).",
+	}, []string{"outcome"})
+	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.importedRecords, m.imports, m.previews, m.governance, m.roundRequests, m.scheduledRounds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

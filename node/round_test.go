@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/node/nodetest"
@@ -181,5 +182,61 @@ func TestRoundWithDifferentialPrivacy(t *testing.T) {
 	_, err := c.Nodes[2].Client.RunRound(ctx, "nps-dp")
 	if err == nil || !strings.Contains(err.Error(), "privacy budget is spent") {
 		t.Fatalf("third round: %v", err)
+	}
+}
+
+// TestScheduledRound: a contract with a schedule runs its first round by
+// itself once active — opened by the first participant in sorted order,
+// with nobody calling `round run` — and opens no second one before the
+// schedule says so.
+func TestScheduledRound(t *testing.T) {
+	ctx := context.Background()
+	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c.Form("scheduled")
+	c.WaitForKeys()
+	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
+	for i, m := range c.Nodes {
+		importNPS(t, m, 100, uint64(i+1), truth)
+	}
+	contract := "id: nps-daily\nmeasure: nps\naggregate: nps\ngroup_by: {care_setting: [inpatient, outpatient, pharmacy]}\n" +
+		"participants: [org-2, org-1, org-0]\napprovals: all\nprivacy: {min_cohort: 11}\nschedule: 1d\n"
+	if _, err := c.Nodes[2].Client.Propose(ctx, "nps.yaml", contract); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range c.Nodes[:2] {
+		if _, err := m.Client.ContractAction(ctx, "approve", client.ContractAction{ID: "nps-daily"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var res *client.Results
+	deadline := time.Now().Add(30 * time.Second)
+	for res == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("no scheduled round released within 30 s of the contract's activation")
+		}
+		r, err := c.Nodes[1].Client.Results(ctx, "nps-daily", "")
+		if err == nil {
+			res = r
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if got, _ := res.Cells[1].Value.(float64); res.Cells[1].Count == nil || *res.Cells[1].Count != truth["outpatient"].n || math.Abs(got-truth["outpatient"].nps()) > 1e-3 {
+		t.Fatalf("scheduled round released %+v, want outpatient %d answers, NPS %.4f", res.Cells[1], truth["outpatient"].n, truth["outpatient"].nps())
+	}
+	// One more look by every node's scheduler: still one round, opened
+	// by org-0.
+	time.Sleep(6 * time.Second)
+	audit, err := c.Nodes[0].Client.Audit(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var openers []string
+	for _, e := range audit.Entries {
+		if e.Kind == "round.opened" {
+			openers = append(openers, e.Actor)
+		}
+	}
+	if len(openers) != 1 || openers[0] != "org-0" {
+		t.Fatalf("rounds opened by %v, want one by org-0", openers)
 	}
 }
