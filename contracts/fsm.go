@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	"github.com/hashicorp/raft"
 )
@@ -26,6 +27,9 @@ type FSM struct {
 	mu    sync.RWMutex
 	state *State
 	index uint64 // last command entry applied; guarded by mu
+	// settled is index once OnEvent has returned for it: what Index
+	// reports.
+	settled atomic.Uint64
 	// recent maps the SHA-256 of each of the last recentEntries command
 	// entries to its result, whatever the outcome (local, not in
 	// snapshots): a submitter whose reply was lost finds what its attempt
@@ -69,6 +73,7 @@ func (f *FSM) Apply(l *raft.Log) any {
 	if f.OnEvent != nil {
 		f.OnEvent(ev)
 	}
+	f.settled.Store(l.Index)
 	return &ApplyResult{Event: ev, Err: err}
 }
 
@@ -99,13 +104,11 @@ func (f *FSM) Applied(raw []byte, after uint64) (ApplyResult, bool) {
 }
 
 // Index is the log index of the last command entry the state machine
-// applied (or of the snapshot it was restored from). Raft's own
-// AppliedIndex may run ahead of the state machine; this does not.
-func (f *FSM) Index() uint64 {
-	f.mu.RLock()
-	defer f.mu.RUnlock()
-	return f.index
-}
+// applied and whose OnEvent returned (or of the snapshot it was restored
+// from): a reader that waited for it sees the entry's state and its
+// side effects (the audit log). Raft's own AppliedIndex may run ahead of
+// the state machine; this does not.
+func (f *FSM) Index() uint64 { return f.settled.Load() }
 
 // Read calls fn with the state under a read lock. fn must not change the
 // state nor keep it after returning.
@@ -164,6 +167,7 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Lock()
 	f.state, f.index = s, snap.Index
 	f.mu.Unlock()
+	f.settled.Store(snap.Index)
 	return nil
 }
 

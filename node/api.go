@@ -282,6 +282,9 @@ func fileFormat(format, name string) (string, error) {
 }
 
 func (n *Node) handleAudit(w http.ResponseWriter, r *http.Request) {
+	// Everything the consortium committed before the request is in this
+	// node's audit log before it is read.
+	n.cons.freshen(r.Context())
 	out := client.AuditLog{Entries: []client.AuditEntry{}}
 	err := n.db.Audit(func(e store.AuditEntry) error {
 		out.Entries = append(out.Entries, client.AuditEntry(e))

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -617,9 +618,20 @@ func (c *consortium) seedPeers() {
 	if err1 != nil || err2 != nil || last == 0 {
 		return
 	}
+	// The scratch state starts from this node's own (a restored snapshot,
+	// whose entries the log may no longer hold) and takes the log from
+	// there.
+	var snap []byte
+	var from uint64
+	c.fsm.Read(func(s *contracts.State) { snap, _ = json.Marshal(s) })
+	from = max(first, c.fsm.Index()+1)
 	scratch := contracts.NewState()
+	if err := json.Unmarshal(snap, scratch); err != nil {
+		c.log.Warn("seed peers from the local log", "err", err)
+		return
+	}
 	var l raft.Log
-	for i := first; i <= last; i++ {
+	for i := from; i <= last; i++ {
 		if logs.GetLog(i, &l) != nil || l.Type != raft.LogCommand {
 			continue
 		}

@@ -308,6 +308,15 @@ func TestLaggingMemberCatchesUpFromSnapshot(t *testing.T) {
 		t.Fatalf("the leader's snapshot is at %d; the lagging member misses entries from %d", snap, missedFrom)
 	}
 	lagging.Restart()
+	// Before raft hears from anyone, the restarted member knows where
+	// every member is: from its snapshot and the log entries after it
+	// (a member admitted after its snapshot included; if that member
+	// leads, nobody else would tell it).
+	for _, m := range c.Nodes {
+		if m != lagging && !lagging.Node.KnowsAddrs(m.Node.PeerID()) {
+			t.Errorf("after its restart %s has no address of %s", lagging.Org, m.Org)
+		}
+	}
 	c.RequireSameState()
 	if st := c.Status(lagging); st.Raft.SnapshotIndex == 0 {
 		t.Fatalf("the restarted member caught up without a snapshot: %+v", st.Raft)
