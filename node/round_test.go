@@ -52,6 +52,36 @@ func importNPS(t *testing.T, m *nodetest.Member, n int, seed uint64, truth map[s
 	}
 }
 
+// npsConsortium is three members in a consortium with their key, each
+// holding sizes[i] random NPS answers (importNPS, seeds seed+i); truth
+// sums them.
+func npsConsortium(t *testing.T, name string, seed uint64, sizes ...int) (*nodetest.Cluster, map[string]*npsCell) {
+	t.Helper()
+	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c.Form(name)
+	c.WaitForKeys()
+	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
+	for i, m := range c.Nodes {
+		importNPS(t, m, sizes[i], seed+uint64(i), truth)
+	}
+	return c, truth
+}
+
+// agree proposes a contract through one member and approves it through
+// the others given.
+func agree(t *testing.T, id, yaml string, by *nodetest.Member, approvers ...*nodetest.Member) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := by.Client.Propose(ctx, id+".yaml", yaml); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range approvers {
+		if _, err := m.Client.ContractAction(ctx, "approve", client.ContractAction{ID: id}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // TestRound: three hospitals run an encrypted round of an NPS contract.
 // The released NPS per care setting equals the plain computation over all
 // their records, the pharmacy cell (2 records per hospital, under the
@@ -59,24 +89,10 @@ func importNPS(t *testing.T, m *nodetest.Member, n int, seed uint64, truth map[s
 // node serves the same result, and each shows its own value beside it.
 func TestRound(t *testing.T) {
 	ctx := context.Background()
-	c := nodetest.NewCluster(t, 3, nodetest.Options{})
-	c.Form("round")
-	c.WaitForKeys()
-	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
-	for i, m := range c.Nodes {
-		importNPS(t, m, 200+50*i, uint64(i+1), truth)
-	}
+	c, truth := npsConsortium(t, "round", 1, 200, 250, 300)
 	contract := "id: nps-care\nmeasure: nps\naggregate: nps\ngroup_by: {care_setting: [inpatient, outpatient, pharmacy]}\n" +
 		"participants: [org-0, org-1, org-2]\napprovals: all\nprivacy: {min_cohort: 11}\n"
-	a := c.Nodes[0]
-	if _, err := a.Client.Propose(ctx, "nps.yaml", contract); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range c.Nodes[1:] {
-		if _, err := m.Client.ContractAction(ctx, "approve", client.ContractAction{ID: "nps-care"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	agree(t, "nps-care", contract, c.Nodes[0], c.Nodes[1:]...)
 	res, err := c.Nodes[1].Client.RunRound(ctx, "nps-care")
 	if err != nil {
 		t.Fatal(err)
@@ -117,17 +133,9 @@ func TestRound(t *testing.T) {
 // inputs and decrypted by the two live members (the threshold).
 func TestRoundSurvivesAMemberDown(t *testing.T) {
 	ctx := context.Background()
-	c := nodetest.NewCluster(t, 3, nodetest.Options{})
-	c.Form("down")
-	c.WaitForKeys()
-	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
-	for i, m := range c.Nodes {
-		importNPS(t, m, 100, uint64(10+i), truth)
-	}
+	c, _ := npsConsortium(t, "down", 10, 100, 100, 100)
 	contract := "id: nps-2of3\nmeasure: nps\naggregate: nps\nparticipants: [org-0, org-1, org-2]\napprovals: 1\nmin_participants: 2\nprivacy: {min_cohort: 11}\n"
-	if _, err := c.Nodes[0].Client.Propose(ctx, "c.yaml", contract); err != nil {
-		t.Fatal(err)
-	}
+	agree(t, "nps-2of3", contract, c.Nodes[0])
 	c.RequireSameState()
 	c.Nodes[2].Stop()
 	res, err := c.Nodes[0].Client.RunRound(ctx, "nps-2of3")
@@ -148,18 +156,10 @@ func TestRoundSurvivesAMemberDown(t *testing.T) {
 // and runs twice; a third round is refused because the budget is spent.
 func TestRoundWithDifferentialPrivacy(t *testing.T) {
 	ctx := context.Background()
-	c := nodetest.NewCluster(t, 3, nodetest.Options{})
-	c.Form("dp")
-	c.WaitForKeys()
-	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
-	for i, m := range c.Nodes {
-		importNPS(t, m, 300, uint64(20+i), truth)
-	}
+	c, truth := npsConsortium(t, "dp", 20, 300, 300, 300)
 	contract := "id: nps-dp\nmeasure: nps\naggregate: nps\ngroup_by: {care_setting: [inpatient, outpatient, pharmacy]}\n" +
 		"participants: [org-0, org-1, org-2]\napprovals: 1\nprivacy: {min_cohort: 11, epsilon: 1, budget: 2}\n"
-	if _, err := c.Nodes[0].Client.Propose(ctx, "dp.yaml", contract); err != nil {
-		t.Fatal(err)
-	}
+	agree(t, "nps-dp", contract, c.Nodes[0])
 	c.RequireSameState()
 	for range 2 {
 		res, err := c.Nodes[1].Client.RunRound(ctx, "nps-dp")
@@ -191,23 +191,10 @@ func TestRoundWithDifferentialPrivacy(t *testing.T) {
 // schedule says so.
 func TestScheduledRound(t *testing.T) {
 	ctx := context.Background()
-	c := nodetest.NewCluster(t, 3, nodetest.Options{})
-	c.Form("scheduled")
-	c.WaitForKeys()
-	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
-	for i, m := range c.Nodes {
-		importNPS(t, m, 100, uint64(i+1), truth)
-	}
+	c, truth := npsConsortium(t, "scheduled", 1, 100, 100, 100)
 	contract := "id: nps-daily\nmeasure: nps\naggregate: nps\ngroup_by: {care_setting: [inpatient, outpatient, pharmacy]}\n" +
 		"participants: [org-2, org-1, org-0]\napprovals: all\nprivacy: {min_cohort: 11}\nschedule: 1d\n"
-	if _, err := c.Nodes[2].Client.Propose(ctx, "nps.yaml", contract); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range c.Nodes[:2] {
-		if _, err := m.Client.ContractAction(ctx, "approve", client.ContractAction{ID: "nps-daily"}); err != nil {
-			t.Fatal(err)
-		}
-	}
+	agree(t, "nps-daily", contract, c.Nodes[2], c.Nodes[:2]...)
 	var res *client.Results
 	deadline := time.Now().Add(30 * time.Second)
 	for res == nil {
