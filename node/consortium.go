@@ -200,6 +200,11 @@ func (c *consortium) start(ctx context.Context) error {
 		defer c.wg.Done()
 		c.runSchedules(c.ctx)
 	}()
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.keepConnected(c.ctx)
+	}()
 	return nil
 }
 

@@ -444,3 +444,41 @@ func TestReadsWriteNothingToTheLog(t *testing.T) {
 		t.Fatalf("120 reads grew the raft log from %d to %d entries", before, after)
 	}
 }
+
+// TestRestartedNonVoterOnANewPortCatchesUp: a non-voter restarts on
+// another port (its descriptor still names the old one) and still follows
+// the log. A non-voter never campaigns, so raft alone would never dial out
+// from it; the node dials the members itself, and identify tells them its
+// new address.
+func TestRestartedNonVoterOnANewPortCatchesUp(t *testing.T) {
+	c := nodetest.NewCluster(t, 6, nodetest.Options{})
+	c.Form("six")
+	ctx := context.Background()
+	leader := c.WaitForLeader()
+	ms, err := leader.Client.Members(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spare *nodetest.Member
+	for _, m := range ms.Members {
+		if m.Raft == "nonvoter" {
+			for _, n := range c.Nodes {
+				if n.Org == m.Org {
+					spare = n
+				}
+			}
+		}
+	}
+	if spare == nil {
+		t.Fatalf("no non-voter among %+v", ms.Members)
+	}
+	before := c.Status(spare).Listen
+	spare.Restart()
+	if after := c.Status(spare).Listen; slices.Equal(before, after) {
+		t.Fatalf("%s restarted on the same address %v", spare.Org, after)
+	}
+	if _, err := leader.Client.Propose(ctx, "c.yaml", contractYAML("after-restart", orgs(c.Nodes), "all")); err != nil {
+		t.Fatal(err)
+	}
+	c.RequireSameState()
+}
