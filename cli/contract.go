@@ -192,6 +192,12 @@ func contractShowCommand() *ucli.Command {
 				t.row("rejected by "+org, ci.Rejections[org])
 			}
 			t.row("proposed by", ci.ProposedBy)
+			if ci.Schedule != "" {
+				t.row("schedule", "every "+ci.Schedule)
+			}
+			if nr := ci.NextRound; nr != nil {
+				t.row("next round", nr.Due+" ("+nr.By+"'s turn)")
+			}
 			t.row("hash", ci.Hash)
 			return t.flush()
 		},

@@ -25,6 +25,16 @@ func TestContractListAndShow(t *testing.T) {
 	golden(t, "contract_show", out)
 }
 
+func TestContractShowScheduled(t *testing.T) {
+	scheduled := strings.Replace(contractInfoJSON, `"state":"approved"`, `"state":"active","schedule":"7d","next_round":{"due":"2026-11-29T08:00:00Z","by":"hosp-b"}`, 1)
+	f := newFakeNode(t, map[string]string{"GET /v1/contracts/nps-diabetes": scheduled})
+	out, errOut, code := f.run("contract", "show", "nps-diabetes")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "contract_show_scheduled", out)
+}
+
 func TestContractProposePrintsTheID(t *testing.T) {
 	f := newFakeNode(t, map[string]string{"POST /v1/contracts/propose": contractInfoJSON})
 	path := filepath.Join(t.TempDir(), "c.yaml")

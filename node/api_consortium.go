@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
@@ -289,7 +290,33 @@ func (n *Node) contract(w http.ResponseWriter, id string) (contracts.ContractRec
 
 func (n *Node) writeContract(w http.ResponseWriter, id string) {
 	if rec, ok := n.contract(w, id); ok {
-		writeJSON(w, http.StatusOK, contractInfo(rec, true))
+		info := contractInfo(rec, true)
+		var rounds []contracts.Round
+		n.cons.fsm.Read(func(s *contracts.State) { rounds = s.Rounds(rec.ID) })
+		withSchedule(&info, rec, rounds, time.Now())
+		writeJSON(w, http.StatusOK, info)
+	}
+}
+
+// withSchedule adds a scheduled contract's schedule to info and, when it
+// is active, its next round: the earliest participant's turn
+// (contracts.NextRoundAt; a first round is due now).
+func withSchedule(info *client.ContractInfo, rec contracts.ContractRecord, rounds []contracts.Round, now time.Time) {
+	c, err := rec.Contract()
+	if err != nil || c.Schedule == 0 {
+		return
+	}
+	info.Schedule = contracts.FormatSchedule(c.Schedule)
+	if rec.State != contracts.ContractActive {
+		return
+	}
+	var first time.Time
+	for _, p := range c.Participants {
+		at, ok := c.NextRoundAt(rounds, p, now)
+		if ok && (info.NextRound == nil || at.Before(first)) {
+			first = at
+			info.NextRound = &client.NextRound{Due: at.UTC().Format(time.RFC3339), By: string(p)}
+		}
 	}
 }
 
@@ -328,8 +355,11 @@ func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
 	n.cons.freshen(r.Context())
 	out := client.Contracts{Contracts: []client.ContractInfo{}}
 	n.cons.fsm.Read(func(s *contracts.State) {
+		now := time.Now()
 		for _, rec := range s.Contracts() {
-			out.Contracts = append(out.Contracts, contractInfo(rec, false))
+			info := contractInfo(rec, false)
+			withSchedule(&info, rec, s.Rounds(rec.ID), now)
+			out.Contracts = append(out.Contracts, info)
 		}
 	})
 	writeJSON(w, http.StatusOK, out)

@@ -195,6 +195,10 @@ func TestScheduledRound(t *testing.T) {
 	contract := "id: nps-daily\nmeasure: nps\naggregate: nps\ngroup_by: {care_setting: [inpatient, outpatient, pharmacy]}\n" +
 		"participants: [org-2, org-1, org-0]\napprovals: all\nprivacy: {min_cohort: 11}\nschedule: 1d\n"
 	agree(t, "nps-daily", contract, c.Nodes[2], c.Nodes[:2]...)
+	info, err := c.Nodes[1].Client.Contract(ctx, "nps-daily")
+	if err != nil || info.Schedule != "1d" || info.NextRound == nil || info.NextRound.By != "org-0" {
+		t.Fatalf("contract show of a scheduled contract: %+v %v", info, err)
+	}
 	var res *client.Results
 	deadline := time.Now().Add(30 * time.Second)
 	for res == nil {
@@ -225,5 +229,13 @@ func TestScheduledRound(t *testing.T) {
 	}
 	if len(openers) != 1 || openers[0] != "org-0" {
 		t.Fatalf("rounds opened by %v, want one by org-0", openers)
+	}
+	// The next round is a day after the first opened, and org-1's turn.
+	info, err = c.Nodes[2].Client.Contract(ctx, "nps-daily")
+	if err != nil || info.NextRound == nil || info.NextRound.By != "org-1" {
+		t.Fatalf("next round after the first: %+v %v", info.NextRound, err)
+	}
+	if due, err := time.Parse(time.RFC3339, info.NextRound.Due); err != nil || time.Until(due) < 23*time.Hour || time.Until(due) > 24*time.Hour {
+		t.Fatalf("next round due %s, want about a day from now", info.NextRound.Due)
 	}
 }

@@ -234,8 +234,20 @@ type ContractInfo struct {
 	Approvals    []string          `json:"approvals"`
 	Rejections   map[string]string `json:"rejections,omitempty"`
 	ProposedBy   string            `json:"proposed_by"`
-	Contract     any               `json:"contract,omitempty"` // the canonical contract (show only)
-	History      []ContractInfo    `json:"history,omitempty"`
+	// Schedule is how often rounds run by themselves ("7d"; "" when only
+	// `round run` runs them); NextRound, for an active scheduled
+	// contract, when the next one is due and whose turn it is.
+	Schedule  string         `json:"schedule,omitempty"`
+	NextRound *NextRound     `json:"next_round,omitempty"`
+	Contract  any            `json:"contract,omitempty"` // the canonical contract (show only)
+	History   []ContractInfo `json:"history,omitempty"`
+}
+
+// NextRound is when a scheduled contract's next round is due, and which
+// participant's node opens it (the others follow if it does not).
+type NextRound struct {
+	Due string `json:"due"` // RFC 3339; in the past when overdue
+	By  string `json:"by"`
 }
 
 // RoundRequest is POST /v1/rounds: run a round of a contract now.
