@@ -13,28 +13,14 @@ import (
 )
 
 // connectInterval is how often a node dials the members it has no
-// connection to.
+// connection to (connectMembers).
 const connectInterval = 5 * time.Second
 
-// keepConnected dials, now and every connectInterval until ctx ends, each
-// admitted member this node has no connection to. Identify then tells the
-// member this node's current addresses: a node restarted on another port
-// is found again at once, even a non-voter (which never campaigns, so
-// raft alone would never dial out), without a governance entry.
-func (c *consortium) keepConnected(ctx context.Context) {
-	t := time.NewTicker(connectInterval)
-	defer t.Stop()
-	for {
-		c.connectMembers(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// connectMembers dials the unconnected admitted members at once.
+// connectMembers dials, at once, each member this node has no connection
+// to. Identify then tells the member this node's current addresses: a
+// node restarted on another port is found again at once, even a
+// non-voter (which never campaigns, so raft alone would never dial out),
+// without a governance entry.
 func (c *consortium) connectMembers(ctx context.Context) {
 	if c.getRaft() == nil {
 		return // not in a consortium (yet)

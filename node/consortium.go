@@ -185,27 +185,28 @@ func (c *consortium) start(ctx context.Context) error {
 		}
 		c.seedPeers()
 	}
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.manageVoters(c.ctx)
-	}()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.keys.run(c.ctx)
-	}()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.runSchedules(c.ctx)
-	}()
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		c.keepConnected(c.ctx)
-	}()
+	rc := c.cfg.Raft
+	rc.fill()
+	c.wg.Go(func() { c.keys.run(c.ctx) })
+	c.wg.Go(func() { every(c.ctx, min(5*time.Second, rc.DeadVoterAfter/2), c.manageVoters) })
+	c.wg.Go(func() { every(c.ctx, connectInterval, func() { c.connectMembers(c.ctx) }) })
+	seen := map[kpi.ContractID]time.Time{} // when this node first saw each scheduled contract active
+	c.wg.Go(func() { every(c.ctx, roundsInterval, func() { c.tendRounds(c.ctx, seen) }) })
 	return nil
+}
+
+// every calls fn now and then every d until ctx ends.
+func every(ctx context.Context, d time.Duration, fn func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		fn()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 func (c *consortium) startHost() error {
@@ -533,65 +534,56 @@ func (c *consortium) admittedPeer(p peer.ID) bool {
 // non-voter is promoted when voters are missing, and takes the vote of a
 // voter that has missed heartbeats for longer than DeadVoterAfter (which is
 // demoted to non-voter and catches up if it returns).
-func (c *consortium) manageVoters(ctx context.Context) {
+func (c *consortium) manageVoters() {
 	rc := c.cfg.Raft
 	rc.fill()
-	t := time.NewTicker(min(5*time.Second, rc.DeadVoterAfter/2))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		r := c.getRaft()
-		if r == nil {
-			continue
-		}
-		if r.State() != raft.Leader {
-			c.mu.Lock()
-			clear(c.failing) // another leader's view will be different
-			c.mu.Unlock()
-			continue
-		}
-		voters, nonvoters := c.servers()
+	r := c.getRaft()
+	if r == nil {
+		return
+	}
+	if r.State() != raft.Leader {
 		c.mu.Lock()
-		dead, healthy := []string{}, []string{}
-		for id := range voters {
-			if last, ok := c.failing[raft.ServerID(id)]; ok && time.Since(last) > rc.DeadVoterAfter {
-				dead = append(dead, id)
-			}
-		}
-		for id := range nonvoters {
-			if _, failing := c.failing[raft.ServerID(id)]; !failing {
-				healthy = append(healthy, id)
-			}
-		}
+		clear(c.failing) // another leader's view will be different
 		c.mu.Unlock()
-		// Promote first, so that the vote count never drops while a dead
-		// voter is replaced; then demote dead voters beyond maxVoters. The
-		// two steps are separate so that a demotion that failed (the lead
-		// moved, a timeout) is taken up again by whoever leads next.
-		for len(healthy) > 0 && len(voters)-len(dead) < maxVoters {
-			id := healthy[0]
-			healthy = healthy[1:]
-			if err := r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, 10*time.Second).Error(); err != nil {
-				c.log.Warn("promote non-voter", "peer", id, "err", err)
-				break
-			}
-			c.log.Info("promoted non-voter to voter", "peer", id)
-			voters[id] = true
+		return
+	}
+	voters, nonvoters := c.servers()
+	c.mu.Lock()
+	dead, healthy := []string{}, []string{}
+	for id := range voters {
+		if last, ok := c.failing[raft.ServerID(id)]; ok && time.Since(last) > rc.DeadVoterAfter {
+			dead = append(dead, id)
 		}
-		for len(voters) > maxVoters && len(dead) > 0 {
-			gone := dead[0]
-			dead = dead[1:]
-			if err := r.DemoteVoter(raft.ServerID(gone), 0, 10*time.Second).Error(); err != nil {
-				c.log.Warn("demote unreachable voter", "peer", gone, "err", err)
-				break
-			}
-			c.log.Warn("demoted a voter that missed heartbeats", "peer", gone, "for", rc.DeadVoterAfter)
-			delete(voters, gone)
+	}
+	for id := range nonvoters {
+		if _, failing := c.failing[raft.ServerID(id)]; !failing {
+			healthy = append(healthy, id)
 		}
+	}
+	c.mu.Unlock()
+	// Promote first, so that the vote count never drops while a dead
+	// voter is replaced; then demote dead voters beyond maxVoters. The
+	// two steps are separate so that a demotion that failed (the lead
+	// moved, a timeout) is taken up again by whoever leads next.
+	for len(healthy) > 0 && len(voters)-len(dead) < maxVoters {
+		id := healthy[0]
+		healthy = healthy[1:]
+		if err := r.AddVoter(raft.ServerID(id), raft.ServerAddress(id), 0, 10*time.Second).Error(); err != nil {
+			c.log.Warn("promote non-voter", "peer", id, "err", err)
+			break
+		}
+		c.log.Info("promoted non-voter to voter", "peer", id)
+		voters[id] = true
+	}
+	for len(voters) > maxVoters && len(dead) > 0 {
+		gone := dead[0]
+		dead = dead[1:]
+		if err := r.DemoteVoter(raft.ServerID(gone), 0, 10*time.Second).Error(); err != nil {
+			c.log.Warn("demote unreachable voter", "peer", gone, "err", err)
+			break
+		}
+		c.log.Warn("demoted a voter that missed heartbeats", "peer", gone, "for", rc.DeadVoterAfter)
+		delete(voters, gone)
 	}
 }
 

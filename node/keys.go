@@ -12,8 +12,7 @@ package node
 //     /cxnet/keys (authenticated, encrypted streams) and combines the
 //     shares it was dealt into its threshold key;
 //   - once an epoch is keyed, it builds the collective public key and
-//     drops the secrets of older epochs;
-//   - it drops what the node kept of rounds that ended (round.go).
+//     drops the secrets of older epochs.
 //
 // Every step is idempotent and resumes after a restart: secrets are
 // stored (synced) before anything derived from them leaves the node, so a
@@ -95,9 +94,6 @@ func (k *keyManager) run(ctx context.Context) {
 		case <-t.C:
 		}
 		k.step(ctx)
-		if err := k.c.forgetEndedRounds(); err != nil {
-			k.warnOnce("forget ended rounds", "err", err)
-		}
 	}
 }
 

@@ -9,43 +9,37 @@ import (
 	"github.com/cxnet/cxnet/kpi"
 )
 
-// scheduleInterval is how often a node looks for scheduled rounds due.
-const scheduleInterval = 5 * time.Second
+// roundsInterval is how often a node tends its rounds (tendRounds).
+const roundsInterval = 5 * time.Second
 
-// runSchedules opens, on this node, the rounds of active scheduled
+// tendRounds opens, on this node, the rounds of active scheduled
 // contracts when it is this organisation's turn (contracts.NextRoundAt),
-// until ctx ends. A round runs as `round run` does; one that fails is
-// retried by the schedule, not here.
-func (c *consortium) runSchedules(ctx context.Context) {
-	t := time.NewTicker(scheduleInterval)
-	defer t.Stop()
-	seen := map[kpi.ContractID]time.Time{} // when this node first saw a contract active
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
+// and forgets what it kept of rounds that ended. A round runs as `round
+// run` does; one that fails is retried by the schedule, not here. seen
+// records when each scheduled contract was first seen active.
+func (c *consortium) tendRounds(ctx context.Context, seen map[kpi.ContractID]time.Time) {
+	if c.getRaft() == nil {
+		return
+	}
+	if err := c.forgetEndedRounds(); err != nil {
+		c.log.Warn("forget ended rounds", "err", err)
+	}
+	for _, id := range c.dueRounds(time.Now(), seen) {
+		log := c.log.With("contract", id)
+		log.Info("scheduled round due")
+		round, err := c.runRound(ctx, id)
+		if c.metrics != nil {
+			outcome := "released"
+			if err != nil {
+				outcome = "failed"
+			}
+			c.metrics.scheduledRounds.WithLabelValues(outcome).Inc()
 		}
-		if c.getRaft() == nil {
+		if err != nil {
+			log.Warn("scheduled round failed; the schedule retries it", "round", round, "err", err)
 			continue
 		}
-		for _, id := range c.dueRounds(time.Now(), seen) {
-			log := c.log.With("contract", id)
-			log.Info("scheduled round due")
-			round, err := c.runRound(ctx, id)
-			if c.metrics != nil {
-				outcome := "released"
-				if err != nil {
-					outcome = "failed"
-				}
-				c.metrics.scheduledRounds.WithLabelValues(outcome).Inc()
-			}
-			if err != nil {
-				log.Warn("scheduled round failed; the schedule retries it", "round", round, "err", err)
-				continue
-			}
-			log.Info("scheduled round released", "round", round)
-		}
+		log.Info("scheduled round released", "round", round)
 	}
 }
 
