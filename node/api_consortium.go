@@ -290,47 +290,35 @@ func (n *Node) contract(w http.ResponseWriter, id string) (contracts.ContractRec
 
 func (n *Node) writeContract(w http.ResponseWriter, id string) {
 	if rec, ok := n.contract(w, id); ok {
-		info := contractInfo(rec, true)
 		var rounds []contracts.Round
 		n.cons.fsm.Read(func(s *contracts.State) { rounds = s.Rounds(rec.ID) })
-		withSchedule(&info, rec, rounds, time.Now())
-		writeJSON(w, http.StatusOK, info)
+		writeJSON(w, http.StatusOK, contractInfo(rec, true, rounds, time.Now()))
 	}
 }
 
-// withSchedule adds a scheduled contract's schedule to info and, when it
-// is active, its next round: the earliest participant's turn
-// (contracts.NextRoundAt; a first round is due now).
-func withSchedule(info *client.ContractInfo, rec contracts.ContractRecord, rounds []contracts.Round, now time.Time) {
-	c, err := rec.Contract()
-	if err != nil || c.Schedule == 0 {
-		return
-	}
-	info.Schedule = contracts.FormatSchedule(c.Schedule)
-	if rec.State != contracts.ContractActive {
-		return
-	}
-	var first time.Time
-	for _, p := range c.Participants {
-		at, ok := c.NextRoundAt(rounds, p, now)
-		if ok && (info.NextRound == nil || at.Before(first)) {
-			first = at
-			info.NextRound = &client.NextRound{Due: at.UTC().Format(time.RFC3339), By: string(p)}
-		}
-	}
-}
-
-func contractInfo(rec contracts.ContractRecord, full bool) client.ContractInfo {
-	info := versionInfo(string(rec.ID), rec.ContractVersion, full)
+// contractInfo describes a contract's current version (with its history
+// when full) and, for a scheduled contract, its schedule and, once
+// active, its next round (a first round is due now).
+func contractInfo(rec contracts.ContractRecord, full bool, rounds []contracts.Round, now time.Time) client.ContractInfo {
+	info, c := versionInfo(string(rec.ID), rec.ContractVersion, full)
 	if full {
 		for _, h := range rec.History {
-			info.History = append(info.History, versionInfo(string(rec.ID), h, false))
+			old, _ := versionInfo(string(rec.ID), h, false)
+			info.History = append(info.History, old)
+		}
+	}
+	if c != nil && c.Schedule > 0 {
+		info.Schedule = contracts.FormatSchedule(c.Schedule)
+		if due, by, ok := c.NextRound(rounds, now); ok && rec.State == contracts.ContractActive {
+			info.NextRound = &client.NextRound{Due: due.UTC().Format(time.RFC3339), By: string(by)}
 		}
 	}
 	return info
 }
 
-func versionInfo(id string, v contracts.ContractVersion, full bool) client.ContractInfo {
+// versionInfo describes one version of a contract, and returns it parsed
+// (nil when it does not parse).
+func versionInfo(id string, v contracts.ContractVersion, full bool) (client.ContractInfo, *contracts.Contract) {
 	info := client.ContractInfo{
 		ID: id, Version: v.Version, State: string(v.State), Hash: v.Hash,
 		Participants: orgStrings(v.Participants), Needed: v.Needed, Approvals: orgStrings(v.Approvals),
@@ -342,13 +330,14 @@ func versionInfo(id string, v contracts.ContractVersion, full bool) client.Contr
 			info.Rejections[string(o)] = why
 		}
 	}
-	if c, err := v.Contract(); err == nil {
+	c, err := v.Contract()
+	if err == nil {
 		info.Title, info.Measure, info.Aggregate = c.Title, c.Measure, string(c.Aggregate)
 	}
 	if full {
 		info.Contract = json.RawMessage(v.Canonical)
 	}
-	return info
+	return info, c
 }
 
 func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
@@ -357,9 +346,7 @@ func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
 	n.cons.fsm.Read(func(s *contracts.State) {
 		now := time.Now()
 		for _, rec := range s.Contracts() {
-			info := contractInfo(rec, false)
-			withSchedule(&info, rec, s.Rounds(rec.ID), now)
-			out.Contracts = append(out.Contracts, info)
+			out.Contracts = append(out.Contracts, contractInfo(rec, false, s.Rounds(rec.ID), now))
 		}
 	})
 	writeJSON(w, http.StatusOK, out)
