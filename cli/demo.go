@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -125,6 +126,10 @@ func (t *npsTally) add(v int) {
 	}
 }
 
+func (t *npsTally) merge(o npsTally) {
+	t.n, t.promoters, t.detractors = t.n+o.n, t.promoters+o.promoters, t.detractors+o.detractors
+}
+
 func (t npsTally) nps() float64 {
 	return float64(t.promoters-t.detractors) / float64(t.n) * 100
 }
@@ -247,8 +252,7 @@ func (d *demo) report(ctx context.Context, res *client.Results, took time.Durati
 		setting := cell.Group["care_setting"]
 		var pooled npsTally
 		for _, m := range d.members {
-			t := m.truth[setting]
-			pooled.n, pooled.promoters, pooled.detractors = pooled.n+t.n, pooled.promoters+t.promoters, pooled.detractors+t.detractors
+			pooled.merge(*m.truth[setting])
 		}
 		own := "-"
 		if cell.Local != nil && cell.Local.Count > 0 {
@@ -326,7 +330,7 @@ func (d *demo) importAnswers(ctx context.Context, m *demoMember, i, records int)
 	}
 	pr, pw := io.Pipe()
 	go func() {
-		w := &errWriter{w: pw}
+		w := bufio.NewWriter(pw) // keeps the first write error for Flush
 		fmt.Fprintln(w, "record_id,subject,measure,value,time,care_setting")
 		for r := range records {
 			setting := demoSettings[r%3]
@@ -349,24 +353,9 @@ func (d *demo) importAnswers(ctx context.Context, m *demoMember, i, records int)
 			m.truth[setting].add(v)
 			fmt.Fprintf(w, "%s-%07d,patient-%d,nps,%d,2026-%02d-%02d,%s\n", m.org, r, r%(records/2+1), v, 1+r%12, 1+r%28, setting)
 		}
-		pw.CloseWithError(w.err)
+		pw.CloseWithError(w.Flush())
 	}()
 	return m.cl.Import(ctx, client.ImportRequest{Format: "csv"}, nil, []client.ImportFile{{Name: m.org + "-answers.csv", Body: pr}})
-}
-
-// errWriter keeps the first write error.
-type errWriter struct {
-	w   io.Writer
-	err error
-}
-
-func (e *errWriter) Write(p []byte) (int, error) {
-	if e.err != nil {
-		return 0, e.err
-	}
-	n, err := e.w.Write(p)
-	e.err = err
-	return n, err
 }
 
 // stop shuts every node down and waits for them.

@@ -619,9 +619,8 @@ func (c *consortium) seedPeers() {
 	// whose entries the log may no longer hold) and takes the log from
 	// there.
 	var snap []byte
-	var from uint64
 	c.fsm.Read(func(s *contracts.State) { snap, _ = json.Marshal(s) })
-	from = max(first, c.fsm.Index()+1)
+	from := max(first, c.fsm.Index()+1)
 	scratch := contracts.NewState()
 	if err := json.Unmarshal(snap, scratch); err != nil {
 		c.log.Warn("seed peers from the local log", "err", err)
