@@ -44,6 +44,9 @@ const (
 	EntryRoundOpen       EntryType = 10 // RoundOpen: open a KPI round
 	EntryRoundInput      EntryType = 11 // RoundInput: a participant's encrypted input is registered
 	EntryRoundRelease    EntryType = 12 // RoundRelease: a round's released result
+	EntryKeysCommit      EntryType = 13 // KeysCommit: a member commits to its public-key share
+	EntryRoundSeal       EntryType = 14 // RoundSeal: a round's set of inputs is fixed
+	EntryRoundFail       EntryType = 15 // RoundFail: a round failed, and why
 )
 
 // EntryVersion is the envelope version this node writes and understands.
@@ -82,6 +85,9 @@ var entryKinds = map[EntryType]struct {
 	EntryRoundOpen:       {"round.open", func() entryBody { return new(RoundOpen) }},
 	EntryRoundInput:      {"round.input", func() entryBody { return new(RoundInput) }},
 	EntryRoundRelease:    {"round.release", func() entryBody { return new(RoundRelease) }},
+	EntryKeysCommit:      {"keys.commit", func() entryBody { return new(KeysCommit) }},
+	EntryRoundSeal:       {"round.seal", func() entryBody { return new(RoundSeal) }},
+	EntryRoundFail:       {"round.fail", func() entryBody { return new(RoundFail) }},
 }
 
 // entryBody is what every entry body is: it carries a Header and names the
@@ -126,6 +132,9 @@ func (b *ContractReject) object() string  { return string(b.ID) }
 func (b *ContractRetire) object() string  { return string(b.ID) }
 func (b *KeysOpen) object() string        { return "epoch " + strconv.FormatUint(b.Epoch, 10) }
 func (b *KeysShare) object() string       { return "epoch " + strconv.FormatUint(b.Epoch, 10) }
+func (b *KeysCommit) object() string      { return "epoch " + strconv.FormatUint(b.Epoch, 10) }
+func (b *RoundSeal) object() string       { return b.Round }
+func (b *RoundFail) object() string       { return b.Round }
 func (b *RoundOpen) object() string       { return string(b.Contract) }
 func (b *RoundInput) object() string      { return b.Round }
 func (b *RoundRelease) object() string    { return b.Round }
@@ -215,8 +224,22 @@ type KeysOpen struct {
 	Params    string      `json:"params"`
 }
 
+// KeysCommit commits the signer to its public-key share for key epoch
+// Epoch before any share of the epoch is revealed: Digest is
+// KeyShareDigest of the share. A member that saw the others' shares could
+// otherwise choose its own so that the collective key is one it alone
+// holds (a rogue-key attack); bound by a commitment made before any share
+// is seen, its share cannot depend on the others'.
+type KeysCommit struct {
+	Header
+	Epoch  uint64 `json:"epoch"`
+	Digest string `json:"digest"`
+}
+
 // KeysShare is the signer's public-key share for key epoch Epoch. It is
-// public: it reveals nothing of the signer's secret key share.
+// public: it reveals nothing of the signer's secret key share. It is
+// accepted only once every member has committed (KeysCommit), and only
+// when it matches the signer's commitment.
 type KeysShare struct {
 	Header
 	Epoch uint64 `json:"epoch"`
@@ -238,8 +261,8 @@ type Entry struct {
 	Signed
 	// Value is the decoded body: *Genesis, *AdmitPropose, *AdmitApprove,
 	// *ContractPropose, *ContractApprove, *ContractReject,
-	// *ContractRetire, *KeysOpen, *KeysShare, *RoundOpen, *RoundInput or
-	// *RoundRelease. It is nil when the type or version is unknown
+	// *ContractRetire, *KeysOpen, *KeysCommit, *KeysShare, *RoundOpen,
+	// *RoundInput, *RoundSeal, *RoundRelease or *RoundFail. It is nil when the type or version is unknown
 	// (Known reports false); Signed is then empty too.
 	Value any
 }

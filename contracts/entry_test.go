@@ -177,9 +177,9 @@ func TestDecodeEntry(t *testing.T) {
 
 func TestEntryTypeNames(t *testing.T) {
 	want := map[EntryType]string{1: "consortium.genesis", 2: "member.propose", 3: "member.approve",
-		4: "contract.propose", 5: "contract.approve", 6: "contract.reject", 7: "contract.retire", 8: "keys.open", 9: "keys.share", 10: "round.open", 11: "round.input", 12: "round.release", 13: "unknown(13)"}
+		4: "contract.propose", 5: "contract.approve", 6: "contract.reject", 7: "contract.retire", 8: "keys.open", 9: "keys.share", 10: "round.open", 11: "round.input", 12: "round.release", 13: "keys.commit", 14: "round.seal", 15: "round.fail", 16: "unknown(16)"}
 	for typ, name := range want {
-		if typ.String() != name || typ.Known() != (typ <= 12) {
+		if typ.String() != name || typ.Known() != (typ <= 15) {
 			t.Errorf("%d: %s %v", typ, typ, typ.Known())
 		}
 	}

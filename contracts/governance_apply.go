@@ -73,14 +73,20 @@ func (s *State) Apply(index uint64, raw []byte) (Event, error) {
 		ev, rej = a.contractRetire(b)
 	case *KeysOpen:
 		ev, rej = a.keysOpen(b)
+	case *KeysCommit:
+		ev, rej = a.keysCommit(b)
 	case *KeysShare:
 		ev, rej = a.keysShare(b)
 	case *RoundOpen:
 		ev, rej = a.roundOpen(b)
 	case *RoundInput:
 		ev, rej = a.roundInput(b)
+	case *RoundSeal:
+		ev, rej = a.roundSeal(b)
 	case *RoundRelease:
 		ev, rej = a.roundRelease(b)
+	case *RoundFail:
+		ev, rej = a.roundFail(b)
 	default: // Known() guarantees a body
 		rej = &RejectError{Reason: "entry has no body", Err: ErrMalformed}
 	}

@@ -71,7 +71,7 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 		likelySigners = nil // members yet to share
 		for _, o := range pool {
 			if _, member := p.Point(o.id); member {
-				if _, shared := p.Shares[o.id]; !shared {
+				if _, shared := p.Shares[o.id]; !shared && (p.Committed() || p.Commits[o.id] == "") {
 					likelySigners = append(likelySigners, o)
 				}
 			}
@@ -154,11 +154,18 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 			Seed:      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff", Params: "test"})
 	case 15, 16:
 		var epoch uint64
-		if p, ok := g.s.PendingKeys(); ok {
+		p, ok := g.s.PendingKeys()
+		if ok {
 			epoch = p.Epoch
 		}
-		return sign(EntryKeysShare, KeysShare{Header: h, Epoch: epoch,
-			Share: rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "share")})
+		share := []byte("share of " + signer.id)
+		if rapid.IntRange(0, 5).Draw(t, "odd share") == 0 {
+			share = rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "share")
+		}
+		if _, committed := p.Commits[signer.id]; ok && !committed {
+			return sign(EntryKeysCommit, KeysCommit{Header: h, Epoch: epoch, Digest: KeyShareDigest(epoch, signer.id, share)})
+		}
+		return sign(EntryKeysShare, KeysShare{Header: h, Epoch: epoch, Share: share})
 	default:
 		switch rapid.IntRange(0, 2).Draw(t, "odd") {
 		case 0:
@@ -169,7 +176,7 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 		case 1:
 			return rapid.SliceOfN(rapid.Byte(), 0, 40).Draw(t, "garbage")
 		}
-		return sign(EntryType(rapid.IntRange(13, 255).Draw(t, "future type")), map[string]string{"nonce": h.Nonce})
+		return sign(EntryType(rapid.IntRange(16, 255).Draw(t, "future type")), map[string]string{"nonce": h.Nonce})
 	}
 }
 

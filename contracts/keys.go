@@ -5,14 +5,17 @@ package contracts
 // run; governance records which members set up which key, so that every
 // node knows, from the log alone, which contracts are active.
 //
-// A key epoch is opened (KeysOpen) for every admitted member; it is keyed
-// once each of them has published its public-key share (KeysShare). The
+// A key epoch is opened (KeysOpen) for every admitted member. Each member
+// first commits to its public-key share (KeysCommit: a digest); once every
+// member has committed, each reveals its share (KeysShare), which must
+// match its commitment. The epoch is keyed once every share is in. The
 // newest keyed epoch is the consortium's key; an approved contract whose
 // participants it covers is active. A newer epoch, opened when the
 // membership changes, replaces an unkeyed one and, once keyed, the old
 // key.
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"maps"
 	"slices"
@@ -24,9 +27,10 @@ import (
 
 // Event types of key epochs.
 const (
-	EventKeysOpened = "keys.opened"
-	EventKeysShared = "keys.shared" // a share recorded; still collecting
-	EventKeysReady  = "keys.ready"  // every share is in: the epoch is the consortium's key
+	EventKeysOpened    = "keys.opened"
+	EventKeysCommitted = "keys.committed" // a commitment recorded
+	EventKeysShared    = "keys.shared"    // a share recorded; still collecting
+	EventKeysReady     = "keys.ready"     // every share is in: the epoch is the consortium's key
 )
 
 // KeyEpoch is a key epoch as the state records it.
@@ -38,6 +42,9 @@ type KeyEpoch struct {
 	Params    string      `json:"params"` // the homomorphic parameters' name
 	OpenedBy  kpi.OrgID   `json:"opened_by"`
 	OpenedAt  uint64      `json:"opened_at"` // log index
+	// Commits maps each member that has committed to its public-key
+	// share to the commitment (KeyShareDigest).
+	Commits map[kpi.OrgID]string `json:"commits"`
 	// Shares maps each member that has published its public-key share to
 	// the share.
 	Shares  map[kpi.OrgID][]byte `json:"shares"`
@@ -46,6 +53,36 @@ type KeyEpoch struct {
 
 // Keyed reports whether every member has published its share.
 func (k *KeyEpoch) Keyed() bool { return k.KeyedAt != 0 }
+
+// Committed reports whether every member has committed to its share:
+// shares may then be revealed.
+func (k *KeyEpoch) Committed() bool { return len(k.Commits) == len(k.Members) }
+
+// Uncommitted returns the members whose commitment is still missing,
+// sorted.
+func (k *KeyEpoch) Uncommitted() []kpi.OrgID {
+	var out []kpi.OrgID
+	for _, m := range k.Members {
+		if _, ok := k.Commits[m]; !ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// KeyShareDigest is the commitment to org's public-key share of key
+// epoch epoch: "sha256:" and the hex SHA-256 of
+//
+//	"cxnet/keys-share/v1\x00" | epoch (decimal) | "\x00" | org | "\x00" | share
+//
+// Binding the epoch and the member means a commitment cannot be copied
+// from another member or another epoch.
+func KeyShareDigest(epoch uint64, org kpi.OrgID, share []byte) string {
+	h := sha256.New()
+	h.Write([]byte("cxnet/keys-share/v1\x00" + strconv.FormatUint(epoch, 10) + "\x00" + string(org) + "\x00"))
+	h.Write(share)
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
 
 // Missing returns the members whose share is still missing, sorted.
 func (k *KeyEpoch) Missing() []kpi.OrgID {
@@ -78,6 +115,7 @@ func (k *KeyEpoch) Point(org kpi.OrgID) (int, bool) {
 func (k *KeyEpoch) clone() KeyEpoch {
 	c := *k
 	c.Members = slices.Clone(k.Members)
+	c.Commits = maps.Clone(k.Commits)
 	c.Shares = maps.Clone(k.Shares) // the byte slices are never modified
 	return c
 }
@@ -185,23 +223,62 @@ func (a *apply) keysOpen(b *KeysOpen) (Event, *RejectError) {
 		ev.Detail["replaces"] = strconv.FormatUint(p.Epoch, 10)
 	}
 	a.s.pendingKeys = &KeyEpoch{Epoch: b.Epoch, Members: slices.Clone(b.Members), Threshold: b.Threshold,
-		Seed: b.Seed, Params: b.Params, OpenedBy: a.e.Org, OpenedAt: a.index, Shares: map[kpi.OrgID][]byte{}}
+		Seed: b.Seed, Params: b.Params, OpenedBy: a.e.Org, OpenedAt: a.index,
+		Commits: map[kpi.OrgID]string{}, Shares: map[kpi.OrgID][]byte{}}
 	return ev, nil
 }
 
-func (a *apply) keysShare(b *KeysShare) (Event, *RejectError) {
+// pendingEpoch finds the epoch collecting commitments or shares, or says
+// why epoch is not it.
+func (a *apply) pendingEpoch(epoch uint64) (*KeyEpoch, *RejectError) {
 	p := a.s.pendingKeys
 	switch {
-	case p == nil || b.Epoch != p.Epoch:
-		r := refuse("key epoch %d is not collecting shares", b.Epoch)
-		if p != nil && b.Epoch < p.Epoch || a.s.keys != nil && b.Epoch <= a.s.keys.Epoch {
+	case p == nil || epoch != p.Epoch:
+		r := refuse("key epoch %d is not collecting shares", epoch)
+		if p != nil && epoch < p.Epoch || a.s.keys != nil && epoch <= a.s.keys.Epoch {
 			r.Err = ErrReplay
 		}
-		return Event{}, r
+		return nil, r
 	case !slices.Contains(p.Members, a.e.Org):
-		return Event{}, refuse("%s is not a member of key epoch %d (members: %s)", a.e.Org, p.Epoch, joinOrgs(p.Members))
+		return nil, refuse("%s is not a member of key epoch %d (members: %s)", a.e.Org, p.Epoch, joinOrgs(p.Members))
+	}
+	return p, nil
+}
+
+func (a *apply) keysCommit(b *KeysCommit) (Event, *RejectError) {
+	p, rej := a.pendingEpoch(b.Epoch)
+	if rej != nil {
+		return Event{}, rej
+	}
+	if !ValidDigest(b.Digest) {
+		return Event{}, refuse("the commitment %q must be sha256: and 64 hex digits", b.Digest)
+	}
+	if _, ok := p.Commits[a.e.Org]; ok {
+		return Event{}, &RejectError{Reason: string(a.e.Org) + " has already committed to its share for key epoch " + strconv.FormatUint(p.Epoch, 10), Err: ErrReplay}
+	}
+	if p.Commits == nil {
+		p.Commits = map[kpi.OrgID]string{}
+	}
+	p.Commits[a.e.Org] = b.Digest
+	return Event{Type: EventKeysCommitted, Object: "epoch " + strconv.FormatUint(p.Epoch, 10), Detail: map[string]string{
+		"commits": strconv.Itoa(len(p.Commits)), "members": strconv.Itoa(len(p.Members)),
+	}}, nil
+}
+
+func (a *apply) keysShare(b *KeysShare) (Event, *RejectError) {
+	p, rej := a.pendingEpoch(b.Epoch)
+	if rej != nil {
+		return Event{}, rej
+	}
+	switch {
 	case len(b.Share) == 0 || len(b.Share) > MaxKeyShare:
 		return Event{}, refuse("a public-key share must have 1 to %d bytes (got %d)", MaxKeyShare, len(b.Share))
+	case !p.Committed():
+		return Event{}, refuse("key epoch %d: shares are revealed only once every member has committed to its own; waiting for %s",
+			p.Epoch, joinOrgs(p.Uncommitted()))
+	case KeyShareDigest(p.Epoch, a.e.Org, b.Share) != p.Commits[a.e.Org]:
+		return Event{}, refuse("key epoch %d: %s's share does not match the commitment it made before the shares were revealed; refused (a share chosen after seeing the others' is a rogue-key attack)",
+			p.Epoch, a.e.Org)
 	}
 	if _, ok := p.Shares[a.e.Org]; ok {
 		return Event{}, &RejectError{Reason: string(a.e.Org) + " has already published its share for key epoch " + strconv.FormatUint(p.Epoch, 10), Err: ErrReplay}

@@ -21,8 +21,26 @@ func (g *govLog) openKeys(by *testOrg, epoch uint64, members ...*testOrg) []byte
 		Threshold: DefaultThreshold(len(ids)), Seed: testSeed, Params: "test"}, by)
 }
 
+// testShare is by's public-key share in these tests.
+func testShare(by *testOrg) []byte { return []byte("share of " + by.id) }
+
+func (g *govLog) commitKey(by *testOrg, epoch uint64) []byte {
+	return g.sign(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: epoch, Digest: KeyShareDigest(epoch, by.id, testShare(by))}, by)
+}
+
 func (g *govLog) shareKey(by *testOrg, epoch uint64) []byte {
-	return g.sign(EntryKeysShare, KeysShare{Header: hdr(), Epoch: epoch, Share: []byte("share of " + by.id)}, by)
+	return g.sign(EntryKeysShare, KeysShare{Header: hdr(), Epoch: epoch, Share: testShare(by)}, by)
+}
+
+// keyUp keys epoch: every member commits, then every member reveals.
+func (g *govLog) keyUp(epoch uint64, members ...*testOrg) {
+	g.t.Helper()
+	for _, o := range members {
+		g.must(g.commitKey(o, epoch))
+	}
+	for _, o := range members {
+		g.must(g.shareKey(o, epoch))
+	}
 }
 
 // TestKeyEpochActivatesContracts: an approved contract becomes active
@@ -47,6 +65,11 @@ func TestKeyEpochActivatesContracts(t *testing.T) {
 	if ev.Type != EventKeysOpened || ev.Detail["threshold"] != "2" || g.s.NeedsKeyEpoch() {
 		t.Fatalf("open: %+v needs %v", ev, g.s.NeedsKeyEpoch())
 	}
+	g.must(g.commitKey(orgA, 1))
+	if _, err := g.refused(g.shareKey(orgA, 1)); !strings.Contains(err.Error(), "waiting for hosp-b") {
+		t.Fatalf("a share revealed before every commitment: %v", err)
+	}
+	g.must(g.commitKey(orgB, 1))
 	if ev := g.must(g.shareKey(orgA, 1)); ev.Type != EventKeysShared {
 		t.Fatalf("first share: %+v", ev)
 	}
@@ -93,9 +116,7 @@ func TestKeyEpochActivatesContracts(t *testing.T) {
 	if k, _ := g.s.Keys(); k.Epoch != 1 {
 		t.Fatalf("key epoch %d while epoch 2 collects", k.Epoch)
 	}
-	for _, o := range []*testOrg{orgC, orgB, orgA} {
-		g.must(g.shareKey(o, 2))
-	}
+	g.keyUp(2, orgC, orgB, orgA)
 	if k, _ := g.s.Keys(); k.Epoch != 2 || k.Threshold != 2 {
 		t.Fatalf("key epoch %+v, want 2", k)
 	}
@@ -155,8 +176,60 @@ func TestKeyEpochRefusals(t *testing.T) {
 			}
 		})
 	}
+	for _, o := range []*testOrg{orgA, orgB, orgC} {
+		g.must(g.commitKey(o, 1))
+	}
+	if _, err := g.refused(g.commitKey(orgA, 1)); !errors.Is(err, ErrReplay) {
+		t.Fatalf("second commitment: %v", err)
+	}
 	g.must(g.shareKey(orgA, 1))
 	if _, err := g.refused(g.shareKey(orgA, 1)); !errors.Is(err, ErrReplay) {
 		t.Fatalf("second share: %v", err)
+	}
+}
+
+// TestRogueKeyShareRefused is the rogue-key attack: the last member to
+// reveal sees every other share and publishes its own minus their sum, so
+// that the collective key (the sum of the shares) is one it alone holds.
+// Its share must match the commitment it made before any share was
+// revealed, so the rogue share is refused, the epoch is not keyed with
+// it, and the refusal names the member.
+func TestRogueKeyShareRefused(t *testing.T) {
+	g := newGovLog(t)
+	g.form(orgA, orgB, orgC)
+	g.must(g.openKeys(orgA, 1, orgA, orgB, orgC))
+	for _, o := range []*testOrg{orgA, orgB, orgC} {
+		g.must(g.commitKey(o, 1))
+	}
+	g.must(g.shareKey(orgA, 1))
+	g.must(g.shareKey(orgB, 1))
+	p, _ := g.s.PendingKeys()
+	rogue := slices.Clone(testShare(orgC)) // "own share minus the others'", byte-wise
+	for _, o := range []kpi.OrgID{orgA.id, orgB.id} {
+		for i, b := range p.Shares[o] {
+			if i < len(rogue) {
+				rogue[i] -= b
+			}
+		}
+	}
+	_, err := g.refused(g.sign(EntryKeysShare, KeysShare{Header: hdr(), Epoch: 1, Share: rogue}, orgC))
+	var rej *RejectError
+	if !errors.As(err, &rej) || rej.Org != orgC.id || !strings.Contains(rej.Reason, "does not match the commitment") {
+		t.Fatalf("rogue share: %v, want a refusal naming %s", err, orgC.id)
+	}
+	if _, keyed := g.s.Keys(); keyed {
+		t.Fatal("the epoch was keyed with a rogue share")
+	}
+	// A commitment copied from another member does not open to its share.
+	g2 := newGovLog(t)
+	g2.form(orgA, orgB, orgC)
+	g2.must(g2.openKeys(orgA, 1, orgA, orgB, orgC))
+	g2.must(g2.commitKey(orgA, 1))
+	g2.must(g2.commitKey(orgB, 1))
+	a, _ := g2.s.PendingKeys()
+	g2.must(g2.sign(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: 1, Digest: a.Commits[orgA.id]}, orgC))
+	g2.must(g2.shareKey(orgA, 1))
+	if _, err := g2.refused(g2.sign(EntryKeysShare, KeysShare{Header: hdr(), Epoch: 1, Share: testShare(orgA)}, orgC)); !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("copied share: %v", err)
 	}
 }

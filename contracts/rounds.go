@@ -12,11 +12,14 @@ package contracts
 import (
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"maps"
 	"math/big"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/cxnet/cxnet/kpi"
 )
@@ -25,7 +28,9 @@ import (
 const (
 	EventRoundOpened   = "round.opened"
 	EventRoundInput    = "round.input"
+	EventRoundSealed   = "round.sealed"
 	EventRoundReleased = "round.released"
+	EventRoundFailed   = "round.failed"
 )
 
 // RoundState is where a round is.
@@ -33,15 +38,20 @@ type RoundState string
 
 // The round states.
 const (
-	RoundCollecting RoundState = "open"      // collecting inputs and decryption shares
-	RoundReleased   RoundState = "released"  // its result is in the log
-	RoundAbandoned  RoundState = "abandoned" // a newer round of the contract was opened first
+	RoundCollecting RoundState = "open"     // collecting the participants' input commitments
+	RoundSealed     RoundState = "sealed"   // its inputs are fixed; being decrypted
+	RoundReleased   RoundState = "released" // its result is in the log
+	RoundFailed     RoundState = "failed"   // it ended without a release; Reason says why
 )
+
+// Ongoing reports whether a round in this state may still release.
+func (s RoundState) Ongoing() bool { return s == RoundCollecting || s == RoundSealed }
 
 // Limits on rounds.
 const (
 	MaxReleaseSize = 2 << 20 // bytes of a release's cells JSON
 	maxRoundIDLen  = 200
+	maxFailReason  = 1000
 )
 
 // RoundOpen opens a round of the current version of contract Contract
@@ -56,24 +66,37 @@ type RoundOpen struct {
 	Epoch    uint64         `json:"epoch"`
 }
 
-// RoundInput registers the signer's input to round Round: Digest is
-// InputDigest of the ciphertexts it sent the aggregator.
+// RoundInput commits the signer to its input to round Round before any
+// ciphertext of it leaves the signer's node: Digest is InputDigest of the
+// ciphertexts. An input whose digest was registered before, in any round
+// of the key epoch, is refused (an exact replay).
 type RoundInput struct {
 	Header
 	Round  string `json:"round"`
 	Digest string `json:"digest"`
 }
 
-// RoundRelease is a round's result, published by its aggregator: the
-// participants whose inputs it sums, the members whose decryption shares
-// opened it, and the released cells (JSON, suppressed cells marked).
-type RoundRelease struct {
+// RoundSeal fixes the inputs of round Round: every input registered when
+// the seal is applied, and no other. Only the aggregator seals, and only
+// after the seal do participants hand their ciphertexts to it, so no
+// input can depend on another's ciphertext. The state machine, not the
+// aggregator, decides the set; a set the privacy rules refuse (too few
+// inputs, or one that differs by one or two organisations from an
+// earlier release) fails the round.
+type RoundSeal struct {
 	Header
-	Round      string          `json:"round"`
-	Inputs     []kpi.OrgID     `json:"inputs"`
-	Decryptors []kpi.OrgID     `json:"decryptors"`
-	Cells      json.RawMessage `json:"cells"`
-	Suppressed int             `json:"suppressed"`
+	Round string `json:"round"`
+}
+
+// RoundFail ends an ongoing round without a release. The aggregator
+// records why its round failed; any other member of the round (a
+// participant or a member of the round's key epoch) records a deviation
+// it saw, naming the member in Blame.
+type RoundFail struct {
+	Header
+	Round  string      `json:"round"`
+	Reason string      `json:"reason"`
+	Blame  []kpi.OrgID `json:"blame,omitempty"`
 }
 
 // Round is a round as the state records it.
@@ -88,8 +111,16 @@ type Round struct {
 	Opened     string               `json:"opened"`            // the opener's clock, RFC 3339 (informative)
 	Epsilon    string               `json:"epsilon,omitempty"` // the privacy.epsilon this round spends; "" for an exact release
 	Inputs     map[kpi.OrgID]string `json:"inputs"`            // participant -> digest of its input
+	Sealed     []kpi.OrgID          `json:"sealed,omitempty"`  // the inputs the round sums, fixed by round.seal
 	State      RoundState           `json:"state"`
 	Release    *RoundResult         `json:"release,omitempty"`
+	// Reason says why a failed round failed; Blame names the members a
+	// report held responsible, ReportedBy who reported it.
+	Reason     string      `json:"reason,omitempty"`
+	Blame      []kpi.OrgID `json:"blame,omitempty"`
+	ReportedBy kpi.OrgID   `json:"reported_by,omitempty"`
+	EndedAt    uint64      `json:"ended_at,omitempty"` // log index of the release or the failure
+	Ended      string      `json:"ended,omitempty"`    // the reporter's clock, RFC 3339 (informative)
 }
 
 // RoundResult is a released round's result.
@@ -105,6 +136,8 @@ type RoundResult struct {
 func (r *Round) clone() Round {
 	c := *r
 	c.Inputs = maps.Clone(r.Inputs)
+	c.Sealed = slices.Clone(r.Sealed)
+	c.Blame = slices.Clone(r.Blame)
 	if r.Release != nil {
 		rel := *r.Release
 		c.Release = &rel
@@ -190,8 +223,8 @@ func (a *apply) roundOpen(b *RoundOpen) (Event, *RejectError) {
 		"contract": string(b.Contract), "version": strconv.Itoa(b.Version), "epoch": strconv.FormatUint(b.Epoch, 10),
 	}}
 	for _, r := range a.s.rounds {
-		if r.Contract == b.Contract && r.State == RoundCollecting {
-			r.State = RoundAbandoned
+		if r.Contract == b.Contract && r.State.Ongoing() {
+			a.fail(r, b.Time, "abandoned: round "+id+" of the contract was opened before it ended", nil)
 			ev.Detail["abandons"] = r.ID
 		}
 	}
@@ -208,20 +241,26 @@ func (a *apply) roundOpen(b *RoundOpen) (Event, *RejectError) {
 	return ev, nil
 }
 
-// openRound finds an open round by id.
-func (a *apply) openRound(id string) (*Round, *RejectError) {
+// roundIn finds round id in state want.
+func (a *apply) roundIn(id string, want RoundState) (*Round, *RejectError) {
 	r, ok := a.s.rounds[id]
 	switch {
 	case !ok:
 		return nil, refuse("there is no round %q", id)
-	case r.State != RoundCollecting:
-		return nil, refuse("round %s is %s", id, r.State)
+	case r.State != want:
+		return nil, refuse("round %s is %s, not %s", id, r.State, want)
 	}
 	return r, nil
 }
 
+// fail ends round r without a release.
+func (a *apply) fail(r *Round, at time.Time, reason string, blame []kpi.OrgID) {
+	r.State, r.Reason, r.Blame = RoundFailed, reason, slices.Clone(blame)
+	r.EndedAt, r.Ended = a.index, at.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+}
+
 func (a *apply) roundInput(b *RoundInput) (Event, *RejectError) {
-	r, rej := a.openRound(b.Round)
+	r, rej := a.roundIn(b.Round, RoundCollecting)
 	if rej != nil {
 		return Event{}, rej
 	}
@@ -234,6 +273,9 @@ func (a *apply) roundInput(b *RoundInput) (Event, *RejectError) {
 	}
 	if _, ok := r.Inputs[a.e.Org]; ok {
 		return Event{}, &RejectError{Reason: string(a.e.Org) + " has already sent its input to round " + r.ID, Err: ErrReplay}
+	}
+	if other, ok := a.inputSeen(r.Epoch, b.Digest); ok {
+		return Event{}, &RejectError{Reason: fmt.Sprintf("%s's input to round %s repeats an input already registered (in round %s): an input is used once", a.e.Org, r.ID, other), Err: ErrReplay}
 	}
 	r.Inputs[a.e.Org] = b.Digest
 	return Event{Type: EventRoundInput, Object: r.ID, Detail: map[string]string{
@@ -250,43 +292,88 @@ func MinInputs(c *Contract) int {
 	return len(c.Participants)
 }
 
-func (a *apply) roundRelease(b *RoundRelease) (Event, *RejectError) {
-	r, rej := a.openRound(b.Round)
+// inputSeen finds an input digest registered in any round of key epoch
+// epoch.
+func (a *apply) inputSeen(epoch uint64, digest string) (string, bool) {
+	for _, r := range a.s.rounds {
+		if r.Epoch != epoch {
+			continue
+		}
+		for _, d := range r.Inputs {
+			if d == digest {
+				return r.ID, true
+			}
+		}
+	}
+	return "", false
+}
+
+func (a *apply) roundSeal(b *RoundSeal) (Event, *RejectError) {
+	r, rej := a.roundIn(b.Round, RoundCollecting)
 	if rej != nil {
 		return Event{}, rej
 	}
 	if a.e.Org != r.Aggregator {
-		return Event{}, refuse("only round %s's aggregator %s releases it", r.ID, r.Aggregator)
+		return Event{}, refuse("only round %s's aggregator %s seals it", r.ID, r.Aggregator)
 	}
 	c, err := a.s.contracts[r.Contract].Contract()
 	if err != nil {
 		return Event{}, refuse("contract %s does not parse: %v", r.Contract, err)
 	}
-	if !slices.IsSorted(b.Inputs) || len(slices.Compact(slices.Clone(b.Inputs))) != len(b.Inputs) {
-		return Event{}, refuse("the release's inputs must be sorted and distinct")
-	}
-	for _, o := range b.Inputs {
-		if _, ok := r.Inputs[o]; !ok {
-			return Event{}, refuse("the release sums an input from %s, which round %s did not register", o, r.ID)
-		}
-	}
+	inputs := slices.Sorted(maps.Keys(r.Inputs))
+	ev := Event{Type: EventRoundSealed, Object: r.ID, Detail: map[string]string{"inputs": joinOrgs(inputs)}}
+	reason := ""
 	switch {
-	case len(b.Inputs) < MinInputs(c):
-		return Event{}, refuse("the release sums %d inputs; %s needs %d", len(b.Inputs), r.Contract, MinInputs(c))
-	case len(b.Cells) == 0 || len(b.Cells) > MaxReleaseSize || !json.Valid(b.Cells):
-		return Event{}, refuse("the released cells must be JSON of 1 to %d bytes", MaxReleaseSize)
-	case a.s.keys == nil || len(b.Decryptors) < a.s.keys.Threshold:
-		return Event{}, refuse("a release needs decryption shares from the key's threshold of members")
+	case len(inputs) < MinInputs(c):
+		reason = fmt.Sprintf("only %d of the %d required inputs were committed (%s)", len(inputs), MinInputs(c), joinOrgs(inputs))
+	default:
+		reason = a.s.DifferencingRefusal(c, inputs)
 	}
-	for _, o := range b.Decryptors {
-		if _, ok := a.s.keys.Point(o); !ok {
-			return Event{}, refuse("decryptor %s is not a member of key epoch %d", o, a.s.keys.Epoch)
+	if reason != "" {
+		a.fail(r, b.Time, reason, nil)
+		ev.Type, ev.Detail["reason"] = EventRoundFailed, reason
+		return ev, nil
+	}
+	r.State, r.Sealed = RoundSealed, inputs
+	return ev, nil
+}
+
+func (a *apply) roundFail(b *RoundFail) (Event, *RejectError) {
+	r, ok := a.s.rounds[b.Round]
+	switch {
+	case !ok:
+		return Event{}, refuse("there is no round %q", b.Round)
+	case !r.State.Ongoing():
+		return Event{}, refuse("round %s is %s already", r.ID, r.State)
+	case b.Reason == "" || len(b.Reason) > maxFailReason || !utf8.ValidString(b.Reason):
+		return Event{}, refuse("a failure needs a reason of 1 to %d bytes of UTF-8", maxFailReason)
+	case len(b.Blame) > len(a.s.members):
+		return Event{}, refuse("a failure blames at most every member")
+	}
+	rec := a.s.contracts[r.Contract]
+	_, keyMember := a.s.keysPoint(r.Epoch, a.e.Org)
+	if a.e.Org != r.Aggregator && !slices.Contains(rec.Participants, a.e.Org) && !keyMember {
+		return Event{}, refuse("%s takes no part in round %s; only its aggregator, participants and key members report its failure", a.e.Org, r.ID)
+	}
+	for _, o := range b.Blame {
+		if _, ok := a.s.members[o]; !ok {
+			return Event{}, refuse("the failure blames %s, who is not a member", o)
 		}
 	}
-	r.State = RoundReleased
-	r.Release = &RoundResult{Inputs: slices.Clone(b.Inputs), Decryptors: slices.Clone(b.Decryptors), Cells: slices.Clone(b.Cells),
-		Suppressed: b.Suppressed, At: a.index, Released: b.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00")}
-	return Event{Type: EventRoundReleased, Object: r.ID, Detail: map[string]string{
-		"contract": string(r.Contract), "inputs": joinOrgs(b.Inputs), "suppressed": strconv.Itoa(b.Suppressed),
-	}}, nil
+	a.fail(r, b.Time, b.Reason, b.Blame)
+	r.ReportedBy = a.e.Org
+	ev := Event{Type: EventRoundFailed, Object: r.ID, Detail: map[string]string{"reason": b.Reason}}
+	if len(b.Blame) > 0 {
+		ev.Detail["blame"] = joinOrgs(b.Blame)
+	}
+	return ev, nil
+}
+
+// keysPoint reports org's Shamir point in key epoch epoch, when that
+// epoch is the consortium's key.
+func (s *State) keysPoint(epoch uint64, org kpi.OrgID) (int, bool) {
+	if s.keys == nil || s.keys.Epoch != epoch {
+		return 0, false
+	}
+	return s.keys.Point(org)
 }

@@ -1,28 +1,31 @@
 package contracts
 
 import (
+	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cxnet/cxnet/kpi"
 )
 
-const testDigest = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
-
-// keyedConsortium forms a, b and c with a keyed epoch and an active
-// contract nps-ab among a and b.
+// keyedConsortium forms a, b, c and d with a keyed epoch (threshold 3)
+// and an active contract nps-abc among a, b and c.
 func keyedConsortium(t *testing.T) (*govLog, *Contract) {
 	g := newGovLog(t)
-	g.form(orgA, orgB, orgC)
-	g.must(g.openKeys(orgA, 1, orgA, orgB, orgC))
-	for _, o := range []*testOrg{orgA, orgB, orgC} {
-		g.must(g.shareKey(o, 1))
-	}
-	c := govContract(t, contractYAML("nps-ab", 1, []*testOrg{orgA, orgB}, "all", 11))
+	g.form(orgA, orgB, orgC, orgD)
+	g.must(g.openKeys(orgA, 1, orgA, orgB, orgC, orgD))
+	g.keyUp(1, orgA, orgB, orgC, orgD)
+	c := govContract(t, contractYAML("nps-abc", 1, []*testOrg{orgA, orgB, orgC}, "all", 11))
 	g.must(g.proposeContract(orgA, c))
 	g.must(g.approveContract(orgB, c))
-	if g.contract("nps-ab").State != ContractActive {
+	g.must(g.approveContract(orgC, c))
+	if g.contract("nps-abc").State != ContractActive {
 		t.Fatal("contract not active")
 	}
 	return g, c
@@ -36,30 +39,94 @@ func (g *govLog) roundInput(by *testOrg, id, digest string) []byte {
 	return g.sign(EntryRoundInput, RoundInput{Header: hdr(), Round: id, Digest: digest}, by)
 }
 
-func (g *govLog) release(by *testOrg, id string, inputs, decryptors []kpi.OrgID) []byte {
-	return g.sign(EntryRoundRelease, RoundRelease{Header: hdr(), Round: id, Inputs: inputs, Decryptors: decryptors,
-		Cells: json.RawMessage(`[{"group":{},"count":12,"value":50,"suppressed":false}]`)}, by)
+func (g *govLog) seal(by *testOrg, id string) []byte {
+	return g.sign(EntryRoundSeal, RoundSeal{Header: hdr(), Round: id}, by)
+}
+
+// digestN is a distinct valid digest.
+func digestN(n int) string {
+	return "sha256:" + strings.Repeat("0", 62) + fmt.Sprintf("%02x", n)
+}
+
+// testRelease builds the release of a round of the one-cell nps contract
+// c summing inputs, each with the components in comps (count, promoters,
+// detractors), as honest decryptors and participants sign it.
+type testRelease struct {
+	round      string
+	decryptors []*testOrg
+	inputs     map[*testOrg][3]int64
+	keep       bool
+}
+
+func (g *govLog) release(by *testOrg, tr testRelease, tamper func(*RoundRelease)) []byte {
+	var total [3]int64
+	pads := map[*testOrg][3]uint64{}
+	n := 0
+	for o, comps := range tr.inputs {
+		n++
+		var p [3]uint64
+		for j := range 3 {
+			total[j] += comps[j]
+			p[j] = uint64(n)*0x9e3779b97f4a7c15 + uint64(j)*0xbf58476d1ce4e5b9 // any values: the pads
+		}
+		pads[o] = p
+	}
+	o := kpi.Opened{Keep: []int{}, Counts: []int64{}, Sums: []byte{}}
+	if tr.keep {
+		o.Keep, o.Counts = []int{0}, []int64{total[0]}
+		for j := range 3 {
+			sum := uint64(total[j])
+			for _, p := range pads {
+				sum += p[j]
+			}
+			o.Sums = binary.LittleEndian.AppendUint64(o.Sums, sum)
+		}
+	}
+	var decryptors []kpi.OrgID
+	for _, d := range tr.decryptors {
+		decryptors = append(decryptors, d.id)
+	}
+	slices.Sort(decryptors)
+	rel := RoundRelease{Header: hdr(), Round: tr.round, Decryptors: decryptors, Opened: o,
+		Attest: map[kpi.OrgID][]byte{}, Pads: map[kpi.OrgID]SignedPads{}}
+	attest := AttestBytes(g.s.ID(), tr.round, 1, decryptors, &o)
+	for _, d := range tr.decryptors {
+		rel.Attest[d.id] = ed25519.Sign(d.key, attest)
+	}
+	for p, pad := range pads {
+		var b []byte
+		if tr.keep {
+			for _, x := range pad {
+				b = binary.LittleEndian.AppendUint64(b, x)
+			}
+		}
+		rel.Pads[p.id] = SignedPads{Pads: b, Sig: ed25519.Sign(p.key, PadsBytes(g.s.ID(), tr.round, attest, b))}
+	}
+	if tamper != nil {
+		tamper(&rel)
+	}
+	return g.sign(EntryRoundRelease, rel, by)
 }
 
 func TestRoundLifecycle(t *testing.T) {
 	g, c := keyedConsortium(t)
-	if _, err := g.refused(g.openRound(orgC, c)); !strings.Contains(err.Error(), "neither a participant nor a reader") {
+	if _, err := g.refused(g.openRound(orgD, c)); !strings.Contains(err.Error(), "neither a participant nor a reader") {
 		t.Fatalf("open by a non-participant: %v", err)
 	}
 	ev := g.must(g.openRound(orgA, c))
 	id := ev.Object
-	if ev.Type != EventRoundOpened || !strings.HasPrefix(id, "nps-ab/") {
+	if ev.Type != EventRoundOpened || !strings.HasPrefix(id, "nps-abc/") {
 		t.Fatalf("open: %+v", ev)
 	}
-	ab := []kpi.OrgID{orgA.id, orgB.id}
 	for _, tc := range []struct {
 		name, want string
 		raw        []byte
 	}{
-		{"input by a non-participant", "not a participant", g.roundInput(orgC, id, testDigest)},
+		{"input by a non-participant", "not a participant", g.roundInput(orgD, id, digestN(1))},
 		{"bad digest", "must be sha256:", g.roundInput(orgA, id, "sha256:xyz")},
-		{"unknown round", "no round", g.roundInput(orgA, "nps-ab/999", testDigest)},
-		{"release before inputs", "did not register", g.release(orgA, id, ab, ab)},
+		{"unknown round", "no round", g.roundInput(orgA, "nps-abc/999", digestN(1))},
+		{"seal by another than the aggregator", "only round", g.seal(orgB, id)},
+		{"release before the seal", "not sealed", g.release(orgA, testRelease{round: id}, nil)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := g.refused(tc.raw); !strings.Contains(err.Error(), tc.want) {
@@ -67,22 +134,42 @@ func TestRoundLifecycle(t *testing.T) {
 			}
 		})
 	}
-	g.must(g.roundInput(orgA, id, testDigest))
-	if _, err := g.refused(g.roundInput(orgA, id, testDigest)); !strings.Contains(err.Error(), "already sent") {
+	g.must(g.roundInput(orgA, id, digestN(1)))
+	if _, err := g.refused(g.roundInput(orgA, id, digestN(2))); !strings.Contains(err.Error(), "already sent") {
 		t.Fatalf("second input: %v", err)
 	}
-	if _, err := g.refused(g.release(orgA, id, []kpi.OrgID{orgA.id}, ab)); !strings.Contains(err.Error(), "needs 2") {
-		t.Fatalf("release below min_participants: %v", err)
+	if _, err := g.refused(g.roundInput(orgB, id, digestN(1))); !errors.Is(err, ErrReplay) || !strings.Contains(err.Error(), "repeats an input") {
+		t.Fatalf("another participant's digest: %v", err)
 	}
-	g.must(g.roundInput(orgB, id, testDigest))
+	g.must(g.roundInput(orgB, id, digestN(2)))
+	g.must(g.roundInput(orgC, id, digestN(3)))
+	if ev := g.must(g.seal(orgA, id)); ev.Type != EventRoundSealed || ev.Detail["inputs"] != "hosp-a, hosp-b, pharma-x" {
+		t.Fatalf("seal: %+v", ev)
+	}
+	if _, err := g.refused(g.roundInput(orgC, id, digestN(4))); !strings.Contains(err.Error(), "sealed") {
+		t.Fatalf("input after the seal: %v", err)
+	}
+	abc := map[*testOrg][3]int64{orgA: {5, 3, 1}, orgB: {4, 1, 2}, orgC: {6, 2, 2}} // 15 answers, 6 promoters, 5 detractors
+	good := testRelease{round: id, decryptors: []*testOrg{orgA, orgB, orgD}, inputs: abc, keep: true}
 	for _, tc := range []struct {
 		name, want string
 		raw        []byte
 	}{
-		{"by another than the aggregator", "only round", g.release(orgB, id, ab, ab)},
-		{"too few decryptors", "threshold", g.release(orgA, id, ab, ab[:1])},
-		{"decryptor outside the epoch", "not a member of key epoch", g.release(orgA, id, ab, []kpi.OrgID{orgA.id, orgX.id})},
-		{"unsorted inputs", "sorted", g.release(orgA, id, []kpi.OrgID{orgB.id, orgA.id}, ab)},
+		{"by another than the aggregator", "only round", g.release(orgB, good, nil)},
+		{"too few decryptors", "must be 3 distinct", g.release(orgA, testRelease{round: id, decryptors: []*testOrg{orgA, orgB}, inputs: abc, keep: true}, nil)},
+		{"a decryptor outside the epoch", "not a member of key epoch", g.release(orgA, testRelease{round: id, decryptors: []*testOrg{orgA, orgB, orgX}, inputs: abc, keep: true}, nil)},
+		{"an input missing", "pads of 2 inputs", g.release(orgA, testRelease{round: id, decryptors: good.decryptors, inputs: map[*testOrg][3]int64{orgA: abc[orgA], orgB: abc[orgB]}, keep: true}, nil)},
+		// The aggregator's word counts for nothing: changing what was
+		// opened, or a pad, breaks the signatures over it.
+		{"forged opened sums", "did not attest", g.release(orgA, good, func(r *RoundRelease) { r.Opened.Sums[8]++ })},
+		{"forged count", "did not attest", g.release(orgA, good, func(r *RoundRelease) { r.Opened.Counts[0] = 40 })},
+		{"forged pads", "not the ones it signed", g.release(orgA, good, func(r *RoundRelease) {
+			p := r.Pads[orgB.id]
+			p.Pads = slices.Clone(p.Pads)
+			p.Pads[0]++
+			r.Pads[orgB.id] = p
+		})},
+		{"a decryptor's attestation missing", "attestations for 3", g.release(orgA, good, func(r *RoundRelease) { delete(r.Attest, orgD.id) })},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := g.refused(tc.raw); !strings.Contains(err.Error(), tc.want) {
@@ -90,28 +177,68 @@ func TestRoundLifecycle(t *testing.T) {
 			}
 		})
 	}
-	if ev := g.must(g.release(orgA, id, ab, []kpi.OrgID{orgA.id, orgC.id})); ev.Type != EventRoundReleased {
+	if ev := g.must(g.release(orgA, good, nil)); ev.Type != EventRoundReleased {
 		t.Fatalf("release: %+v", ev)
 	}
 	r, ok := g.s.Round(id)
-	if !ok || r.State != RoundReleased || r.Release == nil || string(r.Release.Cells) == "" {
+	if !ok || r.State != RoundReleased || r.Release == nil {
 		t.Fatalf("round %+v", r)
 	}
-	if _, err := g.refused(g.roundInput(orgB, id, testDigest)); !strings.Contains(err.Error(), "released") {
-		t.Fatalf("input after release: %v", err)
+	var cells []ReleasedCell
+	if err := json.Unmarshal(r.Release.Cells, &cells); err != nil || len(cells) != 1 || cells[0].Count == nil || *cells[0].Count != 15 {
+		t.Fatalf("cells %s: %v", r.Release.Cells, err)
+	}
+	if v, ok := cells[0].Value.(float64); !ok || math.Abs(v-100.0/15) > 1e-3 { // (6 − 5) / 15 × 100
+		t.Fatalf("value %v, want 6.67", cells[0].Value)
 	}
 
-	// A new round abandons an open one.
+	// A new round fails an ongoing one.
 	first := g.must(g.openRound(orgB, c)).Object
 	second := g.must(g.openRound(orgA, c))
 	if second.Detail["abandons"] != first {
 		t.Fatalf("second open: %+v", second)
 	}
-	if r, _ := g.s.Round(first); r.State != RoundAbandoned {
-		t.Fatalf("first round %s", r.State)
+	if r, _ := g.s.Round(first); r.State != RoundFailed || !strings.Contains(r.Reason, "abandoned") {
+		t.Fatalf("first round %s %q", r.State, r.Reason)
 	}
-	if rs := g.s.Rounds("nps-ab"); len(rs) != 3 || rs[0].ID != id {
+	if rs := g.s.Rounds("nps-abc"); len(rs) != 3 || rs[0].ID != id {
 		t.Fatalf("rounds %+v", rs)
+	}
+}
+
+// TestRoundSealFixesTheInputs: the seal takes every registered input and
+// no other; too few fail the round with the reason.
+func TestRoundSealFixesTheInputs(t *testing.T) {
+	g, c := keyedConsortium(t)
+	id := g.must(g.openRound(orgA, c)).Object
+	g.must(g.roundInput(orgA, id, digestN(1)))
+	g.must(g.roundInput(orgB, id, digestN(2)))
+	ev := g.must(g.seal(orgA, id))
+	r, _ := g.s.Round(id)
+	if ev.Type != EventRoundFailed || r.State != RoundFailed || !strings.Contains(r.Reason, "only 2 of the 3 required inputs") {
+		t.Fatalf("seal with 2 of 3: %+v, round %s %q", ev, r.State, r.Reason)
+	}
+}
+
+func TestRoundFailureReports(t *testing.T) {
+	g, c := keyedConsortium(t)
+	id := g.must(g.openRound(orgA, c)).Object
+	fail := func(by *testOrg, reason string, blame ...kpi.OrgID) []byte {
+		return g.sign(EntryRoundFail, RoundFail{Header: hdr(), Round: id, Reason: reason, Blame: blame}, by)
+	}
+	if _, err := g.refused(fail(orgB, "")); !strings.Contains(err.Error(), "needs a reason") {
+		t.Fatalf("no reason: %v", err)
+	}
+	if _, err := g.refused(fail(orgB, "x", "nobody")); !strings.Contains(err.Error(), "not a member") {
+		t.Fatalf("blaming a stranger: %v", err)
+	}
+	ev := g.must(fail(orgB, "the aggregator asked for a share of another sum", orgA.id))
+	r, _ := g.s.Round(id)
+	if ev.Type != EventRoundFailed || r.State != RoundFailed || r.ReportedBy != orgB.id || !slices.Equal(r.Blame, []kpi.OrgID{orgA.id}) {
+		t.Fatalf("failure: %+v, round %+v", ev, r)
+	}
+	if _, err := g.refused(fail(orgA, "again")); !strings.Contains(err.Error(), "failed already") {
+		t.Fatalf("second failure: %v", err)
 	}
 }
 
@@ -127,9 +254,10 @@ func TestRoundNeedsActiveContractAndKey(t *testing.T) {
 
 func TestRoundSpendsPrivacyBudget(t *testing.T) {
 	g, _ := keyedConsortium(t)
-	c := govContract(t, []byte("id: nps-dp\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b]\nprivacy: {min_cohort: 11, epsilon: 0.5, budget: 1.2}\n"))
+	c := govContract(t, []byte("id: nps-dp\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b, pharma-x]\nprivacy: {min_cohort: 11, epsilon: 0.5, budget: 1.2}\n"))
 	g.must(g.proposeContract(orgA, c))
 	g.must(g.approveContract(orgB, c))
+	g.must(g.approveContract(orgC, c))
 	for i := range 2 {
 		if ev := g.must(g.openRound(orgA, c)); ev.Detail["epsilon"] != "0.5" {
 			t.Fatalf("round %d: %+v", i, ev)

@@ -52,7 +52,7 @@ func TestNextRoundAt(t *testing.T) {
 		}
 	}
 	// A round that did not release is retried 5 minutes after it opened.
-	for _, state := range []RoundState{RoundCollecting, RoundAbandoned} {
+	for _, state := range []RoundState{RoundCollecting, RoundFailed} {
 		if got := at("hosp-c", released, round(time.Hour, state)); got != time.Hour+5*time.Minute {
 			t.Errorf("after a %s round by hosp-b: hosp-c at +%v, want +65m", state, got)
 		}

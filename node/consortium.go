@@ -106,6 +106,12 @@ type consortium struct {
 	// the barrier that readIndex needs once per term.
 	readTerm atomic.Uint64
 
+	// rounds serialises and limits the round protocol on this node.
+	rounds roundGuard
+	// deviate makes the node deviate from the protocol (adversarial
+	// tests only: export_test.go).
+	deviate deviation
+
 	// loseReplies > 0 makes lead answer that many applied entries with
 	// raft.ErrLeadershipLost (fault injection for tests: export_test.go).
 	loseReplies atomic.Int32

@@ -45,13 +45,14 @@ import (
 
 // Names of an epoch's secrets in the store.
 const (
-	secretSK     = "sk"    // this node's secret key share
-	secretDealt  = "deal/" // + recipient org: the Shamir share dealt to it
-	secretSent   = "sent/" // + recipient org: it acknowledged its share (empty value)
-	secretFrom   = "from/" // + dealer org: the Shamir share it dealt this node
-	secretTKey   = "tkey"  // this node's threshold key
-	keysInterval = 2 * time.Second
-	dealTimeout  = 10 * time.Second
+	secretSK      = "sk"      // this node's secret key share
+	secretPKShare = "pkshare" // its public-key share, committed to before it is revealed
+	secretDealt   = "deal/"   // + recipient org: the Shamir share dealt to it
+	secretSent    = "sent/"   // + recipient org: it acknowledged its share (empty value)
+	secretFrom    = "from/"   // + dealer org: the Shamir share it dealt this node
+	secretTKey    = "tkey"    // this node's threshold key
+	keysInterval  = 2 * time.Second
+	dealTimeout   = 10 * time.Second
 )
 
 // keyManager runs this node's part of the key epochs.
@@ -209,11 +210,17 @@ func (k *keyManager) secretKey(e uint64) (*privacy.SecretKey, error) {
 	return sk, nil
 }
 
-// share publishes this node's public-key share of the epoch collecting
-// shares, unless the log has it already.
+// share takes this node's part in the epoch collecting shares: it
+// commits to its public-key share, then, once every member has committed,
+// reveals it (contracts/keys.go: commit before reveal). Each step is
+// skipped when the log has it already.
 func (k *keyManager) share(ctx context.Context, e contracts.KeyEpoch) {
 	if _, done := e.Shares[k.org]; done {
 		return
+	}
+	_, committed := e.Commits[k.org]
+	if committed && !e.Committed() {
+		return // waiting for the others' commitments
 	}
 	if e.Params != k.params.Name() {
 		k.warnOnce("key epoch uses other homomorphic parameters than this node; upgrade it to take part",
@@ -226,18 +233,51 @@ func (k *keyManager) share(ctx context.Context, e contracts.KeyEpoch) {
 		k.warnOnce("key epoch secret key", "epoch", e.Epoch, "err", err)
 		return
 	}
-	pub, err := privacy.PublicKeyShare(k.params, sk, seed)
-	if err == nil {
-		var entry []byte
-		if entry, err = k.sign(contracts.EntryKeysShare, contracts.KeysShare{Epoch: e.Epoch, Share: pub}); err == nil {
-			_, err = k.c.submit(ctx, entry)
-		}
-	}
-	if err != nil && ctx.Err() == nil {
-		k.warnOnce("publish public-key share", "epoch", e.Epoch, "err", err)
+	pub, err := k.publicKeyShare(e.Epoch, sk, seed)
+	if err != nil {
+		k.warnOnce("public-key share", "epoch", e.Epoch, "err", err)
 		return
 	}
-	k.log.Info("public-key share published", "epoch", e.Epoch)
+	if f := k.c.dev().keyShare; f != nil {
+		pub = f(e, pub)
+	}
+	step, entry := "commit to", []byte(nil)
+	if !committed {
+		entry, err = k.sign(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: e.Epoch, Digest: contracts.KeyShareDigest(e.Epoch, k.org, pub)})
+	} else {
+		step = "publish"
+		entry, err = k.sign(contracts.EntryKeysShare, contracts.KeysShare{Epoch: e.Epoch, Share: pub})
+	}
+	if err == nil {
+		_, err = k.c.submit(ctx, entry)
+	}
+	if err != nil && ctx.Err() == nil {
+		k.warnOnce(step+" public-key share", "epoch", e.Epoch, "err", err)
+		return
+	}
+	k.log.Info("public-key share: "+step, "epoch", e.Epoch)
+	if !committed {
+		k.poke() // the commitment may have been the last one
+	}
+}
+
+// publicKeyShare loads this node's public-key share of epoch e, drawing
+// and storing one the first time: a share carries fresh noise, so the
+// one revealed must be the very one committed to.
+func (k *keyManager) publicKeyShare(e uint64, sk *privacy.SecretKey, seed []byte) ([]byte, error) {
+	if b, err := k.c.db.Secret(e, secretPKShare); err == nil {
+		return b, nil
+	} else if !errors.Is(err, store.ErrNoSecret) {
+		return nil, err
+	}
+	pub, err := privacy.PublicKeyShare(k.params, sk, seed)
+	if err != nil {
+		return nil, err
+	}
+	if err := k.c.db.PutSecret(e, secretPKShare, pub); err != nil {
+		return nil, err
+	}
+	return pub, nil
 }
 
 // deal deals this node's Shamir shares of epoch e to the other members
@@ -420,6 +460,15 @@ func (k *keyManager) usePublicKey(e contracts.KeyEpoch) {
 	k.mu.Unlock()
 	if have || e.Params != k.params.Name() {
 		return
+	}
+	// Check the key before its first use: every share is the one its
+	// member committed to before any share was revealed (the state
+	// machine refuses others; this node checks again for itself).
+	for _, m := range e.Members {
+		if contracts.KeyShareDigest(e.Epoch, m, e.Shares[m]) != e.Commits[m] {
+			k.warnOnce("collective public key refused: a share does not match its commitment", "epoch", e.Epoch, "member", string(m))
+			return
+		}
 	}
 	seed, _ := hex.DecodeString(e.Seed)
 	pk, err := privacy.CollectivePublicKey(k.params, seed, e.OrderedShares())

@@ -1,29 +1,41 @@
 package node
 
-// KPI rounds (DESIGN §5). The node that opens a round aggregates it:
+// KPI rounds (DESIGN §5), safe against one member that deviates. The node
+// that opens a round aggregates it:
 //
 //  1. it opens the round in the log (round.open);
-//  2. it asks every participant for its input over /cxnet/round: the
-//     participant checks the round, computes its components over its own
-//     records, encrypts them under the consortium's key (counts per cell,
-//     and all components), registers the digest of what it sends
-//     (round.input) and replies with the ciphertexts;
-//  3. it adds the inputs, and asks a threshold of key members for
-//     decryption shares: first of the counts, then — once the counts show
-//     which cells reach the contract's cohort floor — of the components
-//     with every other cell masked to zero. Each member checks the round
-//     and the policy itself, recomputes the aggregate from the inputs it
-//     is sent (each must match its registered digest), and gives a share
-//     only for that aggregate; it keeps its share and gives the same one
-//     again if asked twice;
-//  4. it opens the values and publishes the released cells (round.release).
+//  2. commit: it asks every participant to commit to its input. The
+//     participant computes its components over its own records, adds its
+//     share of DP noise (if any) and a secret uniform 64-bit pad to every
+//     component, encrypts the cells' counts and the padded components
+//     under the consortium's key, keeps them, and registers their digest
+//     in the log (round.input). No ciphertext leaves it yet;
+//  3. seal: the aggregator seals the round (round.seal); the state
+//     machine fixes the inputs — every input registered, no other — or
+//     fails the round when the privacy rules refuse that set;
+//  4. fetch: only now does each sealed participant hand its ciphertexts
+//     to the aggregator, so no input can be chosen after seeing another;
+//  5. decrypt: a threshold set of key members each check the inputs
+//     against the sealed digests, sum them and give one decryption share
+//     of the sums (kept, and given again unchanged), signed;
+//  6. attest: each of them gets every signed share, opens the counts and
+//     the padded sums itself, decides which cells reach the floor and
+//     signs what it opened (kpi.Opened);
+//  7. pads: each sealed participant checks the decryptors' signatures and
+//     the floor, and reveals its pads of the kept cells only, signed:
+//     the padded sum of a cell under the floor stays uniformly random;
+//  8. release: the aggregator publishes the signed attestations and pads
+//     (round.release), and every node's state machine computes the
+//     released cells from them itself.
 //
-// No plaintext of one organisation leaves its node: inputs are
-// ciphertexts, shares are smudged, and only the released cells are opened.
+// A failure at any step is recorded in the log (round.fail) with the
+// reason, naming the member that failed or deviated when it is known.
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -47,21 +59,32 @@ import (
 	"github.com/cxnet/cxnet/store"
 )
 
-// roundLimits bound /cxnet/round exchanges: every participant's input
-// travels to each decryptor.
+// roundLimits bound /cxnet/round exchanges: a decryption request carries
+// every input of the round.
 var roundLimits = rpc.Limits{MaxMsgSize: 64 << 20, Timeout: 2 * time.Minute}
 
+// Round operations.
+const (
+	opCommit  = "commit"
+	opFetch   = "fetch"
+	opDecrypt = "decrypt"
+	opAttest  = "attest"
+	opPads    = "pads"
+)
+
 // roundInput is a participant's encrypted input: the count of every cell,
-// and every component of every cell.
+// and every padded component of every cell.
 type roundInput struct {
 	Counts privacy.Ciphertexts `json:"counts"`
 	Values privacy.Ciphertexts `json:"values"`
 }
 
-// digest is what the participant registers in the log for its input.
-func (in *roundInput) digest(round string) string {
+// digest is what the participant registers in the log for its input. It
+// covers the ciphertexts only, so an input replayed into another round
+// has the same digest, and the state machine refuses it.
+func (in *roundInput) digest() string {
 	h := sha256.New()
-	h.Write([]byte("cxnet/round-input/v1\x00" + round + "\x00"))
+	h.Write([]byte("cxnet/round-input/v2\x00"))
 	for _, v := range [][][]byte{in.Counts, in.Values} {
 		fmt.Fprintf(h, "%d\x00", len(v))
 		for _, b := range v {
@@ -72,15 +95,59 @@ func (in *roundInput) digest(round string) string {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
+// keptInput is what a participant keeps of its input: the ciphertexts and
+// the pads, which it reveals only for the cells that reach the floor.
+type keptInput struct {
+	roundInput
+	Pads []uint64 `json:"pads"`
+}
+
+// roundShare is a decryptor's share of a round's sums, signed.
+type roundShare struct {
+	Counts privacy.Ciphertexts `json:"counts"`
+	Values privacy.Ciphertexts `json:"values"`
+	Sig    []byte              `json:"sig"`
+}
+
+// shareBytes is what a decryptor signs with its share.
+func shareBytes(consortiumID, round string, active []kpi.OrgID, s *roundShare) []byte {
+	h := sha256.New()
+	b, _ := json.Marshal(struct {
+		Active []kpi.OrgID          `json:"active"`
+		Counts privacy.Ciphertexts `json:"counts"`
+		Values privacy.Ciphertexts `json:"values"`
+	}{active, s.Counts, s.Values})
+	h.Write(b)
+	return []byte("cxnet/round-share/v1\x00" + consortiumID + "\x00" + round + "\x00" + hex.EncodeToString(h.Sum(nil)))
+}
+
+// keptShare is what a decryptor keeps of a round: the set it decrypted
+// for and its share (secret "share"), and the sums it decrypted (secret
+// "sums").
+type keptShare struct {
+	Active []kpi.OrgID `json:"active"`
+	Share  roundShare  `json:"share"`
+	keptSums
+}
+
+type keptSums struct {
+	Counts privacy.Ciphertexts `json:"counts"`
+	Values privacy.Ciphertexts `json:"values"`
+}
+
 // roundRequest is the /cxnet/round protocol's request.
 type roundRequest struct {
-	Op    string `json:"op"` // "input" | "decrypt"
+	Op    string `json:"op"`
 	Round string `json:"round"`
-	// decrypt only:
-	Phase       int                      `json:"phase,omitempty"` // 1: counts, 2: masked values
-	Active      []kpi.OrgID              `json:"active,omitempty"`
-	Inputs      map[kpi.OrgID]roundInput `json:"inputs,omitempty"`
-	CountShares []privacy.Ciphertexts    `json:"count_shares,omitempty"` // phase 2: the active members' phase-1 shares
+	// decrypt and attest: the threshold set.
+	Active []kpi.OrgID `json:"active,omitempty"`
+	// decrypt: the sealed inputs.
+	Inputs map[kpi.OrgID]roundInput `json:"inputs,omitempty"`
+	// attest: every decryptor's signed share.
+	Shares map[kpi.OrgID]roundShare `json:"shares,omitempty"`
+	// pads: what the decryptors opened and their signatures over it.
+	Opened *kpi.Opened          `json:"opened,omitempty"`
+	Attest map[kpi.OrgID][]byte `json:"attest,omitempty"`
 }
 
 // roundView is what a node checks a round against: its own state.
@@ -88,12 +155,13 @@ type roundView struct {
 	round    contracts.Round
 	contract *contracts.Contract
 	keys     contracts.KeyEpoch
+	cid      string // the consortium's id
 }
 
-// view reads round id from this node's state and checks it may take part:
-// the round is open, its contract active at the round's version, and the
-// round's key epoch is the consortium's key.
-func (c *consortium) roundView(id string) (*roundView, error) {
+// roundView reads round id from this node's state and checks it may take
+// part: the round is in state want, its contract active at the round's
+// version, and the round's key epoch is the consortium's key.
+func (c *consortium) roundView(id string, want contracts.RoundState) (*roundView, error) {
 	var (
 		v      roundView
 		ok, hk bool
@@ -104,12 +172,17 @@ func (c *consortium) roundView(id string) (*roundView, error) {
 		v.round, ok = s.Round(id)
 		v.keys, hk = s.Keys()
 		rec, hasRec = s.Contract(v.round.Contract)
+		v.cid = s.ID()
 	})
 	switch {
 	case !ok:
 		return nil, fmt.Errorf("there is no round %q", id)
-	case v.round.State != contracts.RoundCollecting:
-		return nil, fmt.Errorf("round %s is %s", id, v.round.State)
+	case v.round.State != want:
+		what := string(v.round.State)
+		if v.round.Reason != "" {
+			what += ": " + v.round.Reason
+		}
+		return nil, fmt.Errorf("round %s is %s, not %s", id, what, want)
 	case !hasRec || rec.State != contracts.ContractActive || rec.Version != v.round.Version || rec.Hash != v.round.Hash:
 		return nil, fmt.Errorf("round %s: contract %s v%d is no longer active at that version", id, v.round.Contract, v.round.Version)
 	case !hk || v.keys.Epoch != v.round.Epoch:
@@ -131,7 +204,7 @@ func (k *keyManager) publicKey(e contracts.KeyEpoch) (*privacy.PublicKey, error)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.pkEpoch != e.Epoch {
-		return nil, fmt.Errorf("the collective public key of epoch %d is not built", e.Epoch)
+		return nil, fmt.Errorf("the collective public key of epoch %d is not built (a share may not match its commitment: see the node's log)", e.Epoch)
 	}
 	return k.pk, nil
 }
@@ -147,7 +220,7 @@ func (c *consortium) handleRound(ctx context.Context, from peer.ID, b []byte) ([
 		return nil, err
 	}
 	reply, err := c.serveRound(ctx, from, &req)
-	if c.metrics != nil && (req.Op == "input" || req.Op == "decrypt") {
+	if c.metrics != nil && slices.Contains([]string{opCommit, opFetch, opDecrypt, opAttest, opPads}, req.Op) {
 		outcome := "served"
 		if err != nil {
 			outcome = "refused"
@@ -161,7 +234,11 @@ func (c *consortium) handleRound(ctx context.Context, from peer.ID, b []byte) ([
 // current. The sender must be the round's aggregator; the log says who
 // that is.
 func (c *consortium) serveRound(ctx context.Context, from peer.ID, req *roundRequest) ([]byte, error) {
-	v, err := c.roundView(req.Round)
+	want := contracts.RoundSealed
+	if req.Op == opCommit {
+		want = contracts.RoundCollecting
+	}
+	v, err := c.roundView(req.Round, want)
 	if err != nil {
 		return nil, err
 	}
@@ -174,40 +251,83 @@ func (c *consortium) serveRound(ctx context.Context, from peer.ID, req *roundReq
 	if agg.PeerID != from.String() {
 		return nil, fmt.Errorf("round %s: only its aggregator %s asks for inputs and shares", req.Round, v.round.Aggregator)
 	}
+	var reply any
 	switch req.Op {
-	case "input":
-		in, err := c.myInput(ctx, v)
-		if err != nil {
+	case opCommit:
+		if err := c.rounds.allow(v.round.Aggregator, v.round.ID); err != nil {
 			return nil, err
 		}
-		return json.Marshal(in)
-	case "decrypt":
-		share, err := c.decryptShare(v, req)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(share)
+		err = c.commitInput(ctx, v)
+		reply = struct{}{}
+	case opFetch:
+		reply, err = c.fetchInput(v)
+	case opDecrypt:
+		reply, err = c.decryptShare(v, req)
+	case opAttest:
+		reply, err = c.attest(v, req)
+	case opPads:
+		reply, err = c.revealPads(v, req)
+	default:
+		return nil, fmt.Errorf("unknown round operation %q", req.Op)
 	}
-	return nil, fmt.Errorf("unknown round operation %q", req.Op)
-}
-
-// myInput computes, encrypts and registers this participant's input to a
-// round, once: asked again, it sends the same ciphertexts.
-func (c *consortium) myInput(ctx context.Context, v *roundView) (*roundInput, error) {
-	org := kpi.OrgID(c.cfg.Org)
-	if !slices.Contains(v.contract.Participants, org) {
-		return nil, fmt.Errorf("%s is not a participant of %s", org, v.contract.ID)
-	}
-	name := roundSecret(v.round.ID, "input")
-	if b, err := c.db.Secret(v.round.Epoch, name); err == nil {
-		var in roundInput
-		if err := json.Unmarshal(b, &in); err != nil {
-			return nil, err
-		}
-		return &in, nil
-	} else if !errors.Is(err, store.ErrNoSecret) {
+	if err != nil {
 		return nil, err
 	}
+	return json.Marshal(reply)
+}
+
+// commitInput computes, encrypts and registers this participant's input
+// to a round, once: asked again, it registers nothing new.
+func (c *consortium) commitInput(ctx context.Context, v *roundView) error {
+	org := kpi.OrgID(c.cfg.Org)
+	if !slices.Contains(v.contract.Participants, org) {
+		return fmt.Errorf("%s is not a participant of %s", org, v.contract.ID)
+	}
+	c.rounds.inputMu.Lock()
+	defer c.rounds.inputMu.Unlock()
+	in, err := c.keptInput(v)
+	if errors.Is(err, store.ErrNoSecret) {
+		in, err = c.newInput(ctx, v)
+	}
+	if err != nil {
+		return err
+	}
+	if c.inputRegistered(v.round.ID, org) {
+		return nil
+	}
+	digest := in.digest()
+	if d := c.dev().inputDigest; d != nil {
+		digest = d(v.round.ID, digest)
+	}
+	entry, err := c.keys.sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: digest})
+	if err != nil {
+		return err
+	}
+	if _, err := c.submit(ctx, entry); err != nil {
+		var rej rejected
+		if !errors.As(err, &rej) || !c.inputRegistered(v.round.ID, org) {
+			return fmt.Errorf("register input: %w", err)
+		}
+	}
+	c.log.Info("round input committed", "round", v.round.ID)
+	return nil
+}
+
+// keptInput loads this participant's input to a round.
+func (c *consortium) keptInput(v *roundView) (*keptInput, error) {
+	b, err := c.db.Secret(v.round.Epoch, roundSecret(v.round.ID, "input"))
+	if err != nil {
+		return nil, err
+	}
+	var in keptInput
+	if err := json.Unmarshal(b, &in); err != nil {
+		return nil, err
+	}
+	return &in, nil
+}
+
+// newInput computes and stores this participant's input to a round.
+func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, error) {
 	comps, _, err := localComponents(ctx, c.db, v.contract)
 	if err != nil {
 		return nil, err
@@ -216,7 +336,7 @@ func (c *consortium) myInput(ctx context.Context, v *roundView) (*roundInput, er
 	if err != nil {
 		return nil, err
 	}
-	if eps := v.contract.Privacy.Epsilon; eps.Mantissa != 0 {
+	if eps := v.contract.Privacy.Epsilon; eps.Mantissa != 0 && v.contract.Sensitivity() > 0 {
 		// This member's share of the round's Laplace noise: shares of the
 		// fewest participants a release may sum add up to one full draw,
 		// so any release has at least that much noise.
@@ -230,29 +350,42 @@ func (c *consortium) myInput(ctx context.Context, v *roundView) (*roundInput, er
 		}
 	}
 	counts := v.contract.CellCounts(comps)
-	in := &roundInput{}
+	in := &keptInput{Pads: make([]uint64, len(comps))}
+	var buf [8]byte
+	padded := make([]int64, len(comps))
+	for i, x := range comps {
+		_, _ = rand.Read(buf[:]) // never fails (crypto/rand, Go 1.24+)
+		in.Pads[i] = binary.LittleEndian.Uint64(buf[:])
+		padded[i] = int64(uint64(x) + in.Pads[i]) // modulo 2^64
+	}
 	if in.Counts, err = privacy.Encrypt(c.keys.params, pk, counts); err != nil {
 		return nil, err
 	}
-	if in.Values, err = privacy.Encrypt(c.keys.params, pk, comps); err != nil {
+	if in.Values, err = privacy.Encrypt(c.keys.params, pk, padded); err != nil {
 		return nil, err
 	}
 	b, _ := json.Marshal(in)
-	if err := c.db.PutSecret(v.round.Epoch, name, b); err != nil {
+	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "input"), b); err != nil {
 		return nil, err
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: in.digest(v.round.ID)})
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.submit(ctx, entry); err != nil {
-		var rej rejected
-		if !errors.As(err, &rej) || !c.inputRegistered(v.round.ID, org) {
-			return nil, fmt.Errorf("register input: %w", err)
-		}
-	}
-	c.log.Info("round input sent", "round", v.round.ID, "cells", len(counts))
 	return in, nil
+}
+
+// fetchInput hands this participant's ciphertexts to the aggregator, once
+// the log has sealed the round with this input in it.
+func (c *consortium) fetchInput(v *roundView) (*roundInput, error) {
+	org := kpi.OrgID(c.cfg.Org)
+	if !slices.Contains(v.round.Sealed, org) {
+		return nil, fmt.Errorf("round %s does not sum %s's input", v.round.ID, org)
+	}
+	in, err := c.keptInput(v)
+	if err != nil {
+		return nil, fmt.Errorf("round %s: this node has no input to it: %w", v.round.ID, err)
+	}
+	if in.digest() != v.round.Inputs[org] {
+		return nil, fmt.Errorf("round %s: the log holds another input of %s than this node's", v.round.ID, org)
+	}
+	return &in.roundInput, nil
 }
 
 // inputRegistered reports whether the log has org's input to a round.
@@ -266,140 +399,285 @@ func (c *consortium) inputRegistered(round string, org kpi.OrgID) bool {
 }
 
 // checkInputs checks the inputs a decryption request carries against the
-// log: only participants, at least min_participants of them, each exactly
-// the input it registered.
+// log: exactly the sealed inputs, each the one its participant
+// registered.
 func checkInputs(v *roundView, inputs map[kpi.OrgID]roundInput) error {
-	if len(inputs) < contracts.MinInputs(v.contract) {
-		return fmt.Errorf("round %s: %d inputs; %s needs %d", v.round.ID, len(inputs), v.contract.ID, contracts.MinInputs(v.contract))
+	if got := slices.Sorted(maps.Keys(inputs)); !slices.Equal(got, v.round.Sealed) {
+		return fmt.Errorf("round %s sums the inputs of %s, not %s: the log fixes them", v.round.ID, joinOrgIDs(v.round.Sealed), joinOrgIDs(got))
 	}
 	for org, in := range inputs {
-		want, ok := v.round.Inputs[org]
-		if !ok || !slices.Contains(v.contract.Participants, org) {
-			return fmt.Errorf("round %s: an input from %s, who registered none", v.round.ID, org)
-		}
-		if got := in.digest(v.round.ID); got != want {
+		if in.digest() != v.round.Inputs[org] {
 			return fmt.Errorf("round %s: the input of %s is not the one it registered", v.round.ID, org)
 		}
 	}
 	return nil
 }
 
-// sumInputs adds the inputs' counts or values, in org order.
-func sumInputs(p privacy.Params, inputs map[kpi.OrgID]roundInput, values bool) (privacy.Ciphertexts, error) {
-	var all []privacy.Ciphertexts
+func joinOrgIDs(orgs []kpi.OrgID) string {
+	s := make([]string, len(orgs))
+	for i, o := range orgs {
+		s[i] = string(o)
+	}
+	return "{" + strings.Join(s, ",") + "}"
+}
+
+// sumInputs adds the inputs' counts and values, in org order.
+func sumInputs(p privacy.Params, inputs map[kpi.OrgID]roundInput) (counts, values privacy.Ciphertexts, err error) {
+	var cs, vs []privacy.Ciphertexts
 	for _, org := range slices.Sorted(maps.Keys(inputs)) {
-		if values {
-			all = append(all, inputs[org].Values)
-		} else {
-			all = append(all, inputs[org].Counts)
-		}
+		cs = append(cs, inputs[org].Counts)
+		vs = append(vs, inputs[org].Values)
 	}
-	return privacy.Aggregate(p, all)
+	if counts, err = privacy.Aggregate(p, cs); err != nil {
+		return nil, nil, err
+	}
+	values, err = privacy.Aggregate(p, vs)
+	return counts, values, err
 }
 
-// keepCells says which cells reach the cohort floor, expanded to every
-// component of the cell.
-func keepCells(c *contracts.Contract, counts []*big.Int) (cells, comps []bool) {
-	w := c.Width()
-	floor := big.NewInt(int64(c.Privacy.MinCohort))
-	cells = make([]bool, len(counts))
-	comps = make([]bool, len(counts)*w)
-	for i, n := range counts {
-		cells[i] = n.Cmp(floor) >= 0
-		for j := range w {
-			comps[i*w+j] = cells[i]
-		}
-	}
-	return cells, comps
-}
-
-// decryptShare gives this member's decryption share of a round's
-// aggregate, after checking the policy itself. A share is stored and
-// given again unchanged; a request for another active set is refused.
-func (c *consortium) decryptShare(v *roundView, req *roundRequest) (privacy.Ciphertexts, error) {
+// activePoints checks a threshold set for this node and returns the
+// members' positions in the key epoch.
+func (c *consortium) activePoints(v *roundView, active []kpi.OrgID) ([]int, error) {
 	org := kpi.OrgID(c.cfg.Org)
-	k := c.keys
+	if err := contracts.CheckDecryptors(&v.keys, active); err != nil {
+		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
+	}
+	if !slices.Contains(active, org) {
+		return nil, fmt.Errorf("round %s: %s is not in the threshold set %v", v.round.ID, org, active)
+	}
+	pts := make([]int, len(active))
+	for i, a := range active {
+		pt, _ := v.keys.Point(a)
+		pts[i] = pt - 1
+	}
+	return pts, nil
+}
+
+// decryptShare gives this member's decryption share of a round's sums,
+// after checking the policy itself. One share per round: it is stored
+// before it is sent and given again unchanged; a request for another
+// threshold set is refused (two shares of one ciphertext for two sets
+// would give the member's key away).
+func (c *consortium) decryptShare(v *roundView, req *roundRequest) (*roundShare, error) {
+	org := kpi.OrgID(c.cfg.Org)
 	own, member := v.keys.Point(org)
 	if !member {
 		return nil, fmt.Errorf("%s is not a member of key epoch %d", org, v.keys.Epoch)
 	}
-	if !slices.IsSorted(req.Active) || len(req.Active) != v.keys.Threshold || !slices.Contains(req.Active, org) {
-		return nil, fmt.Errorf("round %s: the active set %v must be %d sorted members of key epoch %d, %s among them", v.round.ID, req.Active, v.keys.Threshold, v.keys.Epoch, org)
-	}
-	active := make([]int, len(req.Active))
-	for i, a := range req.Active {
-		pt, ok := v.keys.Point(a)
-		if !ok || i > 0 && req.Active[i-1] == a {
-			return nil, fmt.Errorf("round %s: %s in the active set is not a member of key epoch %d", v.round.ID, a, v.keys.Epoch)
-		}
-		active[i] = pt - 1
-	}
-	if req.Phase != 1 && req.Phase != 2 {
-		return nil, fmt.Errorf("round %s: phase %d", v.round.ID, req.Phase)
+	active, err := c.activePoints(v, req.Active)
+	if err != nil {
+		return nil, err
 	}
 	if err := checkInputs(v, req.Inputs); err != nil {
 		return nil, err
 	}
-	activeKey, _ := json.Marshal(req.Active)
-	name := roundSecret(v.round.ID, fmt.Sprintf("share/%d", req.Phase))
-	if b, err := c.db.Secret(v.round.Epoch, name); err == nil {
-		var cached struct {
-			Active json.RawMessage     `json:"active"`
-			Share  privacy.Ciphertexts `json:"share"`
+	c.rounds.shareMu.Lock()
+	defer c.rounds.shareMu.Unlock()
+	if kept, err := c.keptShare(v); err == nil {
+		if !slices.Equal(kept.Active, req.Active) {
+			return nil, fmt.Errorf("round %s: this member gave its share for another threshold set; open a new round", v.round.ID)
 		}
-		if err := json.Unmarshal(b, &cached); err != nil {
-			return nil, err
-		}
-		if string(cached.Active) != string(activeKey) {
-			return nil, fmt.Errorf("round %s: this member gave its phase-%d share for another set of members; open a new round", v.round.ID, req.Phase)
-		}
-		return cached.Share, nil
+		return &kept.Share, nil
+	} else if !errors.Is(err, store.ErrNoSecret) {
+		return nil, err
 	}
 	tkb, err := c.db.Secret(v.round.Epoch, secretTKey)
 	if err != nil {
 		return nil, fmt.Errorf("this node has no threshold key for epoch %d yet", v.round.Epoch)
 	}
-	tk, err := privacy.UnmarshalThresholdKey(k.params, tkb)
+	p := c.keys.params
+	tk, err := privacy.UnmarshalThresholdKey(p, tkb)
 	if err != nil {
 		return nil, err
 	}
-	var target privacy.Ciphertexts
-	if req.Phase == 1 {
-		target, err = sumInputs(k.params, req.Inputs, false)
-	} else {
-		target, _, err = maskedValues(k.params, v, req.Inputs, req.CountShares)
-	}
+	counts, values, err := sumInputs(p, req.Inputs)
 	if err != nil {
 		return nil, err
 	}
-	d, err := privacy.NewDecryptor(k.params, tk, own-1, len(v.keys.Members), v.keys.Threshold, active)
+	d, err := privacy.NewDecryptor(p, tk, own-1, len(v.keys.Members), v.keys.Threshold, active)
 	if err != nil {
 		return nil, err
 	}
-	share, err := d.Share(target)
+	kept := keptShare{Active: slices.Clone(req.Active), keptSums: keptSums{Counts: counts, Values: values}}
+	if kept.Share.Counts, err = d.Share(counts); err != nil {
+		return nil, err
+	}
+	if kept.Share.Values, err = d.Share(values); err != nil {
+		return nil, err
+	}
+	if f := c.dev().share; f != nil {
+		f(v.round.ID, &kept.Share)
+	}
+	kept.Share.Sig = c.roundSign(shareBytes(v.cid, v.round.ID, req.Active, &kept.Share))
+	sums, _ := json.Marshal(kept.keptSums)
+	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "sums"), sums); err != nil {
+		return nil, err
+	}
+	share, _ := json.Marshal(struct {
+		Active []kpi.OrgID `json:"active"`
+		Share  roundShare  `json:"share"`
+	}{kept.Active, kept.Share})
+	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "share"), share); err != nil {
+		return nil, err
+	}
+	c.log.Info("round decryption share given", "round", v.round.ID)
+	return &kept.Share, nil
+}
+
+// keptShare loads this decryptor's share of a round, and the sums it
+// decrypted.
+func (c *consortium) keptShare(v *roundView) (*keptShare, error) {
+	b, err := c.db.Secret(v.round.Epoch, roundSecret(v.round.ID, "share"))
 	if err != nil {
 		return nil, err
 	}
-	b, _ := json.Marshal(struct {
-		Active json.RawMessage     `json:"active"`
-		Share  privacy.Ciphertexts `json:"share"`
-	}{activeKey, share})
-	if err := c.db.PutSecret(v.round.Epoch, name, b); err != nil {
+	var kept keptShare
+	if err := json.Unmarshal(b, &kept); err != nil {
 		return nil, err
 	}
-	c.log.Info("round decryption share given", "round", v.round.ID, "phase", req.Phase)
-	return share, nil
+	if b, err = c.db.Secret(v.round.Epoch, roundSecret(v.round.ID, "sums")); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &kept.keptSums); err != nil {
+		return nil, err
+	}
+	return &kept, nil
+}
+
+// roundSign signs what this member says of a round.
+func (c *consortium) roundSign(msg []byte) []byte {
+	return contracts.RoundSigner(c.home.GovernanceKey)(msg)
+}
+
+// verifyShares checks every decryptor's share is signed by it, for this
+// round and threshold set.
+func (c *consortium) verifyShares(v *roundView, active []kpi.OrgID, shares map[kpi.OrgID]roundShare) error {
+	if got := slices.Sorted(maps.Keys(shares)); !slices.Equal(got, active) {
+		return fmt.Errorf("round %s: shares from %s, want one from each of %s", v.round.ID, joinOrgIDs(got), joinOrgIDs(active))
+	}
+	var err error
+	c.fsm.Read(func(s *contracts.State) {
+		for _, o := range active {
+			sh := shares[o]
+			if e := s.VerifyMember(o, shareBytes(v.cid, v.round.ID, active, &sh), sh.Sig); e != nil {
+				err = fmt.Errorf("round %s: the share said to be %s's: %w", v.round.ID, o, e)
+				return
+			}
+		}
+	})
+	return err
+}
+
+// open combines the decryptors' shares of a round's sums and returns what
+// they open: the cells that reach the floor, their counts and padded
+// sums.
+func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.Ciphertexts, active []kpi.OrgID, shares map[kpi.OrgID]roundShare) (*kpi.Opened, error) {
+	var cs, vs []privacy.Ciphertexts
+	for _, o := range active {
+		cs = append(cs, shares[o].Counts)
+		vs = append(vs, shares[o].Values)
+	}
+	n := len(c.Cells())
+	w := c.Width()
+	openedCounts, err := privacy.Open(p, counts, cs, n)
+	if err != nil {
+		return nil, fmt.Errorf("the counts do not open: %w", err)
+	}
+	sums, err := privacy.Open(p, values, vs, n*w)
+	if err != nil {
+		return nil, fmt.Errorf("the sums do not open: %w", err)
+	}
+	floor := big.NewInt(int64(c.Privacy.MinCohort))
+	mask := new(big.Int).SetUint64(^uint64(0))
+	o := &kpi.Opened{Keep: []int{}, Counts: []int64{}, Sums: []byte{}}
+	for i, cnt := range openedCounts {
+		if cnt.Cmp(floor) < 0 || !cnt.IsInt64() {
+			continue
+		}
+		o.Keep = append(o.Keep, i)
+		o.Counts = append(o.Counts, cnt.Int64())
+		for j := range w {
+			o.Sums = binary.LittleEndian.AppendUint64(o.Sums, new(big.Int).And(sums[i*w+j], mask).Uint64())
+		}
+	}
+	return o, nil
+}
+
+// attest opens a round's sums from every decryptor's signed share and
+// signs what they open. This decryptor's own share must be among them,
+// unchanged.
+func (c *consortium) attest(v *roundView, req *roundRequest) ([]byte, error) {
+	kept, err := c.keptShare(v)
+	if err != nil {
+		return nil, fmt.Errorf("round %s: this member gave no share to it", v.round.ID)
+	}
+	if !slices.Equal(kept.Active, req.Active) {
+		return nil, fmt.Errorf("round %s: this member decrypted for the threshold set %v, not %v", v.round.ID, kept.Active, req.Active)
+	}
+	if err := c.verifyShares(v, req.Active, req.Shares); err != nil {
+		return nil, err
+	}
+	if mine := req.Shares[kpi.OrgID(c.cfg.Org)]; !slices.Equal(mine.Sig, kept.Share.Sig) {
+		return nil, fmt.Errorf("round %s: the share said to be this member's is not the one it gave", v.round.ID)
+	}
+	opened, err := openShares(c.keys.params, v.contract, kept.Counts, kept.Values, req.Active, req.Shares)
+	if err != nil {
+		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
+	}
+	return c.roundSign(contracts.AttestBytes(v.cid, v.round.ID, v.round.Epoch, req.Active, opened)), nil
+}
+
+// revealPads reveals this participant's pads of the cells a round's
+// decryptors opened above the floor, once it has checked every
+// decryptor's signature over what they opened, and the floor itself.
+func (c *consortium) revealPads(v *roundView, req *roundRequest) (*contracts.SignedPads, error) {
+	org := kpi.OrgID(c.cfg.Org)
+	if !slices.Contains(v.round.Sealed, org) {
+		return nil, fmt.Errorf("round %s does not sum %s's input", v.round.ID, org)
+	}
+	if req.Opened == nil {
+		return nil, fmt.Errorf("round %s: no opened cells to reveal pads for", v.round.ID)
+	}
+	if err := contracts.CheckDecryptors(&v.keys, req.Active); err != nil {
+		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
+	}
+	if err := contracts.CheckOpened(v.contract, req.Opened); err != nil {
+		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
+	}
+	attest := contracts.AttestBytes(v.cid, v.round.ID, v.round.Epoch, req.Active, req.Opened)
+	var err error
+	c.fsm.Read(func(s *contracts.State) {
+		for _, o := range req.Active {
+			if e := s.VerifyMember(o, attest, req.Attest[o]); e != nil {
+				err = fmt.Errorf("round %s: decryptor %s did not attest these opened cells: %w", v.round.ID, o, e)
+				return
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	in, err := c.keptInput(v)
+	if err != nil {
+		return nil, fmt.Errorf("round %s: this node has no input to it: %w", v.round.ID, err)
+	}
+	pads, err := contracts.KeptPads(v.contract, req.Opened, in.Pads)
+	if err != nil {
+		return nil, err
+	}
+	return &contracts.SignedPads{Pads: pads, Sig: c.roundSign(contracts.PadsBytes(v.cid, v.round.ID, attest, pads))}, nil
 }
 
 // secretRound prefixes what this node keeps of a round it takes part in,
-// as secrets of the round's key epoch: "input" (its encrypted input) and
-// "share/<phase>" (its decryption shares).
+// as secrets of the round's key epoch: "input" (its encrypted input and
+// pads), "share" (its decryption share) and "sums" (the sums it
+// decrypted).
 const secretRound = "round/"
 
 func roundSecret(id, what string) string { return secretRound + id + "/" + what }
 
 // forgetEndedRounds deletes what this node kept of the rounds of the
-// consortium's key epoch that ended (released or abandoned): the policy
+// consortium's key epoch that ended (released or failed): the policy
 // refuses every request for an ended round, so they are of no more use.
 // Older epochs' go with their key. A share stored while its round ended
 // is caught by the next call.
@@ -423,7 +701,7 @@ func (c *consortium) forgetEndedRounds() error {
 				ended = append(ended, name)
 				continue
 			}
-			if r, ok := s.Round(parts[0] + "/" + parts[1]); !ok || r.State != contracts.RoundCollecting {
+			if r, ok := s.Round(parts[0] + "/" + parts[1]); !ok || !r.State.Ongoing() {
 				ended = append(ended, name)
 			}
 		}
@@ -457,8 +735,50 @@ func (c *consortium) callRound(ctx context.Context, org kpi.OrgID, req roundRequ
 	return json.Unmarshal(reply, out)
 }
 
+// fanOut calls every org in parallel; call returns its reply.
+func fanOut[T any](orgs []kpi.OrgID, call func(org kpi.OrgID) (T, error)) (map[kpi.OrgID]T, map[kpi.OrgID]error) {
+	var mu sync.Mutex
+	out, errs := map[kpi.OrgID]T{}, map[kpi.OrgID]error{}
+	var wg sync.WaitGroup
+	for _, org := range orgs {
+		wg.Go(func() {
+			r, err := call(org)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[org] = err
+				return
+			}
+			out[org] = r
+		})
+	}
+	wg.Wait()
+	return out, errs
+}
+
+// roundFailure is a round that failed, as runRound reports it: the
+// reason is recorded in the log.
+type roundFailure struct {
+	round  string
+	reason string
+	blame  []kpi.OrgID
+}
+
+func (f *roundFailure) Error() string { return "round " + f.round + " failed: " + f.reason }
+
+// describe lists the members that failed and why, sorted.
+func describe(errs map[kpi.OrgID]error) (string, []kpi.OrgID) {
+	orgs := slices.Sorted(maps.Keys(errs))
+	parts := make([]string, len(orgs))
+	for i, o := range orgs {
+		parts[i] = errs[o].Error()
+	}
+	return strings.Join(parts, "; "), orgs
+}
+
 // runRound opens a round of contract id, aggregates it and publishes its
-// release. It returns the round id.
+// release. It returns the round id. A round that fails is recorded as
+// failed in the log, with the reason.
 func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, error) {
 	var (
 		rec  contracts.ContractRecord
@@ -484,108 +804,189 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 		return "", err
 	}
 	roundID := ev.Object
-	v, err := c.roundView(roundID)
-	if err != nil {
-		return roundID, err
-	}
 	log := c.log.With("round", roundID)
-	log.Info("round opened", "participants", len(v.contract.Participants))
-
-	inputs, err := c.collectInputs(ctx, v, log)
-	if err != nil {
-		return roundID, err
-	}
-	// Our own state must show every registered input before we ask
-	// others to check them.
-	if err := c.sync(ctx); err != nil {
-		return roundID, err
-	}
-
-	// Decryptors: this node first when it is a key member, then members
-	// this node is connected to (likely up), then the others.
-	candidates := slices.Clone(v.keys.Members)
-	rank := c.decryptorRank()
-	slices.SortStableFunc(candidates, func(a, b kpi.OrgID) int { return rank(a) - rank(b) })
-	active := slices.Clone(candidates[:v.keys.Threshold])
-	slices.Sort(active)
-	decrypt := func(phase int, countShares []privacy.Ciphertexts) ([]privacy.Ciphertexts, error) {
-		shares := make([]privacy.Ciphertexts, len(active))
-		errs := make([]error, len(active))
-		var wg sync.WaitGroup
-		for i, org := range active {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				errs[i] = c.callRound(ctx, org, roundRequest{Op: "decrypt", Round: roundID, Phase: phase, Active: active,
-					Inputs: inputs, CountShares: countShares}, &shares[i])
-			}()
+	err = c.aggregate(ctx, roundID, log)
+	var f *roundFailure
+	if errors.As(err, &f) {
+		log.Warn("round failed", "reason", f.reason)
+		if rerr := c.recordFailure(ctx, f); rerr != nil {
+			log.Warn("record the round's failure", "err", rerr)
 		}
-		wg.Wait()
-		return shares, errors.Join(errs...)
 	}
-	countShares, err := decrypt(1, nil)
-	if err != nil {
-		return roundID, fmt.Errorf("round %s: decryption of the counts: %w", roundID, err)
-	}
-	p := c.keys.params
-	valuesAgg, keepCell, err := maskedValues(p, v, inputs, countShares)
-	if err != nil {
-		return roundID, err
-	}
-	valueShares, err := decrypt(2, countShares)
-	if err != nil {
-		return roundID, fmt.Errorf("round %s: decryption of the values: %w", roundID, err)
-	}
-	sums, err := privacy.Open(p, valuesAgg, valueShares, len(keepCell)*v.contract.Width())
-	if err != nil {
-		return roundID, err
-	}
-	released, suppressed, err := releaseCells(v.contract, sums, keepCell)
-	if err != nil {
-		return roundID, fmt.Errorf("round %s: %w", roundID, err)
-	}
-	cellsJSON, _ := json.Marshal(released)
-	orgs := slices.Sorted(maps.Keys(inputs))
-	entry, err = c.keys.sign(contracts.EntryRoundRelease, contracts.RoundRelease{Round: roundID, Inputs: orgs, Decryptors: active,
-		Cells: cellsJSON, Suppressed: suppressed})
-	if err != nil {
-		return roundID, err
-	}
-	if _, err := c.submit(ctx, entry); err != nil {
-		return roundID, fmt.Errorf("round %s: publish the release: %w", roundID, err)
-	}
-	log.Info("round released", "inputs", len(orgs), "cells", len(released), "suppressed", suppressed)
-	return roundID, nil
+	return roundID, err
 }
 
-// collectInputs asks every participant of a round for its input, in
-// parallel, and fails when fewer than min_participants answer.
-func (c *consortium) collectInputs(ctx context.Context, v *roundView, log *slog.Logger) (map[kpi.OrgID]roundInput, error) {
-	var mu sync.Mutex
-	inputs := map[kpi.OrgID]roundInput{}
-	var failed []string
-	var wg sync.WaitGroup
-	for _, org := range v.contract.Participants {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var in roundInput
-			err := c.callRound(ctx, org, roundRequest{Op: "input", Round: v.round.ID}, &in)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				failed = append(failed, err.Error())
-				log.Warn("round input", "from", string(org), "err", err)
-				return
+// recordFailure records a failed round in the log, unless it has ended.
+func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
+	var r contracts.Round
+	c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(f.round) })
+	if !r.State.Ongoing() {
+		return nil
+	}
+	reason := f.reason
+	if len(reason) > 900 {
+		reason = reason[:900] + "…"
+	}
+	entry, err := c.keys.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: reason, Blame: f.blame})
+	if err != nil {
+		return err
+	}
+	_, err = c.submit(context.WithoutCancel(ctx), entry)
+	return err
+}
+
+// aggregate runs an opened round to its release (steps 2 to 8 at the top
+// of this file).
+func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Logger) error {
+	fail := func(reason string, blame ...kpi.OrgID) error {
+		return &roundFailure{round: roundID, reason: reason, blame: blame}
+	}
+	v, err := c.roundView(roundID, contracts.RoundCollecting)
+	if err != nil {
+		return err
+	}
+	log.Info("round opened", "participants", len(v.contract.Participants))
+
+	// 2. commit
+	_, errs := fanOut(v.contract.Participants, func(org kpi.OrgID) (struct{}, error) {
+		var ok struct{}
+		return ok, c.callRound(ctx, org, roundRequest{Op: opCommit, Round: roundID}, &ok)
+	})
+	for org, err := range errs {
+		log.Warn("round input", "from", string(org), "err", err)
+	}
+	// 3. seal: the state machine fixes the inputs.
+	if err := c.sync(ctx); err != nil {
+		return err
+	}
+	if f := c.dev().beforeSeal; f != nil {
+		f(roundID)
+	}
+	entry, err := c.keys.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: roundID})
+	if err != nil {
+		return err
+	}
+	if _, err := c.submit(ctx, entry); err != nil {
+		return fail("seal: " + err.Error())
+	}
+	if v, err = c.roundView(roundID, contracts.RoundSealed); err != nil {
+		var r contracts.Round
+		c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(roundID) })
+		if r.State == contracts.RoundFailed {
+			msg := r.Reason
+			if len(errs) > 0 {
+				why, _ := describe(errs)
+				msg += " (" + why + ")"
 			}
-			inputs[org] = in
-		}()
+			return &roundFailure{round: roundID, reason: msg} // recorded by the seal
+		}
+		return err
 	}
-	wg.Wait()
-	if len(inputs) < contracts.MinInputs(v.contract) {
-		return nil, fmt.Errorf("round %s: %d of %d participants sent an input, %d needed: %v", v.round.ID, len(inputs), len(v.contract.Participants), contracts.MinInputs(v.contract), failed)
+	// 4. fetch
+	inputs, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (roundInput, error) {
+		var in roundInput
+		if err := c.callRound(ctx, org, roundRequest{Op: opFetch, Round: roundID}, &in); err != nil {
+			return in, err
+		}
+		if in.digest() != v.round.Inputs[org] {
+			return in, fmt.Errorf("%s sent another input than the one it registered", org)
+		}
+		return in, nil
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return fail("sealed inputs missing: "+why, blame...)
 	}
-	return inputs, nil
+	if f := c.dev().inputs; f != nil {
+		f(roundID, inputs)
+	}
+	// 5. decrypt
+	active := c.thresholdSet(v)
+	shares, errs := fanOut(active, func(org kpi.OrgID) (roundShare, error) {
+		var sh roundShare
+		err := c.callRound(ctx, org, roundRequest{Op: opDecrypt, Round: roundID, Active: active, Inputs: inputs}, &sh)
+		return sh, err
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return fail("decryption: "+why, blame...)
+	}
+	if err := c.verifyShares(v, active, shares); err != nil {
+		return fail("decryption: " + err.Error())
+	}
+	if f := c.dev().shares; f != nil {
+		f(roundID, shares)
+	}
+	// 6. attest
+	counts, values, err := sumInputs(c.keys.params, inputs)
+	if err != nil {
+		return fail("sum the inputs: " + err.Error())
+	}
+	opened, err := openShares(c.keys.params, v.contract, counts, values, active, shares)
+	if err != nil {
+		return fail("open: " + err.Error())
+	}
+	if f := c.dev().opened; f != nil {
+		f(roundID, opened)
+	}
+	attest := contracts.AttestBytes(v.cid, roundID, v.round.Epoch, active, opened)
+	sigs, errs := fanOut(active, func(org kpi.OrgID) ([]byte, error) {
+		var sig []byte
+		if err := c.callRound(ctx, org, roundRequest{Op: opAttest, Round: roundID, Active: active, Shares: shares}, &sig); err != nil {
+			return nil, err
+		}
+		var verr error
+		c.fsm.Read(func(s *contracts.State) { verr = s.VerifyMember(org, attest, sig) })
+		if verr != nil {
+			return nil, fmt.Errorf("%s attests other opened cells than the aggregator's", org)
+		}
+		return sig, nil
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return fail("attestation: "+why, blame...)
+	}
+	// 7. pads
+	pads, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (contracts.SignedPads, error) {
+		var p contracts.SignedPads
+		err := c.callRound(ctx, org, roundRequest{Op: opPads, Round: roundID, Active: active, Opened: opened, Attest: sigs}, &p)
+		return p, err
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return fail("pads: "+why, blame...)
+	}
+	// 8. release
+	entry, err = c.keys.sign(contracts.EntryRoundRelease, contracts.RoundRelease{Round: roundID, Decryptors: active,
+		Opened: *opened, Attest: sigs, Pads: pads})
+	if err != nil {
+		return err
+	}
+	if _, err := c.submit(ctx, entry); err != nil {
+		return fail("release refused: " + err.Error())
+	}
+	log.Info("round released", "inputs", len(v.round.Sealed), "kept", len(opened.Keep), "cells", len(v.contract.Cells()))
+	return nil
+}
+
+// thresholdSet picks the members to decrypt a round: participants first
+// (a participant that deviates as a decryptor can do no more than with
+// its own input), then this node, then members it is connected to
+// (likely up), then the others; exactly the threshold of them, sorted.
+func (c *consortium) thresholdSet(v *roundView) []kpi.OrgID {
+	candidates := slices.Clone(v.keys.Members)
+	rank := c.decryptorRank()
+	score := func(o kpi.OrgID) int {
+		s := rank(o)
+		if !slices.Contains(v.round.Sealed, o) {
+			s += 10
+		}
+		return s
+	}
+	slices.SortStableFunc(candidates, func(a, b kpi.OrgID) int { return score(a) - score(b) })
+	active := slices.Clone(candidates[:v.keys.Threshold])
+	slices.Sort(active)
+	return active
 }
 
 // decryptorRank orders the members to ask for decryption shares: this
@@ -610,66 +1011,54 @@ func (c *consortium) decryptorRank() func(kpi.OrgID) int {
 	}
 }
 
-// maskedValues is what phase 2 decrypts, as the aggregator and every
-// decryptor compute it each for itself: the sum of the inputs' values with
-// every cell under the cohort floor masked to zero, the floor judged on the
-// counts the phase-1 shares open. keepCell says which cells are released.
-func maskedValues(p privacy.Params, v *roundView, inputs map[kpi.OrgID]roundInput, countShares []privacy.Ciphertexts) (privacy.Ciphertexts, []bool, error) {
-	countsAgg, err := sumInputs(p, inputs, false)
-	if err != nil {
-		return nil, nil, err
-	}
-	counts, err := privacy.Open(p, countsAgg, countShares, len(v.contract.Cells()))
-	if err != nil {
-		return nil, nil, fmt.Errorf("round %s: the counts do not open: %w", v.round.ID, err)
-	}
-	keepCell, keep := keepCells(v.contract, counts)
-	values, err := sumInputs(p, inputs, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	masked, err := privacy.Mask(p, values, keep)
-	return masked, keepCell, err
+// roundGuard holds what the round protocol serialises and limits on
+// this node.
+type roundGuard struct {
+	// inputMu and shareMu make computing and storing an input or a
+	// decryption share one step: two concurrent requests get the same
+	// one, never two draws of noise or pads.
+	inputMu, shareMu sync.Mutex
+
+	mu     sync.Mutex
+	now    func() time.Time
+	opened map[kpi.OrgID][]roundSeen // per aggregator, the rounds served in the last minute
 }
 
-// releaseCells turns the opened component sums into the released cells:
-// values for the kept cells, neither count nor value for the others.
-func releaseCells(c *contracts.Contract, sums []*big.Int, keepCell []bool) ([]releasedCell, int, error) {
-	comps := make([]int64, len(sums))
-	for i, s := range sums {
-		if !s.IsInt64() {
-			return nil, 0, fmt.Errorf("component %d overflows 64 bits", i)
-		}
-		comps[i] = s.Int64()
-	}
-	// Noise can make a count negative: a count is at least 0 (post-processing).
-	for i := 0; i < len(comps); i += c.Width() {
-		comps[i] = max(comps[i], 0)
-	}
-	cells, err := c.Release(comps)
-	if err != nil {
-		return nil, 0, err
-	}
-	released := make([]releasedCell, len(cells))
-	suppressed := 0
-	for i, cell := range cells {
-		released[i] = releasedCell{Group: cell.Group}
-		if !keepCell[i] {
-			released[i].Suppressed = true
-			suppressed++
-			continue
-		}
-		n := cell.Count
-		released[i].Count, released[i].Value = &n, cell.Value
-	}
-	return released, suppressed, nil
+type roundSeen struct {
+	id string
+	at time.Time
 }
 
-// releasedCell is a cell as a release publishes it: a suppressed cell
-// shows neither its count nor its value.
-type releasedCell struct {
-	Group      map[string]string `json:"group"`
-	Count      *int64            `json:"count"`
-	Value      any               `json:"value"`
-	Suppressed bool              `json:"suppressed"`
+// maxRoundsPerMinute bounds the new rounds one aggregator makes this node
+// compute an input for, per minute.
+const maxRoundsPerMinute = 30
+
+// allow counts a request for round id from aggregator agg, and refuses
+// it when agg asked for more than maxRoundsPerMinute other rounds in the
+// last minute.
+func (g *roundGuard) allow(agg kpi.OrgID, id string) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := time.Now()
+	if g.now != nil {
+		now = g.now()
+	}
+	if g.opened == nil {
+		g.opened = map[kpi.OrgID][]roundSeen{}
+	}
+	recent := g.opened[agg][:0]
+	for _, r := range g.opened[agg] {
+		if now.Sub(r.at) < time.Minute {
+			recent = append(recent, r)
+		}
+	}
+	g.opened[agg] = recent
+	if slices.ContainsFunc(recent, func(r roundSeen) bool { return r.id == id }) {
+		return nil
+	}
+	if len(recent) >= maxRoundsPerMinute {
+		return fmt.Errorf("%s opened more than %d rounds in a minute; this node refuses more for now", agg, maxRoundsPerMinute)
+	}
+	g.opened[agg] = append(recent, roundSeen{id: id, at: now})
+	return nil
 }

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
@@ -17,148 +20,390 @@ import (
 	"github.com/cxnet/cxnet/privacy"
 )
 
-// policyFixture is hosp-a's node in a two-member consortium with a real
-// key epoch (threshold 2), an active NPS contract among both, and a round
-// that hosp-b opened (and so aggregates), with both inputs registered.
+const peerC = "12D3KooWPtfMgpnHgTxG9WPa3h7DU5T8Ff8BQJkkfoKFMZmeJeHN"
+
+// policyFixture is hosp-a's node in a three-member consortium (hosp-a,
+// hosp-b, hosp-c) with a real key epoch (threshold 2), an active NPS
+// contract among all three, and a round that hosp-b opened (and so
+// aggregates), with every input committed. hosp-b's and hosp-c's inputs
+// are made here; hosp-a's node makes its own when asked to commit.
 type policyFixture struct {
 	c      *consortium
 	apply  applyFunc
-	keyB   ed25519.PrivateKey
+	keys   map[kpi.OrgID]ed25519.PrivateKey
+	tks    map[kpi.OrgID]*privacy.ThresholdKey
+	pads   map[kpi.OrgID][]uint64
 	round  string
 	inputs map[kpi.OrgID]roundInput
 	b      peer.ID
 }
 
 func newPolicyFixture(t testing.TB) *policyFixture {
-	f := &policyFixture{}
-	f.c, f.apply, f.keyB = twoMemberConsortium(t)
+	f := &policyFixture{keys: map[kpi.OrgID]ed25519.PrivateKey{}, tks: map[kpi.OrgID]*privacy.ThresholdKey{},
+		pads: map[kpi.OrgID][]uint64{}}
+	var keyB ed25519.PrivateKey
+	f.c, f.apply, keyB = twoMemberConsortium(t)
 	c := f.c
-	db := c.db
 	p := c.keys.params
 	f.b, _ = peer.Decode(peerB)
 	keyA := c.home.GovernanceKey
+	_, keyC, _ := ed25519.GenerateKey(nil)
+	f.keys = map[kpi.OrgID]ed25519.PrivateKey{"hosp-a": keyA, "hosp-b": keyB, "hosp-c": keyC}
+	m := kpi.Member{Org: "hosp-c", Name: "C", Kind: "hospital", PeerID: peerC}
+	m.Sign(keyC)
+	f.apply(contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: m}, "hosp-a", keyA)
+	f.apply(contracts.EntryAdmitApprove, contracts.AdmitApprove{Org: "hosp-c", DescriptorHash: contracts.DescriptorHash(m)}, "hosp-b", keyB)
 
+	orgs := []kpi.OrgID{"hosp-a", "hosp-b", "hosp-c"}
 	seed := make([]byte, privacy.SeedSize)
-	skA, _ := privacy.NewSecretKey(p)
-	skB, _ := privacy.NewSecretKey(p)
-	shareA, _ := privacy.PublicKeyShare(p, skA, seed)
-	shareB, _ := privacy.PublicKeyShare(p, skB, seed)
-	f.apply(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: 1, Members: []kpi.OrgID{"hosp-a", "hosp-b"}, Threshold: 2,
+	f.apply(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: 1, Members: orgs, Threshold: 2,
 		Seed: hex.EncodeToString(seed), Params: p.Name()}, "hosp-a", keyA)
-	f.apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: shareA}, "hosp-a", keyA)
-	f.apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: shareB}, "hosp-b", f.keyB)
-	dealtA, _ := privacy.Deal(p, skA, 2, 2)
-	dealtB, _ := privacy.Deal(p, skB, 2, 2)
-	tk, err := privacy.CombineDealt(p, [][]byte{dealtA[0], dealtB[0]})
-	if err != nil {
-		t.Fatal(err)
+	shares := map[kpi.OrgID][]byte{}
+	dealt := map[kpi.OrgID][][]byte{}
+	for _, o := range orgs {
+		sk, _ := privacy.NewSecretKey(p)
+		shares[o], _ = privacy.PublicKeyShare(p, sk, seed)
+		dealt[o], _ = privacy.Deal(p, sk, 2, 3)
+		f.apply(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: 1, Digest: contracts.KeyShareDigest(1, o, shares[o])}, o, f.keys[o])
 	}
-	b, _ := tk.MarshalBinary()
-	if err := db.PutSecret(1, secretTKey, b); err != nil {
+	for _, o := range orgs {
+		f.apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: shares[o]}, o, f.keys[o])
+	}
+	for i, o := range orgs {
+		var mine [][]byte
+		for _, d := range orgs {
+			mine = append(mine, dealt[d][i])
+		}
+		tk, err := privacy.CombineDealt(p, mine)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.tks[o] = tk
+	}
+	b, _ := f.tks["hosp-a"].MarshalBinary()
+	if err := c.db.PutSecret(1, secretTKey, b); err != nil {
 		t.Fatal(err)
 	}
 
-	ct, err := contracts.Parse([]byte("id: nps-ab\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b]\nprivacy: {min_cohort: 11}\n"), "c.yaml")
+	ct, err := contracts.Parse([]byte("id: nps-abc\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b, hosp-c]\nprivacy: {min_cohort: 11}\n"), "c.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.apply(contracts.EntryContractPropose, contracts.ContractPropose{Contract: ct.Canonical(), Hash: ct.Hash()}, "hosp-a", keyA)
-	f.apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: ct.ID, Version: 1, Hash: ct.Hash()}, "hosp-b", f.keyB)
-	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: ct.ID, Version: 1, Hash: ct.Hash(), Epoch: 1}, "hosp-b", f.keyB).Object
+	f.apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: ct.ID, Version: 1, Hash: ct.Hash()}, "hosp-b", keyB)
+	f.apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: ct.ID, Version: 1, Hash: ct.Hash()}, "hosp-c", keyC)
+	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: ct.ID, Version: 1, Hash: ct.Hash(), Epoch: 1}, "hosp-b", keyB).Object
+	f.commitAll(t)
+	return f
+}
 
+// commitAll commits every participant's input to the fixture's round:
+// hosp-a's node makes its own (no records: zeros), registered as its
+// node would through raft; 10 answers from hosp-b (4 promoters, 3
+// detractors) and hosp-c (3, 5), padded.
+func (f *policyFixture) commitAll(t testing.TB) {
+	c := f.c
+	p := c.keys.params
+	in, err := c.newInput(context.Background(), f.view(t, contracts.RoundCollecting))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.inputs = map[kpi.OrgID]roundInput{"hosp-a": in.roundInput}
+	f.pads["hosp-a"] = in.Pads
+	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: in.digest()}, "hosp-a", f.keys["hosp-a"])
 	var e contracts.KeyEpoch
 	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
 	pk, err := c.keys.publicKey(e)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.inputs = map[kpi.OrgID]roundInput{}
-	for org, key := range map[kpi.OrgID]ed25519.PrivateKey{"hosp-a": keyA, "hosp-b": f.keyB} {
+	for org, comps := range map[kpi.OrgID][]int64{"hosp-b": {10, 4, 3}, "hosp-c": {10, 3, 5}} {
 		var in roundInput
-		in.Counts, _ = privacy.Encrypt(p, pk, []int64{30})
-		in.Values, _ = privacy.Encrypt(p, pk, []int64{30, 12, 8})
-		f.inputs[org] = in
-		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: in.digest(f.round)}, org, key)
+		pads := []uint64{uint64(len(org)) * 0x9e3779b97f4a7c15, 77, 1 << 63}
+		padded := make([]int64, len(comps))
+		for i := range comps {
+			padded[i] = int64(uint64(comps[i]) + pads[i])
+		}
+		in.Counts, _ = privacy.Encrypt(p, pk, comps[:1])
+		in.Values, _ = privacy.Encrypt(p, pk, padded)
+		f.inputs[org], f.pads[org] = in, pads
+		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: in.digest()}, org, f.keys[org])
 	}
-	return f
 }
 
-func (f *policyFixture) request(phase int, active []kpi.OrgID, inputs map[kpi.OrgID]roundInput) *roundRequest {
-	return &roundRequest{Op: "decrypt", Round: f.round, Phase: phase, Active: active, Inputs: inputs}
+func (f *policyFixture) view(t testing.TB, want contracts.RoundState) *roundView {
+	v, err := f.c.roundView(f.round, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+func (f *policyFixture) seal() {
+	f.apply(contracts.EntryRoundSeal, contracts.RoundSeal{Round: f.round}, "hosp-b", f.keys["hosp-b"])
+}
+
+func (f *policyFixture) decrypt(active []kpi.OrgID, inputs map[kpi.OrgID]roundInput) *roundRequest {
+	return &roundRequest{Op: opDecrypt, Round: f.round, Active: active, Inputs: inputs}
+}
+
+// shareOf is member org's honest signed share of the fixture's round for
+// the threshold set active.
+func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID) roundShare {
+	p := f.c.keys.params
+	counts, values, err := sumInputs(p, f.inputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pts []int
+	for _, a := range active {
+		pts = append(pts, int(a[len(a)-1]-'a'))
+	}
+	d, err := privacy.NewDecryptor(p, f.tks[org], int(org[len(org)-1]-'a'), 3, 2, pts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s roundShare
+	s.Counts, _ = d.Share(counts)
+	s.Values, _ = d.Share(values)
+	s.Sig = ed25519.Sign(f.keys[org], shareBytes(f.c.consortiumID(), f.round, active, &s))
+	return s
+}
+
+// TestInputsCommittedBeforeAnyCiphertextLeaves is the input-cancellation
+// attack: an aggregator that also takes part asks for the others'
+// ciphertexts before the round is sealed, to register the negation of
+// their sum as its own input. No participant hands its ciphertext over
+// before the seal, and no input registers after it.
+func TestInputsCommittedBeforeAnyCiphertextLeaves(t *testing.T) {
+	f := newPolicyFixture(t)
+	ctx := context.Background()
+	if _, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opFetch, Round: f.round}); err == nil || !strings.Contains(err.Error(), "not sealed") {
+		t.Fatalf("a ciphertext handed over before the seal: %v", err)
+	}
+	f.seal()
+	reply, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opFetch, Round: f.round})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var in roundInput
+	mine := f.inputs["hosp-a"]
+	if err := json.Unmarshal(reply, &in); err != nil || in.digest() != mine.digest() {
+		t.Fatalf("fetched input: %v", err)
+	}
+	// Too late to register an input that depends on what was fetched.
+	entry, _ := contracts.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: "sha256:" + strings.Repeat("ab", 32)},
+		"hosp-b", f.keys["hosp-b"], f.c.consortiumID())
+	res := f.c.fsm.Apply(&raft.Log{Index: 99, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult)
+	if res.Err == nil || !strings.Contains(res.Err.Error(), "sealed") {
+		t.Fatalf("an input registered after the seal: %v", res.Err)
+	}
 }
 
 // TestDecryptionSharePolicy: a node gives a decryption share only to the
-// round's aggregator, only for the sum of exactly the inputs the log
-// registered (at least min_participants of them), only for an active set
-// of the key's threshold with itself in it, only while the contract is
-// active; and it gives the same share again rather than a fresh one.
+// round's aggregator, only once the round is sealed, only for the sum of
+// exactly the sealed inputs (the aggregator cannot pick a subset, nor
+// swap an input), only for a threshold set with itself in it, only while
+// the contract is active; and it gives the same share again rather than a
+// fresh one, even to concurrent requests.
 func TestDecryptionSharePolicy(t *testing.T) {
 	f := newPolicyFixture(t)
 	ctx := context.Background()
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
+	if _, err := f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "not sealed") {
+		t.Fatalf("a share before the seal: %v", err)
+	}
+	f.seal()
 	outsider, _ := peer.Decode("12D3KooWHGGA18DhvnUqNckCCHiDzpzLtDiwKT3KCtYWJ8AQS9QL")
-	tampered := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-b"], "hosp-b": f.inputs["hosp-b"]}
-	onlyA := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"]}
-	stranger := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"], "hosp-b": f.inputs["hosp-b"], "hosp-x": f.inputs["hosp-a"]}
+	tampered := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"], "hosp-b": f.inputs["hosp-c"], "hosp-c": f.inputs["hosp-c"]}
+	subset := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"], "hosp-c": f.inputs["hosp-c"]}
+	stranger := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"], "hosp-b": f.inputs["hosp-b"], "hosp-c": f.inputs["hosp-c"], "hosp-x": f.inputs["hosp-a"]}
 	for _, tc := range []struct {
 		name string
 		from peer.ID
 		req  *roundRequest
 		want string
 	}{
-		{"not the aggregator", outsider, f.request(1, ab, f.inputs), "only its aggregator"},
-		{"an input other than registered", f.b, f.request(1, ab, tampered), "not the one it registered"},
-		{"too few inputs", f.b, f.request(1, ab, onlyA), "needs 2"},
-		{"an unregistered participant", f.b, f.request(1, ab, stranger), "registered none"},
-		{"active set below the threshold", f.b, f.request(1, ab[:1], f.inputs), "must be 2 sorted members"},
-		{"active set without this node", f.b, f.request(1, []kpi.OrgID{"hosp-b", "hosp-b"}, f.inputs), "must be 2 sorted members"},
-		{"unknown phase", f.b, f.request(3, ab, f.inputs), "phase 3"},
-		{"unknown round", f.b, &roundRequest{Op: "decrypt", Round: "nps-ab/1", Phase: 1, Active: ab, Inputs: f.inputs}, "no round"},
+		{"not the aggregator", outsider, f.decrypt(ab, f.inputs), "only its aggregator"},
+		{"an input other than registered", f.b, f.decrypt(ab, tampered), "not the one it registered"},
+		{"a subset of the sealed inputs", f.b, f.decrypt(ab, subset), "the log fixes them"},
+		{"an input the seal does not hold", f.b, f.decrypt(ab, stranger), "the log fixes them"},
+		{"threshold set too small", f.b, f.decrypt(ab[:1], f.inputs), "must be 2 distinct"},
+		{"threshold set without this node", f.b, f.decrypt([]kpi.OrgID{"hosp-b", "hosp-c"}, f.inputs), "not in the threshold set"},
+		{"threshold set with a repeat", f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-a"}, f.inputs), "must be 2 distinct"},
+		{"unknown round", f.b, &roundRequest{Op: opDecrypt, Round: "nps-abc/1", Active: ab, Inputs: f.inputs}, "no round"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.c.serveRound(ctx, tc.from, tc.req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			if _, err := f.c.db.Secret(1, roundSecret(f.round, "share/1")); err == nil {
+			if _, err := f.c.db.Secret(1, roundSecret(f.round, "share")); err == nil {
 				t.Fatal("a refused request left a share behind")
 			}
 		})
 	}
-	first, err := f.c.serveRound(ctx, f.b, f.request(1, ab, f.inputs))
-	if err != nil {
-		t.Fatal(err)
+	// Concurrent requests: one share, never two draws of flooding noise.
+	replies := make([][]byte, 4)
+	var wg sync.WaitGroup
+	for i := range replies {
+		wg.Go(func() { replies[i], _ = f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)) })
 	}
-	again, err := f.c.serveRound(ctx, f.b, f.request(1, ab, f.inputs))
-	if err != nil || !bytes.Equal(first, again) {
-		t.Fatalf("asked twice, the share changed (fresh smudging lets noise average out): %v", err)
+	wg.Wait()
+	for i, r := range replies {
+		if r == nil || !bytes.Equal(r, replies[0]) {
+			t.Fatalf("concurrent request %d got another share (fresh flooding lets noise average out)", i)
+		}
 	}
-	var share privacy.Ciphertexts
-	if err := json.Unmarshal(first, &share); err != nil || len(share) != 1 {
+	var share roundShare
+	if err := json.Unmarshal(replies[0], &share); err != nil || len(share.Counts) != 1 || len(share.Values) != 1 {
 		t.Fatalf("share: %v", err)
+	}
+	if _, err := f.c.serveRound(ctx, f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-c"}, f.inputs)); err == nil || !strings.Contains(err.Error(), "another threshold set") {
+		t.Fatalf("a second share for another threshold set (two shares of one ciphertext give the key away): %v", err)
 	}
 
 	// Once the contract is retired, no more shares.
-	f.apply(contracts.EntryContractRetire, contracts.ContractRetire{ID: "nps-ab", Version: 1}, "hosp-b", f.keyB)
-	if _, err := f.c.serveRound(ctx, f.b, f.request(2, ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "no longer active") {
+	f.apply(contracts.EntryContractRetire, contracts.ContractRetire{ID: "nps-abc", Version: 1}, "hosp-b", f.keys["hosp-b"])
+	if _, err := f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "no longer active") {
 		t.Fatalf("share for a retired contract: %v", err)
 	}
 }
 
-// TestEndedRoundSecretsForgotten: once a round ends (here abandoned for a
-// newer round of its contract), the node drops the share it gave for it,
-// keeps the newer round's and its key, and refuses the ended round.
+// TestForgedShareAttack: the aggregator hands a decryptor a forged share
+// of another member (offset so that every count opens above the floor).
+// The decryptor checks every share's signature, refuses to attest, and
+// the counts stay unopened.
+func TestForgedShareAttack(t *testing.T) {
+	f := newPolicyFixture(t)
+	ctx := context.Background()
+	f.seal()
+	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
+	if _, err := f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)); err != nil {
+		t.Fatal(err)
+	}
+	kept, err := f.c.keptShare(f.view(t, contracts.RoundSealed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	honestB := f.shareOf(t, "hosp-b", ab)
+	forged := honestB
+	forged.Counts = slices.Clone(honestB.Counts)
+	forged.Counts[0] = slices.Clone(forged.Counts[0])
+	forged.Counts[0][len(forged.Counts[0])-1] ^= 1
+	for _, tc := range []struct {
+		name   string
+		shares map[kpi.OrgID]roundShare
+		want   string
+	}{
+		{"a forged share", map[kpi.OrgID]roundShare{"hosp-a": kept.Share, "hosp-b": forged}, "signature does not verify"},
+		{"a share missing", map[kpi.OrgID]roundShare{"hosp-a": kept.Share}, "want one from each"},
+		{"another share said to be this node's", map[kpi.OrgID]roundShare{"hosp-a": honestB, "hosp-b": honestB}, "signature does not verify"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opAttest, Round: f.round, Active: ab, Shares: tc.shares})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	reply, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opAttest, Round: f.round, Active: ab,
+		Shares: map[kpi.OrgID]roundShare{"hosp-a": kept.Share, "hosp-b": honestB}})
+	if err != nil {
+		t.Fatalf("honest shares: %v", err)
+	}
+	var sig []byte
+	if err := json.Unmarshal(reply, &sig); err != nil {
+		t.Fatal(err)
+	}
+	// hosp-a's own records are none: the cell holds 20 answers of b and
+	// c, above the floor of 11, opened as the sum of the padded values.
+	opened, err := openShares(f.c.keys.params, f.view(t, contracts.RoundSealed).contract, kept.Counts, kept.Values, ab,
+		map[kpi.OrgID]roundShare{"hosp-a": kept.Share, "hosp-b": honestB})
+	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 20 {
+		t.Fatalf("opened %+v: %v", opened, err)
+	}
+	attest := contracts.AttestBytes(f.c.consortiumID(), f.round, 1, ab, opened)
+	if !ed25519.Verify(f.c.home.GovernanceKey.Public().(ed25519.PublicKey), attest, sig) {
+		t.Fatal("the attestation does not cover what the shares open")
+	}
+}
+
+// TestPadsOnlyForAttestedCellsAboveTheFloor: a participant reveals its
+// pads only against every decryptor's signature over what was opened,
+// only for kept cells at the floor or above, and only those.
+func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
+	f := newPolicyFixture(t)
+	ctx := context.Background()
+	f.seal()
+	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
+	sums := []byte{}
+	for range 3 {
+		sums = binary.LittleEndian.AppendUint64(sums, 1)
+	}
+	kept := &kpi.Opened{Keep: []int{0}, Counts: []int64{20}, Sums: sums}
+	underFloor := &kpi.Opened{Keep: []int{0}, Counts: []int64{6}, Sums: sums}
+	sign := func(o *kpi.Opened, orgs ...kpi.OrgID) map[kpi.OrgID][]byte {
+		sigs := map[kpi.OrgID][]byte{}
+		for _, org := range orgs {
+			sigs[org] = ed25519.Sign(f.keys[org], contracts.AttestBytes(f.c.consortiumID(), f.round, 1, ab, o))
+		}
+		return sigs
+	}
+	for _, tc := range []struct {
+		name   string
+		opened *kpi.Opened
+		sigs   map[kpi.OrgID][]byte
+		want   string
+	}{
+		{"attested by the aggregator alone", kept, sign(kept, "hosp-b"), "did not attest"},
+		{"attestation over other cells", kept, sign(underFloor, "hosp-a", "hosp-b"), "did not attest"},
+		{"a cell under the floor", underFloor, sign(underFloor, "hosp-a", "hosp-b"), "under the floor"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opPads, Round: f.round, Active: ab, Opened: tc.opened, Attest: tc.sigs})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	reply, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opPads, Round: f.round, Active: ab, Opened: kept, Attest: sign(kept, "hosp-a", "hosp-b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p contracts.SignedPads
+	if err := json.Unmarshal(reply, &p); err != nil || len(p.Pads) != 24 {
+		t.Fatalf("pads: %v", err)
+	}
+	if got := binary.LittleEndian.Uint64(p.Pads); got != f.pads["hosp-a"][0] {
+		t.Fatalf("revealed pad %d, want the node's own", got)
+	}
+	none := &kpi.Opened{Keep: []int{}, Counts: []int64{}, Sums: []byte{}}
+	reply, err = f.c.serveRound(ctx, f.b, &roundRequest{Op: opPads, Round: f.round, Active: ab, Opened: none, Attest: sign(none, "hosp-a", "hosp-b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(reply, &p); err != nil || len(p.Pads) != 0 {
+		t.Fatalf("pads revealed for suppressed cells: %d bytes", len(p.Pads))
+	}
+}
+
+// TestEndedRoundSecretsForgotten: once a round ends (here failed for a
+// newer round of its contract), the node drops the input and share it
+// kept for it, keeps the newer round's and its key, and refuses the
+// ended round.
 func TestEndedRoundSecretsForgotten(t *testing.T) {
 	f := newPolicyFixture(t)
 	ctx := context.Background()
+	f.seal()
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
-	if _, err := f.c.serveRound(ctx, f.b, f.request(1, ab, f.inputs)); err != nil {
+	if _, err := f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)); err != nil {
 		t.Fatal(err)
 	}
 	old := f.round
 	var hash string
 	f.c.fsm.Read(func(s *contracts.State) { r, _ := s.Round(old); hash = r.Hash })
-	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: "nps-ab", Version: 1, Hash: hash, Epoch: 1}, "hosp-b", f.keyB).Object
+	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: "nps-abc", Version: 1, Hash: hash, Epoch: 1}, "hosp-b", f.keys["hosp-b"]).Object
 	if err := f.c.db.PutSecret(1, roundSecret(f.round, "input"), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
@@ -172,20 +417,22 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	if want := []string{roundSecret(f.round, "input"), secretTKey}; !slices.Equal(names, want) {
 		t.Fatalf("secrets after the round ended: %q, want %q", names, want)
 	}
-	if _, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: "decrypt", Round: old, Phase: 1, Active: ab, Inputs: f.inputs}); err == nil || !strings.Contains(err.Error(), "abandoned") {
-		t.Fatalf("share for an abandoned round: %v", err)
+	if _, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opDecrypt, Round: old, Active: ab, Inputs: f.inputs}); err == nil || !strings.Contains(err.Error(), "abandoned") {
+		t.Fatalf("share for an ended round: %v", err)
 	}
 }
 
 // FuzzRoundRequest: whatever arrives on /cxnet/round, the node answers
-// without a panic, and gives a share only to the aggregator.
+// without a panic, and serves only the aggregator.
 func FuzzRoundRequest(f *testing.F) {
 	fx := newPolicyFixture(f)
 	// Small seeds (real ciphertexts make 1.4 MB requests, too slow to
-	// mutate): the structure of a valid request, with stand-in inputs.
+	// mutate): the structure of valid requests, with stand-in inputs.
 	small := map[kpi.OrgID]roundInput{"hosp-a": {Counts: privacy.Ciphertexts{{1}}, Values: privacy.Ciphertexts{{2}}}}
-	good, _ := json.Marshal(fx.request(1, []kpi.OrgID{"hosp-a", "hosp-b"}, small))
-	for _, s := range [][]byte{good, []byte(`{"op":"input","round":"` + fx.round + `"}`), []byte(`{"op":"decrypt"}`), []byte(`{`), nil} {
+	good, _ := json.Marshal(fx.decrypt([]kpi.OrgID{"hosp-a", "hosp-b"}, small))
+	for _, s := range [][]byte{good, []byte(`{"op":"commit","round":"` + fx.round + `"}`), []byte(`{"op":"fetch","round":"` + fx.round + `"}`),
+		[]byte(`{"op":"pads","round":"` + fx.round + `","opened":{"keep":[0],"counts":[20],"sums":"AAAA"}}`),
+		[]byte(`{"op":"attest","round":"` + fx.round + `","shares":{"hosp-a":{}}}`), []byte(`{"op":"decrypt"}`), []byte(`{`), nil} {
 		f.Add(s, true)
 	}
 	outsider, _ := peer.Decode("12D3KooWHGGA18DhvnUqNckCCHiDzpzLtDiwKT3KCtYWJ8AQS9QL")

@@ -118,7 +118,11 @@ type Cell struct {
 	Count      *int64            `json:"count,omitempty"`
 	Value      any               `json:"value"`
 	Suppressed bool              `json:"suppressed"`
-	Local      *LocalValue       `json:"local,omitempty"`
+	// Reason says why a cell is suppressed: "min_cohort" (fewer records
+	// than the floor) or "differencing" (its count moved by fewer than
+	// the floor since its previous release).
+	Reason string      `json:"reason,omitempty"`
+	Local  *LocalValue `json:"local,omitempty"`
 }
 
 // LocalValue is this node's own value beside a network result.

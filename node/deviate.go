@@ -1,0 +1,43 @@
+package node
+
+import (
+	"sync/atomic"
+
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+)
+
+// deviations make a node deviate from the protocol, for the adversarial
+// tests: export_test.go sets them, nothing else does. A nil field is the
+// honest behaviour. Each hook sees or changes what the node is about to
+// do at one step, as a cheating member's modified node would.
+type deviations struct {
+	// keyShare replaces the public-key share this node commits to and
+	// publishes for epoch e.
+	keyShare func(e contracts.KeyEpoch, share []byte) []byte
+	// inputDigest replaces the digest this participant registers.
+	inputDigest func(round, digest string) string
+	// share changes this decryptor's share before it is signed.
+	share func(round string, s *roundShare)
+	// beforeSeal runs on the aggregator after the commitments, before it
+	// seals the round.
+	beforeSeal func(round string)
+	// inputs, shares and opened change what the aggregator collected
+	// before it passes it on.
+	inputs func(round string, in map[kpi.OrgID]roundInput)
+	shares func(round string, s map[kpi.OrgID]roundShare)
+	opened func(round string, o *kpi.Opened)
+}
+
+var honest = &deviations{}
+
+// dev returns this node's deviations (none, for every real node).
+func (c *consortium) dev() *deviations {
+	if d := c.deviate.Load(); d != nil {
+		return d
+	}
+	return honest
+}
+
+// deviation is stored in consortium.deviate.
+type deviation = atomic.Pointer[deviations]
