@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/big"
+	"slices"
 	"strconv"
 
 	"github.com/cxnet/cxnet/kpi"
@@ -158,28 +159,104 @@ func ratFloat(r *big.Rat, decimals int) float64 {
 	return f
 }
 
-// Sensitivity is how much one record can change one cell's components, in
-// L1 norm: the scale (divided by epsilon) of the Laplace noise that makes
-// a release of the cell epsilon-differentially private. A record counts in
-// one cell; its fixed-point value is at most M = max(|lo|, |hi|)·10^precision
-// in magnitude (value_range is required for the aggregates that sum
-// values).
+// Sensitivity is the record-level L1 sensitivity Δ of the contract's
+// components: the most that adding or removing one input record (one row
+// of the canonical CSV; for pdc_rate one dispense) can change the whole
+// component vector — every component of every cell — in L1 norm. Δ/ε is
+// the scale of the discrete Laplace noise added to every component, which
+// makes a release ε-differentially private at the record level. Δ is
+// exact: never below what one record can do, and reached by some dataset
+// (TestSensitivityBruteForce finds it by brute force for every aggregate).
+//
+// Except for pdc_rate a record counts in at most one cell (its group_by
+// categories and the period of its date), so Δ is what it does to that
+// cell's components:
+//   - count: 1.
+//   - sum, mean: 1 + M (count and value), where M = max(|lo|, |hi|) ·
+//     10^precision, rounded as values are, is the largest fixed-point
+//     magnitude of a value clipped to value_range.
+//   - variance: 1 + M + M² (count, value, square).
+//   - histogram: 2 (count and one bin).
+//   - proportion: 2 (count and the share at or above the threshold), or 1
+//     when value_range caps every value below the threshold.
+//   - nps: 2 (count, and promoters or detractors), or 1 when value_range
+//     holds no value <= 6 and none >= 9.
+//
+// pdc_rate counts (patient, drug class, period) pairs, one in a cell's
+// count and, when its PDC reaches 0.8, one in its adherent count. A
+// dispense belongs to one pair: its patient's, its class's, and that of
+// the period of its date (a fill counts only in its own period). Adding or
+// removing it can create or delete the pair, or move its first fill date
+// and with it the interval, the covered days and whether it reaches 0.8;
+// and since the first fill's group_by categories are the pair's, it can
+// move the pair to another cell. The pair adds at most 1 + 1 to one cell
+// before and to one cell after, so Δ = 4 when a pair can change cell. It
+// is reached: two one-day fills of a pair on the last day of the window
+// (or of a period), in two categories, make it adherent in the lower of
+// the two cells (fills of one day: the lowest cell decides); without the
+// fill of that cell it is adherent in the other. Δ = 2 (a pair appears or
+// goes, adherent) when no pair can change cell: no group_by, or only
+// group_by drug_class (every fill of a pair has the pair's class) or
+// dimensions the filter narrows to one category. Periods never move a
+// pair: the period is part of the pair.
+//
+// Δ is 0 when no record can count: the filter excludes every category of
+// a group_by dimension, or, for pdc_rate, value_range rounds every days of
+// supply to 0 or less. Such a contract's cells never change.
 func (c *Contract) Sensitivity() float64 {
-	m := 0.0
-	if c.ValueRange != nil {
-		for _, d := range []kpi.Decimal{c.ValueRange.Lo, c.ValueRange.Hi} {
-			if v, ok := d.Fixed(c.Precision); ok {
-				m = math.Max(m, math.Abs(float64(v)))
+	moves := false // a pdc_rate pair can change cell
+	for _, g := range c.GroupBy {
+		n := len(g.Categories)
+		if allowed, ok := c.Filter[g.Name]; ok {
+			n = 0
+			for _, cat := range g.Categories {
+				if slices.Contains(allowed, cat) {
+					n++
+				}
 			}
 		}
+		if n == 0 {
+			return 0
+		}
+		moves = moves || (n > 1 && g.Name != PDCClassDim)
 	}
+	r := c.ValueRange
 	switch c.Aggregate {
-	case AggregateSum, AggregateMean:
+	case AggregateSum, AggregateMean, AggregateVariance:
+		m := -float64(math.MinInt64) // not from Parse: any int64 may be summed
+		if r != nil {
+			lo, okLo := r.Lo.Fixed(c.Precision)
+			hi, okHi := r.Hi.Fixed(c.Precision)
+			if okLo && okHi {
+				m = math.Max(math.Abs(float64(lo)), math.Abs(float64(hi)))
+			}
+		}
+		if c.Aggregate == AggregateVariance {
+			return 1 + m + m*m
+		}
 		return 1 + m
-	case AggregateVariance:
-		return 1 + m + m*m
-	case AggregateProportion, AggregateNPS, AggregateHistogram, AggregatePDCRate:
-		return 2 // the count, and one other component
+	case AggregateHistogram:
+		return 2
+	case AggregateProportion:
+		if r != nil && c.Threshold != nil && cmpDecimal(r.Hi, *c.Threshold) < 0 {
+			return 1
+		}
+		return 2
+	case AggregateNPS:
+		if r != nil && cmpDecimal(r.Lo, kpi.DecimalFromInt(6)) > 0 && cmpDecimal(r.Hi, kpi.DecimalFromInt(9)) < 0 {
+			return 1
+		}
+		return 2
+	case AggregatePDCRate:
+		if r != nil {
+			if days, ok := r.Hi.Fixed(0); ok && days <= 0 {
+				return 0
+			}
+		}
+		if moves {
+			return 4
+		}
+		return 2
 	}
 	return 1
 }

@@ -269,15 +269,34 @@ func TestRoundSpendsPrivacyBudget(t *testing.T) {
 }
 
 func TestSensitivity(t *testing.T) {
+	const pdc = "aggregate: pdc_rate\nwindow: {from: 2026-01-01, to: 2026-12-31}\n"
 	for _, tc := range []struct {
 		yaml string
 		want float64
 	}{
 		{"aggregate: count", 1},
+		{"aggregate: count\ngroup_by: {site: [a, b]}\nwindow: {from: 2026-01-01, to: 2026-12-31}\nperiod: quarter", 1},
 		{"aggregate: nps", 2},
+		{"aggregate: nps\nvalue_range: [0, 8]", 2},
+		{"aggregate: nps\nvalue_range: [7, 8]", 1}, // passives only
 		{"aggregate: proportion\nthreshold: 9", 2},
+		{"aggregate: proportion\nthreshold: 9\nvalue_range: [0, 9]", 2},
+		{"aggregate: proportion\nthreshold: 9\nvalue_range: [0, 8.5]", 1}, // no value reaches 9
+		{"aggregate: histogram\nvalue_range: [0, 10]\nbins: [0, 7, 9, 11]", 2},
 		{"aggregate: sum\nvalue_range: [-5, 10]\nprecision: 2", 1 + 1000},
+		{"aggregate: mean\nvalue_range: [-0.25, 0.1]\nprecision: 1", 1 + 3}, // -0.25 rounds to -3 tenths
 		{"aggregate: variance\nvalue_range: [0, 10]", 1 + 10 + 100},
+		{"aggregate: variance\nvalue_range: [-7, 2]\ngroup_by: {site: [a, b]}", 1 + 7 + 49},
+		{pdc, 2},
+		{pdc + "period: month", 2},
+		{pdc + "group_by: {site: [a, b]}", 4},
+		{pdc + "group_by: {site: [a, b]}\nperiod: quarter", 4},
+		{pdc + "group_by: {drug: [d1, d2]}", 4},                    // a class's drugs can differ
+		{pdc + "group_by: {drug_class: [c1, c2]}", 2},              // a pair's fills share its class
+		{pdc + "group_by: {site: [a, b]}\nfilter: {site: [a]}", 2}, // one category left
+		{pdc + "value_range: [0, 0.49]", 0},                        // every fill rounds to 0 days
+		{pdc + "value_range: [0, 0.5]\ngroup_by: {site: [a, b]}", 4},
+		{"aggregate: count\ngroup_by: {site: [a, b]}\nfilter: {site: [c]}", 0}, // nothing counts
 	} {
 		c := govContract(t, []byte("id: sens\nmeasure: m\n"+tc.yaml+"\nparticipants: [hosp-a]\n"))
 		if got := c.Sensitivity(); got != tc.want {
