@@ -12,6 +12,15 @@
 // Each member also deals Shamir shares of its s_i, so that any t members
 // can later decrypt together (t-of-N), while fewer than t learn nothing.
 //
+// A decryption reveals, with the sum, the ciphertext's noise, which
+// depends on every member's secrets. So each decryption share carries
+// flooding noise, uniform and at least 2^MinFloodingMargin times an
+// analytic bound on the noise of a sum of fresh encryptions; the t
+// shares' floods still fit, with a factor of 2 to spare, under what
+// decryption tolerates. FloodingMargin computes the margin, NewDecryptor
+// refuses a decryption below it, and NewParams parameters that cannot
+// give it to a decryption by all of MaxMembers members (flooding.go).
+//
 // privacy must not import protocol, contracts or store: shared types come
 // from kpi, and node wires the parts.
 package privacy

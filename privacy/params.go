@@ -35,7 +35,10 @@ var maxLogQP = map[int]float64{12: 109, 13: 218, 14: 438, 15: 881}
 var ErrInsecure = errors.New("privacy: parameters below 128-bit security")
 
 // NewParams checks a parameter literal and returns its parameters. It
-// refuses any set below 128-bit security: lattigo does not check it.
+// refuses any set below 128-bit security, and any whose decryption by
+// all of MaxMembers members, of a sum of MaxMembers inputs, would flood
+// the ciphertext's noise by less than MinFloodingMargin bits
+// (ErrFloodingMargin; flooding.go): lattigo checks neither.
 func NewParams(lit bgv.ParametersLiteral) (Params, error) {
 	p, err := bgv.NewParametersFromLiteral(lit)
 	if err != nil {
@@ -47,6 +50,9 @@ func NewParams(lit bgv.ParametersLiteral) (Params, error) {
 	}
 	if p.LogQP() > bound {
 		return Params{}, fmt.Errorf("%w: log QP = %.1f exceeds %.0f at N = 2^%d", ErrInsecure, p.LogQP(), bound, p.LogN())
+	}
+	if _, err := FloodingMargin(Params{p}, MaxMembers, MaxMembers, MaxMembers); err != nil {
+		return Params{}, fmt.Errorf("privacy: parameters: a decryption by all of %d members: %w", MaxMembers, err)
 	}
 	return Params{p}, nil
 }

@@ -31,14 +31,18 @@ import (
 const (
 	LimbBits = 16 // bits of one digit
 	Limbs    = 4  // digits of one component: 64 bits
-	// MaxMembers is the largest number of inputs whose digit sums stay
-	// exact modulo T.
-	MaxMembers = 1 << 15
-	// SmudgingLog2 is log2 of the standard deviation of the noise each
-	// decryption share adds (statistical hiding of the member's key). Its
-	// 6σ bound must stay far below the smallest ciphertext prime (2^60):
-	// lattigo does not check this, and a larger bound silently breaks
-	// decryption.
+	// MaxMembers is the largest consortium: its inputs' digit sums stay
+	// exact modulo T (they would up to 2^15), and a decryption by all of
+	// its members keeps MinFloodingMargin bits of flooding margin (40.1
+	// at 2^14, 37.6 at 2^15: flooding.go). NewParams checks the latter.
+	MaxMembers = 1 << 14
+	// SmudgingLog2 is log2 of the standard deviation of the Gaussian
+	// lattigo's key-switch protocol adds to each decryption share. It is
+	// kept, but the hiding comes from the uniform flooding added on top
+	// (flooding.go), whose bound is 2^70 or more within MaxMembers
+	// (against 6σ ≈ 2^50.6); both count in the decryption's noise budget. The Gaussian's 6σ bound must stay far
+	// below the smallest ciphertext prime (2^60), and lattigo's sampler
+	// panics above σ = 2^53.
 	SmudgingLog2 = 48
 )
 
@@ -234,18 +238,27 @@ func Mask(p Params, v Ciphertexts, keep []bool) (Ciphertexts, error) {
 // Decryptor gives this member's decryption shares in a round: with its
 // threshold key of the epoch, for a set of exactly threshold active
 // members (positions in the epoch's sorted member list) it is one of.
+// Each share is flooded (flooding.go) so that the decryption reveals
+// nothing of the ciphertext's noise, by MinFloodingMargin bits or more.
 type Decryptor struct {
 	p      Params
 	cks    mhe.KeySwitchProtocol
 	sk     *rlwe.SecretKey // this member's additive share for the active set
 	zero   *rlwe.SecretKey
 	active []int
+	flood  *flooder
 }
 
 // NewDecryptor prepares this member's shares: own is its position in the
 // epoch's member list, members the list's length, active the positions of
 // the threshold members that decrypt together (this one among them).
 // Every member of a decryption must use the same active set.
+//
+// The shares are for sums of at most members fresh encryptions under the
+// epoch's key (one input per member, as a round's Aggregate): their
+// flooding is sized for that, and NewDecryptor refuses, with
+// ErrFloodingMargin, a threshold or consortium too large to flood by
+// MinFloodingMargin bits and still decrypt (FloodingMargin).
 func NewDecryptor(p Params, tk *ThresholdKey, own, members, threshold int, active []int) (*Decryptor, error) {
 	if len(active) != threshold || !slices.Contains(active, own) {
 		return nil, fmt.Errorf("privacy: decryptor: the active set %v must have exactly %d members, this one (%d) among them", active, threshold, own)
@@ -256,6 +269,10 @@ func NewDecryptor(p Params, tk *ThresholdKey, own, members, threshold int, activ
 			return nil, fmt.Errorf("privacy: decryptor: active set %v: positions must be distinct, 0 to %d", active, members-1)
 		}
 		seen[a] = true
+	}
+	plan, err := floodingFor(p, members, members, threshold)
+	if err != nil {
+		return nil, fmt.Errorf("privacy: decryptor: %w", err)
 	}
 	points := make([]mhe.ShamirPublicPoint, members)
 	for i := range points {
@@ -274,7 +291,7 @@ func NewDecryptor(p Params, tk *ThresholdKey, own, members, threshold int, activ
 	if err != nil {
 		return nil, fmt.Errorf("privacy: decryptor: %w", err)
 	}
-	return &Decryptor{p: p, cks: cks, sk: sk, zero: rlwe.NewSecretKey(p.Parameters), active: slices.Clone(active)}, nil
+	return &Decryptor{p: p, cks: cks, sk: sk, zero: rlwe.NewSecretKey(p.Parameters), active: slices.Clone(active), flood: newFlooder(plan.logB)}, nil
 }
 
 // Share is this member's decryption share of v. It is a decryption oracle
@@ -289,8 +306,13 @@ func (d *Decryptor) Share(v Ciphertexts) (Ciphertexts, error) {
 		}
 		share := d.cks.AllocateShare(ct.Level())
 		d.cks.GenShare(d.sk, d.zero, ct, &share)
-		// GenShare reduces lazily (coefficients below 2q); send them reduced.
-		d.p.RingQ().AtLevel(share.Level()).Reduce(share.Value, share.Value)
+		// GenShare reduces lazily (coefficients below 2q): reduce, then
+		// flood (the sum stays reduced). The share is in the ciphertext's
+		// domain, NTT for BGV; add draws the flooding in the coefficient
+		// domain and converts it.
+		r := d.p.RingQ().AtLevel(share.Level())
+		r.Reduce(share.Value, share.Value)
+		d.flood.add(r, share.Value, ct.IsNTT)
 		if out[j], err = share.MarshalBinary(); err != nil {
 			return nil, fmt.Errorf("privacy: decryption share: %w", err)
 		}
