@@ -1,8 +1,8 @@
 package contracts
 
 import (
+	"bytes"
 	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sync"
@@ -11,12 +11,15 @@ import (
 	"github.com/hashicorp/raft"
 )
 
-// SnapshotFormat is the version of the snapshot encoding FSM writes.
-const SnapshotFormat = 1
-
 // FSM adapts State to raft.FSM. It only decodes raft's types, locks and
 // reports; every rule is in State.Apply. Reads may run concurrently with
 // Apply through Read.
+//
+// It keeps every command entry it applied or skipped (not the rejected
+// ones, which change nothing), the very bytes raft handed to Apply: a
+// snapshot is those entries, and a node restoring one replays them, so it
+// trusts no peer's word for the state (snapshot.go). Whoever calls
+// raft.Apply must therefore not change the command's bytes afterwards.
 type FSM struct {
 	// OnEvent, when set, is called after every applied command entry
 	// (applied, rejected or skipped), in log order, on raft's FSM
@@ -27,6 +30,10 @@ type FSM struct {
 	mu    sync.RWMutex
 	state *State
 	index uint64 // last command entry applied; guarded by mu
+	// entries are the command entries applied or skipped, in log order;
+	// guarded by mu. Only ever appended to (or replaced by Restore): a
+	// snapshot reads entries[:n] after unlocking.
+	entries []loggedEntry
 	// settled is index once OnEvent has returned for it: what Index
 	// reports.
 	settled atomic.Uint64
@@ -68,6 +75,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 	}
 	ev, err := f.state.Apply(l.Index, l.Data)
 	f.index = l.Index
+	if ev.Outcome != OutcomeRejected {
+		f.entries = append(f.entries, loggedEntry{index: l.Index, raw: l.Data})
+	}
 	f.remember(sha256.Sum256(l.Data), ApplyResult{Event: ev, Err: err})
 	f.mu.Unlock()
 	if f.OnEvent != nil {
@@ -122,60 +132,86 @@ func (f *FSM) Read(fn func(*State)) {
 	fn(f.state)
 }
 
-// snapshotJSON is the snapshot encoding.
-type snapshotJSON struct {
-	Format int             `json:"format"`
-	Index  uint64          `json:"index"` // last command entry applied
-	State  json.RawMessage `json:"state"`
-}
-
-// Snapshot implements raft.FSM: it encodes the state now, so that Persist
-// may run while Apply goes on.
+// Snapshot implements raft.FSM: it takes the entries applied so far, so
+// that Persist may encode them while Apply goes on.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
 	f.mu.RLock()
-	st := f.state
-	if st == nil {
-		st = NewState()
-	}
-	state, err := json.Marshal(st)
-	index := f.index
-	f.mu.RUnlock()
-	if err != nil {
-		return nil, fmt.Errorf("contracts: snapshot: %w", err)
-	}
-	b, err := json.Marshal(snapshotJSON{Format: SnapshotFormat, Index: index, State: state})
-	if err != nil {
-		return nil, fmt.Errorf("contracts: snapshot: %w", err)
-	}
-	return &fsmSnapshot{data: b}, nil
+	defer f.mu.RUnlock()
+	return &fsmSnapshot{index: f.index, entries: f.entries[:len(f.entries):len(f.entries)]}, nil
 }
 
-// Restore implements raft.FSM: it replaces the state with a snapshot's.
+// Restore implements raft.FSM: it replaces the state with the one the
+// snapshot's signed entries produce, replayed on an empty State. It
+// refuses, keeping the current state and wrapping ErrSnapshotRefused, a
+// snapshot that does not decode, is of another format, has entries out of
+// log order, an entry that the replay refuses (a forged or altered entry,
+// or one of another consortium), or that would take back what this node
+// applied: one that ends before its last applied entry, or whose entries
+// up to there differ from those it applied (a snapshot brings a lagging
+// node forward, never back). OnEvent is not called for the replayed
+// entries.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	var snap snapshotJSON
-	if err := json.NewDecoder(rc).Decode(&snap); err != nil {
-		return fmt.Errorf("contracts: restore snapshot: %w", err)
+	index, entries, err := readSnapshot(rc)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSnapshotRefused, err)
 	}
-	if snap.Format != SnapshotFormat {
-		return fmt.Errorf("contracts: restore snapshot: format %d is not supported (this node reads format %d; upgrade it)", snap.Format, SnapshotFormat)
+	// Restore is never called concurrently with Apply: the entries read
+	// here are still this FSM's when the new ones replace them.
+	f.mu.RLock()
+	mine, applied := f.entries, f.index
+	f.mu.RUnlock()
+	// Raft sends a snapshot to a node whose log ends before it: one that
+	// ends before what this node applied would take entries back.
+	if index < applied {
+		return fmt.Errorf("%w: it ends at log index %d, before entry %d that this node applied; a snapshot brings a node forward, never back",
+			ErrSnapshotRefused, index, applied)
+	}
+	if err := sameHistory(mine, entries, applied); err != nil {
+		return fmt.Errorf("%w: %w", ErrSnapshotRefused, err)
 	}
 	s := NewState()
-	if err := json.Unmarshal(snap.State, s); err != nil {
-		return fmt.Errorf("contracts: restore snapshot: %w", err)
+	for _, e := range entries {
+		if ev, err := s.Apply(e.index, e.raw); ev.Outcome == OutcomeRejected {
+			return fmt.Errorf("%w: replaying its entries: %w", ErrSnapshotRefused, err)
+		}
 	}
 	f.mu.Lock()
-	f.state, f.index = s, snap.Index
+	f.state, f.index, f.entries = s, index, entries
 	f.mu.Unlock()
-	f.settled.Store(snap.Index)
+	f.settled.Store(index)
 	return nil
 }
 
-type fsmSnapshot struct{ data []byte }
+// sameHistory checks that mine and theirs hold the same entries up to log
+// index upTo.
+func sameHistory(mine, theirs []loggedEntry, upTo uint64) error {
+	for i := 0; ; i++ {
+		m := i < len(mine) && mine[i].index <= upTo
+		t := i < len(theirs) && theirs[i].index <= upTo
+		switch {
+		case !m && !t:
+			return nil
+		case !t || m && mine[i].index < theirs[i].index:
+			return fmt.Errorf("it leaves out the entry at log index %d, which this node applied", mine[i].index)
+		case !m || theirs[i].index < mine[i].index:
+			return fmt.Errorf("it has an entry at log index %d, where this node applied none", theirs[i].index)
+		case !bytes.Equal(mine[i].raw, theirs[i].raw):
+			return fmt.Errorf("its entry at log index %d differs from the one this node applied", mine[i].index)
+		}
+	}
+}
+
+// fsmSnapshot is the entries applied up to index. The entries are
+// shared with the FSM, never copied: they are not changed once applied.
+type fsmSnapshot struct {
+	index   uint64
+	entries []loggedEntry
+}
 
 // Persist writes the snapshot to sink.
 func (s *fsmSnapshot) Persist(sink raft.SnapshotSink) error {
-	if _, err := sink.Write(s.data); err != nil {
+	if err := writeSnapshot(sink, s.index, s.entries); err != nil {
 		_ = sink.Cancel()
 		return fmt.Errorf("contracts: persist snapshot: %w", err)
 	}
