@@ -10,19 +10,20 @@ import (
 
 const testDigest = "sha256:00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
-// keyedConsortium forms a, b and c with a keyed epoch and an active
-// contract nps-ab among a and b.
+// keyedConsortium forms a, b, c and d with a keyed epoch (threshold 3)
+// and an active contract nps-abd among a, b and d.
 func keyedConsortium(t *testing.T) (*govLog, *Contract) {
 	g := newGovLog(t)
-	g.form(orgA, orgB, orgC)
-	g.must(g.openKeys(orgA, 1, orgA, orgB, orgC))
-	for _, o := range []*testOrg{orgA, orgB, orgC} {
+	g.form(orgA, orgB, orgC, orgD)
+	g.must(g.openKeys(orgA, 1, orgA, orgB, orgC, orgD))
+	for _, o := range []*testOrg{orgA, orgB, orgC, orgD} {
 		g.must(g.shareKey(o, 1))
 	}
-	c := govContract(t, contractYAML("nps-ab", 1, []*testOrg{orgA, orgB}, "all", 11))
+	c := govContract(t, contractYAML("nps-abd", 1, []*testOrg{orgA, orgB, orgD}, "all", 11))
 	g.must(g.proposeContract(orgA, c))
 	g.must(g.approveContract(orgB, c))
-	if g.contract("nps-ab").State != ContractActive {
+	g.must(g.approveContract(orgD, c))
+	if g.contract("nps-abd").State != ContractActive {
 		t.Fatal("contract not active")
 	}
 	return g, c
@@ -48,18 +49,18 @@ func TestRoundLifecycle(t *testing.T) {
 	}
 	ev := g.must(g.openRound(orgA, c))
 	id := ev.Object
-	if ev.Type != EventRoundOpened || !strings.HasPrefix(id, "nps-ab/") {
+	if ev.Type != EventRoundOpened || !strings.HasPrefix(id, "nps-abd/") {
 		t.Fatalf("open: %+v", ev)
 	}
-	ab := []kpi.OrgID{orgA.id, orgB.id}
+	abd := []kpi.OrgID{orgA.id, orgB.id, orgD.id}
 	for _, tc := range []struct {
 		name, want string
 		raw        []byte
 	}{
 		{"input by a non-participant", "not a participant", g.roundInput(orgC, id, testDigest)},
 		{"bad digest", "must be sha256:", g.roundInput(orgA, id, "sha256:xyz")},
-		{"unknown round", "no round", g.roundInput(orgA, "nps-ab/999", testDigest)},
-		{"release before inputs", "did not register", g.release(orgA, id, ab, ab)},
+		{"unknown round", "no round", g.roundInput(orgA, "nps-abd/999", testDigest)},
+		{"release before inputs", "did not register", g.release(orgA, id, abd, abd)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := g.refused(tc.raw); !strings.Contains(err.Error(), tc.want) {
@@ -71,18 +72,19 @@ func TestRoundLifecycle(t *testing.T) {
 	if _, err := g.refused(g.roundInput(orgA, id, testDigest)); !strings.Contains(err.Error(), "already sent") {
 		t.Fatalf("second input: %v", err)
 	}
-	if _, err := g.refused(g.release(orgA, id, []kpi.OrgID{orgA.id}, ab)); !strings.Contains(err.Error(), "needs 2") {
+	if _, err := g.refused(g.release(orgA, id, []kpi.OrgID{orgA.id}, abd)); !strings.Contains(err.Error(), "needs 3") {
 		t.Fatalf("release below min_participants: %v", err)
 	}
 	g.must(g.roundInput(orgB, id, testDigest))
+	g.must(g.roundInput(orgD, id, testDigest))
 	for _, tc := range []struct {
 		name, want string
 		raw        []byte
 	}{
-		{"by another than the aggregator", "only round", g.release(orgB, id, ab, ab)},
-		{"too few decryptors", "threshold", g.release(orgA, id, ab, ab[:1])},
-		{"decryptor outside the epoch", "not a member of key epoch", g.release(orgA, id, ab, []kpi.OrgID{orgA.id, orgX.id})},
-		{"unsorted inputs", "sorted", g.release(orgA, id, []kpi.OrgID{orgB.id, orgA.id}, ab)},
+		{"by another than the aggregator", "only round", g.release(orgB, id, abd, abd)},
+		{"too few decryptors", "threshold", g.release(orgA, id, abd, abd[:2])},
+		{"decryptor outside the epoch", "not a member of key epoch", g.release(orgA, id, abd, []kpi.OrgID{orgA.id, orgB.id, orgX.id})},
+		{"unsorted inputs", "sorted", g.release(orgA, id, []kpi.OrgID{orgB.id, orgA.id, orgD.id}, abd)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := g.refused(tc.raw); !strings.Contains(err.Error(), tc.want) {
@@ -90,7 +92,7 @@ func TestRoundLifecycle(t *testing.T) {
 			}
 		})
 	}
-	if ev := g.must(g.release(orgA, id, ab, []kpi.OrgID{orgA.id, orgC.id})); ev.Type != EventRoundReleased {
+	if ev := g.must(g.release(orgA, id, abd, []kpi.OrgID{orgA.id, orgC.id, orgD.id})); ev.Type != EventRoundReleased {
 		t.Fatalf("release: %+v", ev)
 	}
 	r, ok := g.s.Round(id)
@@ -110,15 +112,15 @@ func TestRoundLifecycle(t *testing.T) {
 	if r, _ := g.s.Round(first); r.State != RoundAbandoned {
 		t.Fatalf("first round %s", r.State)
 	}
-	if rs := g.s.Rounds("nps-ab"); len(rs) != 3 || rs[0].ID != id {
+	if rs := g.s.Rounds("nps-abd"); len(rs) != 3 || rs[0].ID != id {
 		t.Fatalf("rounds %+v", rs)
 	}
 }
 
 func TestRoundNeedsActiveContractAndKey(t *testing.T) {
 	g := newGovLog(t)
-	g.form(orgA, orgB)
-	c := govContract(t, contractYAML("nps-ab", 1, []*testOrg{orgA, orgB}, "all", 11))
+	g.form(orgA, orgB, orgC)
+	c := govContract(t, contractYAML("nps-abc", 1, []*testOrg{orgA, orgB, orgC}, "all", 11))
 	g.must(g.proposeContract(orgA, c))
 	if _, err := g.refused(g.openRound(orgA, c)); !strings.Contains(err.Error(), "only an active contract") {
 		t.Fatalf("open on a proposed contract: %v", err)
@@ -127,9 +129,10 @@ func TestRoundNeedsActiveContractAndKey(t *testing.T) {
 
 func TestRoundSpendsPrivacyBudget(t *testing.T) {
 	g, _ := keyedConsortium(t)
-	c := govContract(t, []byte("id: nps-dp\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b]\nprivacy: {min_cohort: 11, epsilon: 0.5, budget: 1.2}\n"))
+	c := govContract(t, []byte("id: nps-dp\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b, pharm-y]\nprivacy: {min_cohort: 11, epsilon: 0.5, budget: 1.2}\n"))
 	g.must(g.proposeContract(orgA, c))
 	g.must(g.approveContract(orgB, c))
+	g.must(g.approveContract(orgD, c))
 	for i := range 2 {
 		if ev := g.must(g.openRound(orgA, c)); ev.Detail["epsilon"] != "0.5" {
 			t.Fatalf("round %d: %+v", i, ev)

@@ -17,9 +17,10 @@ import (
 	"github.com/cxnet/cxnet/privacy"
 )
 
-// policyFixture is hosp-a's node in a two-member consortium with a real
-// key epoch (threshold 2), an active NPS contract among both, and a round
-// that hosp-b opened (and so aggregates), with both inputs registered.
+// policyFixture is hosp-a's node in a three-member consortium (hosp-a,
+// hosp-b, hosp-c) with a real key epoch (threshold 2), an active NPS
+// contract among the three, and a round that hosp-b opened (and so
+// aggregates), with the three inputs registered.
 type policyFixture struct {
 	c      *consortium
 	apply  applyFunc
@@ -38,18 +39,29 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 	f.b, _ = peer.Decode(peerB)
 	keyA := c.home.GovernanceKey
 
+	// A contract needs three participants: hosp-c joins.
+	_, keyC, _ := ed25519.GenerateKey(nil)
+	memberC := kpi.Member{Org: "hosp-c", Name: "C", Kind: "hospital", PeerID: "12D3KooWPjceQrSwdWXPyLLeABRXmuqt69Rg3sBYbU1Nft9HyQ6X"}
+	memberC.Sign(keyC)
+	f.apply(contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: memberC}, "hosp-a", keyA)
+	f.apply(contracts.EntryAdmitApprove, contracts.AdmitApprove{Org: "hosp-c", DescriptorHash: contracts.DescriptorHash(memberC)}, "hosp-b", f.keyB)
+
 	seed := make([]byte, privacy.SeedSize)
 	skA, _ := privacy.NewSecretKey(p)
 	skB, _ := privacy.NewSecretKey(p)
+	skC, _ := privacy.NewSecretKey(p)
 	shareA, _ := privacy.PublicKeyShare(p, skA, seed)
 	shareB, _ := privacy.PublicKeyShare(p, skB, seed)
-	f.apply(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: 1, Members: []kpi.OrgID{"hosp-a", "hosp-b"}, Threshold: 2,
+	shareC, _ := privacy.PublicKeyShare(p, skC, seed)
+	f.apply(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: 1, Members: []kpi.OrgID{"hosp-a", "hosp-b", "hosp-c"}, Threshold: 2,
 		Seed: hex.EncodeToString(seed), Params: p.Name()}, "hosp-a", keyA)
 	f.apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: shareA}, "hosp-a", keyA)
 	f.apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: shareB}, "hosp-b", f.keyB)
-	dealtA, _ := privacy.Deal(p, skA, 2, 2)
-	dealtB, _ := privacy.Deal(p, skB, 2, 2)
-	tk, err := privacy.CombineDealt(p, [][]byte{dealtA[0], dealtB[0]})
+	f.apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: shareC}, "hosp-c", keyC)
+	dealtA, _ := privacy.Deal(p, skA, 2, 3)
+	dealtB, _ := privacy.Deal(p, skB, 2, 3)
+	dealtC, _ := privacy.Deal(p, skC, 2, 3)
+	tk, err := privacy.CombineDealt(p, [][]byte{dealtA[0], dealtB[0], dealtC[0]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,12 +70,13 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 		t.Fatal(err)
 	}
 
-	ct, err := contracts.Parse([]byte("id: nps-ab\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b]\nprivacy: {min_cohort: 11}\n"), "c.yaml")
+	ct, err := contracts.Parse([]byte("id: nps-abc\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b, hosp-c]\nprivacy: {min_cohort: 11}\n"), "c.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	f.apply(contracts.EntryContractPropose, contracts.ContractPropose{Contract: ct.Canonical(), Hash: ct.Hash()}, "hosp-a", keyA)
 	f.apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: ct.ID, Version: 1, Hash: ct.Hash()}, "hosp-b", f.keyB)
+	f.apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: ct.ID, Version: 1, Hash: ct.Hash()}, "hosp-c", keyC)
 	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: ct.ID, Version: 1, Hash: ct.Hash(), Epoch: 1}, "hosp-b", f.keyB).Object
 
 	var e contracts.KeyEpoch
@@ -73,7 +86,7 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 		t.Fatal(err)
 	}
 	f.inputs = map[kpi.OrgID]roundInput{}
-	for org, key := range map[kpi.OrgID]ed25519.PrivateKey{"hosp-a": keyA, "hosp-b": f.keyB} {
+	for org, key := range map[kpi.OrgID]ed25519.PrivateKey{"hosp-a": keyA, "hosp-b": f.keyB, "hosp-c": keyC} {
 		var in roundInput
 		in.Counts, _ = privacy.Encrypt(p, pk, []int64{30})
 		in.Values, _ = privacy.Encrypt(p, pk, []int64{30, 12, 8})
@@ -97,9 +110,9 @@ func TestDecryptionSharePolicy(t *testing.T) {
 	ctx := context.Background()
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
 	outsider, _ := peer.Decode("12D3KooWHGGA18DhvnUqNckCCHiDzpzLtDiwKT3KCtYWJ8AQS9QL")
-	tampered := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-b"], "hosp-b": f.inputs["hosp-b"]}
+	tampered := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-b"], "hosp-b": f.inputs["hosp-b"], "hosp-c": f.inputs["hosp-c"]}
 	onlyA := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"]}
-	stranger := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"], "hosp-b": f.inputs["hosp-b"], "hosp-x": f.inputs["hosp-a"]}
+	stranger := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"], "hosp-b": f.inputs["hosp-b"], "hosp-c": f.inputs["hosp-c"], "hosp-x": f.inputs["hosp-a"]}
 	for _, tc := range []struct {
 		name string
 		from peer.ID
@@ -108,12 +121,12 @@ func TestDecryptionSharePolicy(t *testing.T) {
 	}{
 		{"not the aggregator", outsider, f.request(1, ab, f.inputs), "only its aggregator"},
 		{"an input other than registered", f.b, f.request(1, ab, tampered), "not the one it registered"},
-		{"too few inputs", f.b, f.request(1, ab, onlyA), "needs 2"},
+		{"too few inputs", f.b, f.request(1, ab, onlyA), "needs 3"},
 		{"an unregistered participant", f.b, f.request(1, ab, stranger), "registered none"},
 		{"active set below the threshold", f.b, f.request(1, ab[:1], f.inputs), "must be 2 sorted members"},
 		{"active set without this node", f.b, f.request(1, []kpi.OrgID{"hosp-b", "hosp-b"}, f.inputs), "must be 2 sorted members"},
 		{"unknown phase", f.b, f.request(3, ab, f.inputs), "phase 3"},
-		{"unknown round", f.b, &roundRequest{Op: "decrypt", Round: "nps-ab/1", Phase: 1, Active: ab, Inputs: f.inputs}, "no round"},
+		{"unknown round", f.b, &roundRequest{Op: "decrypt", Round: "nps-abc/1", Phase: 1, Active: ab, Inputs: f.inputs}, "no round"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.c.serveRound(ctx, tc.from, tc.req)
@@ -139,7 +152,7 @@ func TestDecryptionSharePolicy(t *testing.T) {
 	}
 
 	// Once the contract is retired, no more shares.
-	f.apply(contracts.EntryContractRetire, contracts.ContractRetire{ID: "nps-ab", Version: 1}, "hosp-b", f.keyB)
+	f.apply(contracts.EntryContractRetire, contracts.ContractRetire{ID: "nps-abc", Version: 1}, "hosp-b", f.keyB)
 	if _, err := f.c.serveRound(ctx, f.b, f.request(2, ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "no longer active") {
 		t.Fatalf("share for a retired contract: %v", err)
 	}
@@ -158,7 +171,7 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	old := f.round
 	var hash string
 	f.c.fsm.Read(func(s *contracts.State) { r, _ := s.Round(old); hash = r.Hash })
-	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: "nps-ab", Version: 1, Hash: hash, Epoch: 1}, "hosp-b", f.keyB).Object
+	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: "nps-abc", Version: 1, Hash: hash, Epoch: 1}, "hosp-b", f.keyB).Object
 	if err := f.c.db.PutSecret(1, roundSecret(f.round, "input"), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
