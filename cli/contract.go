@@ -55,6 +55,7 @@ func contractProposeCommand() *ucli.Command {
 			}
 			fmt.Fprintln(c.App.Writer, info.ID)
 			fmt.Fprintf(c.App.ErrWriter, "version %d, %s, approvals %d of %d needed (%s)\n", info.Version, info.State, len(info.Approvals), info.Needed, info.Hash)
+			printWarnings(c, info.Warnings)
 			return nil
 		},
 	}
@@ -86,8 +87,17 @@ func contractActionCommand(name, usage string, flags []ucli.Flag, build func(c *
 				return printJSON(c.App.Writer, info)
 			}
 			fmt.Fprintf(c.App.Writer, "%s v%d: %s (approvals %s; %d needed)\n", info.ID, info.Version, info.State, orDash(strings.Join(info.Approvals, ", ")), info.Needed)
+			printWarnings(c, info.Warnings)
 			return nil
 		},
+	}
+}
+
+// printWarnings shows the board the node's warnings about a contract it
+// proposed or approved, on the error stream, one a line.
+func printWarnings(c *ucli.Context, warnings []string) {
+	for _, w := range warnings {
+		fmt.Fprintln(c.App.ErrWriter, "warning: "+w)
 	}
 }
 

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,28 @@ func TestContractProposePrintsTheID(t *testing.T) {
 	out, _, code := f.run("contract", "propose", path)
 	if code != 0 || out != "nps-diabetes\n" {
 		t.Fatalf("exit %d, stdout %q; want the id alone", code, out)
+	}
+}
+
+// TestContractWarnings: the node's warnings about contracts whose releases
+// could be differenced with this one's reach the board at propose and
+// approve, on the error stream and in --json.
+func TestContractWarnings(t *testing.T) {
+	warning := "contract nps-pharma on the same measure and an overlapping window has participants differing by one organisation (pharm-y): releases of both could be differenced to its cells"
+	warned := strings.Replace(contractInfoJSON, `"proposed_by":"hosp-a"`, `"proposed_by":"hosp-a","warnings":["`+warning+`"]`, 1)
+	f := newFakeNode(t, map[string]string{"POST /v1/contracts/propose": warned, "POST /v1/contracts/approve": warned})
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	os.WriteFile(path, []byte("id: nps-diabetes\n"), 0o644)
+	for _, args := range [][]string{{"contract", "propose", path}, {"contract", "approve", "nps-diabetes"}} {
+		out, errOut, code := f.run(args...)
+		if code != 0 || !strings.Contains(errOut, "warning: "+warning+"\n") || strings.Contains(out, "warning") {
+			t.Fatalf("%v: exit %d, stdout %q, stderr %q; want the warning on stderr", args, code, out, errOut)
+		}
+		out, _, _ = f.run(append(args, "--json")...)
+		var got struct{ Warnings []string }
+		if err := json.Unmarshal([]byte(out), &got); err != nil || len(got.Warnings) != 1 || got.Warnings[0] != warning {
+			t.Fatalf("%v --json: %s (%v)", args, out, err)
+		}
 	}
 }
 

@@ -49,8 +49,8 @@ func fsmState(f *FSM) string {
 
 func TestFSM(t *testing.T) {
 	g := newGovLog(t) // builds the entries; the FSM applies them
-	g.form(orgA, orgB)
-	c := govContract(t, contractYAML("nps-diabetes", 1, []*testOrg{orgA, orgB}, "all", 11))
+	g.form(orgA, orgB, orgC)
+	c := govContract(t, contractYAML("nps-diabetes", 1, []*testOrg{orgA, orgB, orgC}, "2", 11))
 	entries := append(g.log, g.proposeContract(orgA, c), g.approveContract(orgX, c), []byte{99, 1})
 
 	var events []Event
@@ -88,22 +88,22 @@ func TestFSM(t *testing.T) {
 		}
 	}
 	f.Read(func(s *State) {
-		if s.Admitted() != 2 || len(s.Contracts()) != 1 {
+		if s.Admitted() != 3 || len(s.Contracts()) != 1 {
 			t.Fatalf("state: %d members, %d contracts", s.Admitted(), len(s.Contracts()))
 		}
 	})
 
 	// Snapshot and restore.
 	snap := fsmSnapshotBytes(t, f)
-	if !bytes.HasPrefix(snap, []byte(`{"format":2,"index":7,"entries":4}`+"\n")) { // the rejected entry is left out
+	if !bytes.HasPrefix(snap, []byte(`{"format":2,"index":9,"entries":6}`+"\n")) { // the rejected entry is left out
 		t.Fatalf("snapshot %.60s", snap)
 	}
 	restored := NewFSM()
 	if err := restored.Restore(io.NopCloser(bytes.NewReader(snap))); err != nil {
 		t.Fatal(err)
 	}
-	if restored.Index() != f.Index() || f.Index() != 7 {
-		t.Fatalf("restored index %d, original %d, want 7", restored.Index(), f.Index())
+	if restored.Index() != f.Index() || f.Index() != 9 {
+		t.Fatalf("restored index %d, original %d, want 9", restored.Index(), f.Index())
 	}
 	if fsmState(restored) != fsmState(f) {
 		t.Fatal("restored state differs")

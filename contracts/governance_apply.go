@@ -310,6 +310,9 @@ func (a *apply) contractPropose(b *ContractPropose) (Event, *RejectError) {
 	if floor := a.s.consortium.MinCohort; c.Privacy.MinCohort < floor {
 		return Event{}, refuse("contract %s: min_cohort %d is below the consortium's floor of %d", c.ID, c.Privacy.MinCohort, floor)
 	}
+	if why := participantRule(c); why != "" {
+		return Event{}, refuse("%s", why)
+	}
 	rec, exists := a.s.contracts[c.ID]
 	if exists && c.Version != rec.Version+1 {
 		return Event{}, refuse("contract %s: version %d cannot follow the current v%d (%s); propose version %d",

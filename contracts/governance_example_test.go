@@ -20,7 +20,7 @@ func ExampleState_Apply() {
 		m.Sign(keys[org])
 		return m
 	}
-	hospA, hospB := member("hosp-a"), member("hosp-b")
+	hospA, hospB, pharmY := member("hosp-a"), member("hosp-b"), member("pharm-y")
 
 	// Raft delivers the same entries, in the same order, to every node's
 	// State; here we apply them by hand.
@@ -43,12 +43,15 @@ func ExampleState_Apply() {
 
 	apply(contracts.EntryGenesis, contracts.Genesis{Name: "Diabetes journey", Founder: hospA}, "hosp-a")
 	apply(contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: hospB}, "hosp-a")
+	apply(contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: pharmY}, "hosp-a")
+	apply(contracts.EntryAdmitApprove, contracts.AdmitApprove{Org: "pharm-y", DescriptorHash: contracts.DescriptorHash(pharmY)}, "hosp-b")
 
 	c, err := contracts.Parse([]byte(`
 id: nps-diabetes
 measure: nps
 aggregate: nps
-participants: [hosp-a, hosp-b]
+participants: [hosp-a, hosp-b, pharm-y]
+approvals: 2
 privacy: {min_cohort: 5}
 `), "nps.yaml")
 	if err != nil {
@@ -61,7 +64,8 @@ privacy: {min_cohort: 5}
 id: nps-diabetes
 measure: nps
 aggregate: nps
-participants: [hosp-a, hosp-b]
+participants: [hosp-a, hosp-b, pharm-y]
+approvals: 2
 `), "nps.yaml")
 	apply(contracts.EntryContractPropose, contracts.ContractPropose{Contract: c.Canonical(), Hash: c.Hash()}, "hosp-a")
 	apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: c.ID, Version: c.Version, Hash: c.Hash()}, "hosp-b")
@@ -71,7 +75,9 @@ participants: [hosp-a, hosp-b]
 	// Output:
 	// applied: consortium.created Diabetes journey by hosp-a
 	// applied: member.admitted hosp-b by hosp-a
-	// rejected: contracts: entry 3 (contract.propose by hosp-a) rejected: contract nps-diabetes: min_cohort 5 is below the consortium's floor of 11
+	// applied: member.proposed pharm-y by hosp-a
+	// applied: member.admitted pharm-y by hosp-b
+	// rejected: contracts: entry 5 (contract.propose by hosp-a) rejected: contract nps-diabetes: min_cohort 5 is below the consortium's floor of 11
 	// applied: contract.proposed nps-diabetes by hosp-a
 	// applied: contract.approved nps-diabetes by hosp-b
 	// nps-diabetes v 1 approved [hosp-a hosp-b]

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"pgregory.net/rapid"
@@ -27,7 +28,17 @@ func newTestOrg(id string) *testOrg {
 	m := kpi.Member{Org: kpi.OrgID(id), Name: "Org " + id, Kind: "hospital", PeerID: "12D3KooW" + id,
 		Addrs: []string{"/ip4/127.0.0.1/tcp/7001/p2p/12D3KooW" + id}}
 	m.Sign(key)
-	return &testOrg{id: kpi.OrgID(id), key: key, desc: m}
+	o := &testOrg{id: kpi.OrgID(id), key: key, desc: m}
+	testOrgs.Store(o.id, o)
+	return o
+}
+
+// testOrgs finds a test organisation by id.
+var testOrgs sync.Map // kpi.OrgID -> *testOrg
+
+func testOrgOf(id kpi.OrgID) *testOrg {
+	o, _ := testOrgs.Load(id)
+	return o.(*testOrg)
 }
 
 var testTime = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -377,11 +377,30 @@ func TestContractProposalRules(t *testing.T) {
 		}, "version 3 cannot follow the current v1 (proposed); propose version 2"},
 		{"same version again", func(g *govLog) []byte {
 			g.must(g.proposeContract(orgA, good))
-			return g.proposeContract(orgB, govContract(t, contractYAML("nps-diabetes", 1, []*testOrg{orgA, orgB}, "all", 11)))
+			return g.proposeContract(orgB, govContract(t, contractYAML("nps-diabetes", 1, []*testOrg{orgA, orgB, orgD}, "all", 11)))
 		}, "version 1 cannot follow the current v1"},
 		{"pending member signs", func(g *govLog) []byte {
 			return g.proposeContract(orgE, good)
 		}, "payer-z is pending admission"},
+		{"two participants", func(g *govLog) []byte {
+			return g.proposeContract(orgA, govContract(t, contractYAML("nps-diabetes", 1, []*testOrg{orgA, orgB}, "all", 11)))
+		}, "contract nps-diabetes has 2 participants; a contract needs at least 3"},
+		{"one participant", func(g *govLog) []byte {
+			return g.proposeContract(orgA, govContract(t, contractYAML("nps-diabetes", 1, []*testOrg{orgA}, "all", 11)))
+		}, "has 1 participant; a contract needs at least 3"},
+		{"two participants with differential privacy", func(g *govLog) []byte {
+			return g.proposeContract(orgA, govContract(t, []byte("id: nps-dp\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b]\nprivacy: {min_cohort: 11, epsilon: 0.5, budget: 1}\n")))
+		}, "contract nps-dp has 2 participants; a contract needs at least 3"},
+		{"min_participants 2", func(g *govLog) []byte {
+			return g.proposeContract(orgA, govContract(t, append(contractYAML("nps-diabetes", 1, abc, "all", 11), "min_participants: 2\n"...)))
+		}, "min_participants 2 would let a round release the inputs of 2 organisations; at least 3 are needed, so that no release shows one organisation's cells to another (who subtracts its own): set min_participants to 3 or more, or leave it out (the default is all 3 participants)"},
+		{"min_participants 1 with differential privacy", func(g *govLog) []byte {
+			return g.proposeContract(orgA, govContract(t, []byte("id: nps-dp\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b, pharma-x, pharm-y]\nmin_participants: 1\nprivacy: {min_cohort: 11, epsilon: 0.5, budget: 1}\n")))
+		}, "contract nps-dp: min_participants 1 would let a round release the inputs of 1 organisation;"},
+		{"new version with two participants", func(g *govLog) []byte {
+			g.must(g.proposeContract(orgA, good))
+			return g.proposeContract(orgA, govContract(t, contractYAML("nps-diabetes", 2, []*testOrg{orgA, orgB}, "all", 11)))
+		}, "contract nps-diabetes has 2 participants"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -404,8 +423,7 @@ func TestContractProposalRules(t *testing.T) {
 func TestNewVersion(t *testing.T) {
 	g := newGovLog(t)
 	g.form(orgA, orgB, orgC)
-	ab := []*testOrg{orgA, orgB}
-	v1 := govContract(t, contractYAML("nps-diabetes", 1, ab, "all", 11))
+	v1 := govContract(t, contractYAML("nps-diabetes", 1, []*testOrg{orgA, orgB, orgC}, "2", 11))
 	v2 := govContract(t, contractYAML("nps-diabetes", 2, []*testOrg{orgA, orgB, orgC}, "majority", 20))
 	g.must(g.proposeContract(orgA, v1))
 	if ev := g.must(g.approveContract(orgB, v1)); ev.Type != EventContractApproved {
@@ -496,15 +514,15 @@ func TestRejection(t *testing.T) {
 		t.Fatalf("retire after rejection: %v", err)
 	}
 	// A new version may follow a rejected one.
-	v2 := govContract(t, contractYAML("nps-diabetes", 2, []*testOrg{orgA, orgB}, "all", 11))
+	v2 := govContract(t, contractYAML("nps-diabetes", 2, []*testOrg{orgA, orgB, orgD}, "all", 11))
 	if ev := g.must(g.proposeContract(orgB, v2)); ev.Detail["previous_state"] != "rejected" {
 		t.Fatalf("v2 after rejection: %+v", ev)
 	}
 }
 
 func TestRetirement(t *testing.T) {
-	bc := []*testOrg{orgB, orgC}
-	c := govContract(t, contractYAML("nps-diabetes", 1, bc, "all", 11))
+	bcd := []*testOrg{orgB, orgC, orgD}
+	c := govContract(t, contractYAML("nps-diabetes", 1, bcd, "2", 11))
 	tests := []struct {
 		name    string
 		prepare func(g *govLog) // after proposal by a (not a participant)
@@ -517,7 +535,7 @@ func TestRetirement(t *testing.T) {
 			g.must(g.approveContract(orgC, c))
 		}, orgC, 1, ""},
 		{"proposer who is not a participant withdraws", nil, orgA, 1, ""},
-		{"neither participant nor proposer", nil, orgD, 1, "pharm-y is neither a participant nor the proposer"},
+		{"neither participant nor proposer", nil, orgE, 1, "payer-z is neither a participant nor the proposer"},
 		{"names a version that does not exist", nil, orgB, 2, "the entry names nps-diabetes v2 but the current version is v1"},
 		{"retired twice", func(g *govLog) { g.must(g.retireContract(orgB, c.ID, 1)) }, orgC, 1, "is already retired"},
 		{"non-member", nil, orgX, 1, "outsider is not a member"},
@@ -525,7 +543,7 @@ func TestRetirement(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			g := newGovLog(t)
-			g.form(orgA, orgB, orgC, orgD)
+			g.form(orgA, orgB, orgC, orgD, orgE)
 			g.must(g.proposeContract(orgA, c))
 			if tc.prepare != nil {
 				tc.prepare(g)
@@ -543,7 +561,7 @@ func TestRetirement(t *testing.T) {
 			if rec := g.contract(c.ID); rec.State != ContractRetired {
 				t.Fatalf("state %s", rec.State)
 			}
-			v2 := govContract(t, contractYAML("nps-diabetes", 2, bc, "all", 11))
+			v2 := govContract(t, contractYAML("nps-diabetes", 2, bcd, "all", 11))
 			if _, err := g.refused(g.approveContract(orgB, c)); !strings.Contains(err.Error(), "is retired") {
 				t.Fatalf("approval after retirement: %v", err)
 			}
@@ -619,8 +637,8 @@ func TestStateJSONRoundTrip(t *testing.T) {
 // state.
 func TestAccessorsReturnCopies(t *testing.T) {
 	g := newGovLog(t)
-	g.form(orgA, orgB)
-	c := govContract(t, contractYAML("nps-diabetes", 1, []*testOrg{orgA, orgB}, "all", 11))
+	g.form(orgA, orgB, orgC)
+	c := govContract(t, contractYAML("nps-diabetes", 1, []*testOrg{orgA, orgB, orgC}, "all", 11))
 	g.must(g.proposeContract(orgA, c))
 	before := snapshotOf(t, g.s)
 	m, _ := g.s.Member(orgA.id)

@@ -48,43 +48,45 @@ func (g *govLog) keyUp(epoch uint64, members ...*testOrg) {
 // comes after the approval or before it.
 func TestKeyEpochActivatesContracts(t *testing.T) {
 	g := newGovLog(t)
-	g.form(orgA, orgB)
+	g.form(orgA, orgB, orgC)
 	if !g.s.NeedsKeyEpoch() || g.s.NextKeyEpoch() != 1 {
 		t.Fatalf("a new consortium needs key epoch 1: %v %d", g.s.NeedsKeyEpoch(), g.s.NextKeyEpoch())
 	}
-	nps := govContract(t, contractYAML("nps-ab", 1, []*testOrg{orgA, orgB}, "all", 11))
+	nps := govContract(t, contractYAML("nps-abc", 1, []*testOrg{orgA, orgB, orgC}, "2", 11))
 	g.must(g.proposeContract(orgA, nps))
 	if ev := g.must(g.approveContract(orgB, nps)); ev.Type != EventContractApproved || ev.Detail["state"] != "" {
 		t.Fatalf("approval before keys: %+v", ev)
 	}
-	if c := g.contract("nps-ab"); c.State != ContractApproved {
+	if c := g.contract("nps-abc"); c.State != ContractApproved {
 		t.Fatalf("state %s before keys, want approved", c.State)
 	}
 
-	ev := g.must(g.openKeys(orgB, 1, orgA, orgB))
+	ev := g.must(g.openKeys(orgB, 1, orgA, orgB, orgC))
 	if ev.Type != EventKeysOpened || ev.Detail["threshold"] != "2" || g.s.NeedsKeyEpoch() {
 		t.Fatalf("open: %+v needs %v", ev, g.s.NeedsKeyEpoch())
 	}
 	g.must(g.commitKey(orgA, 1))
-	if _, err := g.refused(g.shareKey(orgA, 1)); !strings.Contains(err.Error(), "waiting for hosp-b") {
+	if _, err := g.refused(g.shareKey(orgA, 1)); !strings.Contains(err.Error(), "waiting for hosp-b, pharma-x") {
 		t.Fatalf("a share revealed before every commitment: %v", err)
 	}
 	g.must(g.commitKey(orgB, 1))
+	g.must(g.commitKey(orgC, 1))
 	if ev := g.must(g.shareKey(orgA, 1)); ev.Type != EventKeysShared {
 		t.Fatalf("first share: %+v", ev)
 	}
+	g.must(g.shareKey(orgC, 1))
 	if p, _ := g.s.PendingKeys(); !slices.Equal(p.Missing(), []kpi.OrgID{orgB.id}) {
 		t.Fatalf("missing %v", p.Missing())
 	}
 	ev = g.must(g.shareKey(orgB, 1))
-	if ev.Type != EventKeysReady || ev.Detail["activated"] != "nps-ab" {
+	if ev.Type != EventKeysReady || ev.Detail["activated"] != "nps-abc" {
 		t.Fatalf("last share: %+v", ev)
 	}
-	if c := g.contract("nps-ab"); c.State != ContractActive {
+	if c := g.contract("nps-abc"); c.State != ContractActive {
 		t.Fatalf("state %s after keys, want active", c.State)
 	}
 	k, ok := g.s.Keys()
-	if !ok || k.Epoch != 1 || !k.Keyed() || len(k.OrderedShares()) != 2 || string(k.OrderedShares()[0]) != "share of hosp-a" {
+	if !ok || k.Epoch != 1 || !k.Keyed() || len(k.OrderedShares()) != 3 || string(k.OrderedShares()[0]) != "share of hosp-a" {
 		t.Fatalf("keys %+v", k)
 	}
 	if _, pending := g.s.PendingKeys(); pending {
@@ -92,35 +94,35 @@ func TestKeyEpochActivatesContracts(t *testing.T) {
 	}
 
 	// Approved with the key in place: active at once.
-	second := govContract(t, contractYAML("nps-a", 1, []*testOrg{orgA}, "all", 11))
+	second := govContract(t, contractYAML("nps-one", 1, []*testOrg{orgA, orgB, orgC}, "1", 11))
 	if ev := g.must(g.proposeContract(orgA, second)); ev.Detail["state"] != "active" {
 		t.Fatalf("proposal with keys: %+v", ev)
 	}
-	if c := g.contract("nps-a"); c.State != ContractActive {
+	if c := g.contract("nps-one"); c.State != ContractActive {
 		t.Fatalf("state %s, want active", c.State)
 	}
 
 	// A new member: a new epoch; the old key stays until it is keyed, and
 	// a contract with the newcomer waits for it.
-	g.must(g.propose(orgA, orgC))
-	g.must(g.approveMember(orgB, orgC))
+	g.must(g.propose(orgA, orgD))
+	g.must(g.approveMember(orgB, orgD))
 	if !g.s.NeedsKeyEpoch() {
 		t.Fatal("a new member needs a new key epoch")
 	}
-	abc := govContract(t, contractYAML("nps-abc", 1, []*testOrg{orgA, orgB, orgC}, "1", 11))
-	g.must(g.proposeContract(orgA, abc))
-	if c := g.contract("nps-abc"); c.State != ContractApproved {
-		t.Fatalf("state %s, want approved (key does not cover pharma-x)", c.State)
+	abcd := govContract(t, contractYAML("nps-abcd", 1, []*testOrg{orgA, orgB, orgC, orgD}, "1", 11))
+	g.must(g.proposeContract(orgA, abcd))
+	if c := g.contract("nps-abcd"); c.State != ContractApproved {
+		t.Fatalf("state %s, want approved (key does not cover pharm-y)", c.State)
 	}
-	g.must(g.openKeys(orgC, 2, orgA, orgB, orgC))
+	g.must(g.openKeys(orgD, 2, orgA, orgB, orgC, orgD))
 	if k, _ := g.s.Keys(); k.Epoch != 1 {
 		t.Fatalf("key epoch %d while epoch 2 collects", k.Epoch)
 	}
-	g.keyUp(2, orgC, orgB, orgA)
-	if k, _ := g.s.Keys(); k.Epoch != 2 || k.Threshold != 2 {
+	g.keyUp(2, orgD, orgC, orgB, orgA)
+	if k, _ := g.s.Keys(); k.Epoch != 2 || k.Threshold != 3 {
 		t.Fatalf("key epoch %+v, want 2", k)
 	}
-	if c := g.contract("nps-abc"); c.State != ContractActive {
+	if c := g.contract("nps-abcd"); c.State != ContractActive {
 		t.Fatalf("state %s, want active", c.State)
 	}
 }

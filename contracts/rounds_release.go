@@ -218,6 +218,26 @@ func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, e
 	return out, nil
 }
 
+// suppressMoved suppresses, in an exact contract's release, every cell
+// whose count moved by fewer than min_cohort records since the cell's
+// previous release, or whose value moved while its count did not: set
+// against that release it would show those records (differencing.go).
+func (s *State) suppressMoved(c *Contract, cells []ReleasedCell) {
+	shown := make([]Cell, 0, len(cells))
+	at := make([]int, 0, len(cells))
+	for i, cell := range cells {
+		if !cell.Suppressed {
+			shown = append(shown, Cell{Group: cell.Group, Count: *cell.Count, Value: cell.Value})
+			at = append(at, i)
+		}
+	}
+	for i, moved := range SuppressMoved(c, s.PreviousCells(c.ID), shown) {
+		if moved {
+			cells[at[i]] = ReleasedCell{Group: cells[at[i]].Group, Suppressed: true, Reason: SuppressedDifferencing}
+		}
+	}
+}
+
 func (a *apply) roundRelease(b *RoundRelease) (Event, *RejectError) {
 	r, rej := a.roundIn(b.Round, RoundSealed)
 	if rej != nil {
@@ -267,6 +287,7 @@ func (a *apply) roundRelease(b *RoundRelease) (Event, *RejectError) {
 	if err != nil {
 		return Event{}, refuse("round %s: %v", r.ID, err)
 	}
+	a.s.suppressMoved(c, cells)
 	suppressed := 0
 	for _, cell := range cells {
 		if cell.Suppressed {

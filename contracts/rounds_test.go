@@ -9,6 +9,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/cxnet/cxnet/kpi"
@@ -45,37 +46,48 @@ func (g *govLog) seal(by *testOrg, id string) []byte {
 
 // digestN is a distinct valid digest.
 func digestN(n int) string {
-	return "sha256:" + strings.Repeat("0", 62) + fmt.Sprintf("%02x", n)
+	return "sha256:" + strings.Repeat("0", 48) + fmt.Sprintf("%016x", n)
 }
 
-// testRelease builds the release of a round of the one-cell nps contract
-// c summing inputs, each with the components in comps (count, promoters,
-// detractors), as honest decryptors and participants sign it.
+// nextDigest is a digest no test used before.
+var digests atomic.Int64
+
+func nextDigest() string { return digestN(1<<20 + int(digests.Add(1))) }
+
+// testRelease is the release of a round of contract c whose inputs'
+// components sum to total (cells × width), as honest decryptors attest it
+// and honest participants reveal their pads: the cells reaching the
+// floor are kept.
 type testRelease struct {
 	round      string
+	c          *Contract
 	decryptors []*testOrg
-	inputs     map[*testOrg][3]int64
-	keep       bool
+	inputs     []*testOrg
+	total      []int64
 }
 
 func (g *govLog) release(by *testOrg, tr testRelease, tamper func(*RoundRelease)) []byte {
-	var total [3]int64
-	pads := map[*testOrg][3]uint64{}
-	n := 0
-	for o, comps := range tr.inputs {
-		n++
-		var p [3]uint64
-		for j := range 3 {
-			total[j] += comps[j]
-			p[j] = uint64(n)*0x9e3779b97f4a7c15 + uint64(j)*0xbf58476d1ce4e5b9 // any values: the pads
+	w := 1
+	var counts []int64
+	if tr.c != nil {
+		w = tr.c.Width()
+		counts = tr.c.CellCounts(tr.total)
+	}
+	pads := make([][]uint64, len(tr.inputs))
+	for i := range pads {
+		pads[i] = make([]uint64, len(tr.total))
+		for j := range pads[i] {
+			pads[i][j] = uint64(i+1)*0x9e3779b97f4a7c15 + uint64(j)*0xbf58476d1ce4e5b9 // any values: the pads
 		}
-		pads[o] = p
 	}
 	o := kpi.Opened{Keep: []int{}, Counts: []int64{}, Sums: []byte{}}
-	if tr.keep {
-		o.Keep, o.Counts = []int{0}, []int64{total[0]}
-		for j := range 3 {
-			sum := uint64(total[j])
+	for k, n := range counts {
+		if n < int64(tr.c.Privacy.MinCohort) {
+			continue
+		}
+		o.Keep, o.Counts = append(o.Keep, k), append(o.Counts, n)
+		for j := k * w; j < (k+1)*w; j++ {
+			sum := uint64(tr.total[j])
 			for _, p := range pads {
 				sum += p[j]
 			}
@@ -90,14 +102,18 @@ func (g *govLog) release(by *testOrg, tr testRelease, tamper func(*RoundRelease)
 	rel := RoundRelease{Header: hdr(), Round: tr.round, Decryptors: decryptors, Opened: o,
 		Attest: map[kpi.OrgID][]byte{}, Pads: map[kpi.OrgID]SignedPads{}}
 	attest := AttestBytes(g.s.ID(), tr.round, 1, decryptors, &o)
+	if r, ok := g.s.Round(tr.round); ok {
+		attest = AttestBytes(g.s.ID(), tr.round, r.Epoch, decryptors, &o)
+	}
 	for _, d := range tr.decryptors {
 		rel.Attest[d.id] = ed25519.Sign(d.key, attest)
 	}
-	for p, pad := range pads {
+	for i, p := range tr.inputs {
 		var b []byte
-		if tr.keep {
-			for _, x := range pad {
-				b = binary.LittleEndian.AppendUint64(b, x)
+		if tr.c != nil {
+			var err error
+			if b, err = KeptPads(tr.c, &o, pads[i]); err != nil {
+				g.t.Fatal(err)
 			}
 		}
 		rel.Pads[p.id] = SignedPads{Pads: b, Sig: ed25519.Sign(p.key, PadsBytes(g.s.ID(), tr.round, attest, b))}
@@ -106,6 +122,28 @@ func (g *govLog) release(by *testOrg, tr testRelease, tamper func(*RoundRelease)
 		tamper(&rel)
 	}
 	return g.sign(EntryRoundRelease, rel, by)
+}
+
+// fullRound runs a round of c through the log as honest nodes would:
+// the first input opens it, every input commits, the opener seals and
+// releases it, decrypted by the key epoch's first threshold members. The
+// inputs' components sum to total. It returns the round's id.
+func (g *govLog) fullRound(c *Contract, inputs []*testOrg, total []int64) string {
+	g.t.Helper()
+	k, _ := g.s.Keys()
+	id := g.must(g.sign(EntryRoundOpen, RoundOpen{Header: hdr(), Contract: c.ID, Version: c.Version, Hash: c.Hash(), Epoch: k.Epoch}, inputs[0])).Object
+	for _, o := range inputs {
+		g.must(g.roundInput(o, id, nextDigest()))
+	}
+	if ev := g.must(g.seal(inputs[0], id)); ev.Type != EventRoundSealed {
+		g.t.Fatalf("round %s not sealed: %s", id, ev.Detail["reason"])
+	}
+	var decryptors []*testOrg
+	for _, m := range k.Members[:k.Threshold] {
+		decryptors = append(decryptors, testOrgOf(m))
+	}
+	g.must(g.release(inputs[0], testRelease{round: id, c: c, decryptors: decryptors, inputs: inputs, total: total}, nil))
+	return id
 }
 
 func TestRoundLifecycle(t *testing.T) {
@@ -126,7 +164,7 @@ func TestRoundLifecycle(t *testing.T) {
 		{"bad digest", "must be sha256:", g.roundInput(orgA, id, "sha256:xyz")},
 		{"unknown round", "no round", g.roundInput(orgA, "nps-abc/999", digestN(1))},
 		{"seal by another than the aggregator", "only round", g.seal(orgB, id)},
-		{"release before the seal", "not sealed", g.release(orgA, testRelease{round: id}, nil)},
+		{"release before the seal", "not sealed", g.release(orgA, testRelease{round: id, c: c}, nil)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := g.refused(tc.raw); !strings.Contains(err.Error(), tc.want) {
@@ -149,16 +187,17 @@ func TestRoundLifecycle(t *testing.T) {
 	if _, err := g.refused(g.roundInput(orgC, id, digestN(4))); !strings.Contains(err.Error(), "sealed") {
 		t.Fatalf("input after the seal: %v", err)
 	}
-	abc := map[*testOrg][3]int64{orgA: {5, 3, 1}, orgB: {4, 1, 2}, orgC: {6, 2, 2}} // 15 answers, 6 promoters, 5 detractors
-	good := testRelease{round: id, decryptors: []*testOrg{orgA, orgB, orgD}, inputs: abc, keep: true}
+	abc := []*testOrg{orgA, orgB, orgC}
+	total := []int64{15, 6, 5} // 15 answers, 6 promoters, 5 detractors
+	good := testRelease{round: id, c: c, decryptors: []*testOrg{orgA, orgB, orgD}, inputs: abc, total: total}
 	for _, tc := range []struct {
 		name, want string
 		raw        []byte
 	}{
 		{"by another than the aggregator", "only round", g.release(orgB, good, nil)},
-		{"too few decryptors", "must be 3 distinct", g.release(orgA, testRelease{round: id, decryptors: []*testOrg{orgA, orgB}, inputs: abc, keep: true}, nil)},
-		{"a decryptor outside the epoch", "not a member of key epoch", g.release(orgA, testRelease{round: id, decryptors: []*testOrg{orgA, orgB, orgX}, inputs: abc, keep: true}, nil)},
-		{"an input missing", "pads of 2 inputs", g.release(orgA, testRelease{round: id, decryptors: good.decryptors, inputs: map[*testOrg][3]int64{orgA: abc[orgA], orgB: abc[orgB]}, keep: true}, nil)},
+		{"too few decryptors", "must be 3 distinct", g.release(orgA, testRelease{round: id, c: c, decryptors: []*testOrg{orgA, orgB}, inputs: abc, total: total}, nil)},
+		{"a decryptor outside the epoch", "not a member of key epoch", g.release(orgA, testRelease{round: id, c: c, decryptors: []*testOrg{orgA, orgB, orgX}, inputs: abc, total: total}, nil)},
+		{"an input missing", "pads of 2 inputs", g.release(orgA, testRelease{round: id, c: c, decryptors: good.decryptors, inputs: abc[:2], total: total}, nil)},
 		// The aggregator's word counts for nothing: changing what was
 		// opened, or a pad, breaks the signatures over it.
 		{"forged opened sums", "did not attest", g.release(orgA, good, func(r *RoundRelease) { r.Opened.Sums[8]++ })},
@@ -244,8 +283,8 @@ func TestRoundFailureReports(t *testing.T) {
 
 func TestRoundNeedsActiveContractAndKey(t *testing.T) {
 	g := newGovLog(t)
-	g.form(orgA, orgB)
-	c := govContract(t, contractYAML("nps-ab", 1, []*testOrg{orgA, orgB}, "all", 11))
+	g.form(orgA, orgB, orgC)
+	c := govContract(t, contractYAML("nps-abc", 1, []*testOrg{orgA, orgB, orgC}, "all", 11))
 	g.must(g.proposeContract(orgA, c))
 	if _, err := g.refused(g.openRound(orgA, c)); !strings.Contains(err.Error(), "only an active contract") {
 		t.Fatalf("open on a proposed contract: %v", err)

@@ -68,11 +68,7 @@ func refuseRestore(t *testing.T, f *FSM, snap []byte, want string) {
 // the original, and so does what follows.
 func TestFSMSnapshotRoundTrip(t *testing.T) {
 	g, c := keyedConsortium(t)
-	ab := []kpi.OrgID{orgA.id, orgB.id}
-	id := g.must(g.openRound(orgA, c)).Object
-	g.must(g.roundInput(orgA, id, testDigest))
-	g.must(g.roundInput(orgB, id, testDigest))
-	g.must(g.release(orgA, id, ab, ab))
+	g.fullRound(c, []*testOrg{orgA, orgB, orgC}, []int64{15, 6, 5})
 	rejected := g.approveContract(orgX, c)
 	_, _ = g.refused(rejected)
 	_, _ = g.apply([]byte{99, 1, '{', '}'}) // a newer node's entry: skipped here, kept for it
@@ -109,7 +105,7 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 			if again := fsmSnapshotBytes(t, into); !bytes.Equal(again, snap) {
 				t.Fatal("a restored FSM's snapshot differs from the one it restored")
 			}
-			next := g.roundInput(orgA, open, testDigest)
+			next := g.roundInput(orgA, open, digestN(7))
 			res := into.Apply(&raft.Log{Index: uint64(len(g.log) + 1), Type: raft.LogCommand, Data: next}).(*ApplyResult)
 			if res.Err != nil {
 				t.Fatalf("next entry: %v", res.Err)
@@ -129,7 +125,7 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 // node refuses it and keeps its state, whether it starts empty or lags.
 func TestFSMRestoreRefusesForgedState(t *testing.T) {
 	g, _ := keyedConsortium(t)
-	abc := govContract(t, contractYAML("nps-abc", 1, []*testOrg{orgA, orgB, orgC}, "all", 11))
+	abc := govContract(t, contractYAML("nps-abc2", 1, []*testOrg{orgA, orgB, orgC}, "all", 11))
 	g.must(g.proposeContract(orgA, abc))
 	honest := g.log
 	n := uint64(len(honest))
@@ -203,11 +199,11 @@ func TestFSMRestoreRefusesForgedState(t *testing.T) {
 		snap       []byte
 	}{
 		{"format 1: contract active without approvals", "format 1", formatOne(func(st map[string]any) {
-			c := obj(st, "contracts", "nps-abc")
+			c := obj(st, "contracts", "nps-abc2")
 			c["state"], c["approvals"] = "active", []string{"hosp-a", "hosp-b", "pharma-x"}
 		})},
 		{"format 1: member added", "format 1", formatOne(func(st map[string]any) {
-			obj(st, "members")[string(orgD.id)] = map[string]any{"member": orgD.desc, "state": "admitted", "approvals": []string{"hosp-a"}}
+			obj(st, "members")[string(orgE.id)] = map[string]any{"member": orgE.desc, "state": "admitted", "approvals": []string{"hosp-a"}}
 		})},
 		{"format 1: key epoch replaced", "format 1", formatOne(func(st map[string]any) {
 			k := obj(st, "keys")
@@ -218,17 +214,18 @@ func TestFSMRestoreRefusesForgedState(t *testing.T) {
 			signAs(EntryContractApprove, ContractApprove{Header: hdr(), ID: abc.ID, Version: 1, Hash: abc.Hash()}, orgB),
 			signAs(EntryContractApprove, ContractApprove{Header: hdr(), ID: abc.ID, Version: 1, Hash: abc.Hash()}, orgC))},
 		{"member added: a's proposal, b's approval forged", "signature does not verify with hosp-b's", after(
-			g.propose(orgA, orgD),
-			signAs(EntryAdmitApprove, AdmitApprove{Header: hdr(), Org: orgD.id, DescriptorHash: DescriptorHash(orgD.desc)}, orgB))},
+			g.propose(orgA, orgE),
+			signAs(EntryAdmitApprove, AdmitApprove{Header: hdr(), Org: orgE.id, DescriptorHash: DescriptorHash(orgE.desc)}, orgB))},
 		{"key epoch replaced: b's share altered, its signature kept", "signature does not verify with hosp-b's", altered(shareOfB, func(v any) {
 			v.(*KeysShare).Share = []byte("the attacker's share")
 		})},
 		{"key epoch replaced: a new epoch with forged shares", "signature does not verify with hosp-b's", after(
-			g.propose(orgA, orgD),
-			g.approveMember(orgB, orgD),
-			g.openKeys(orgA, 2, orgA, orgB, orgC, orgD),
-			g.shareKey(orgA, 2),
-			signAs(EntryKeysShare, KeysShare{Header: hdr(), Epoch: 2, Share: []byte("the attacker's share")}, orgB))},
+			g.propose(orgA, orgE),
+			g.approveMember(orgB, orgE),
+			g.approveMember(orgC, orgE),
+			g.openKeys(orgA, 2, orgA, orgB, orgC, orgD, orgE),
+			g.commitKey(orgA, 2),
+			signAs(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: 2, Digest: KeyShareDigest(2, orgB.id, []byte("the attacker's share"))}, orgB))},
 		{"entry of another consortium", "signature does not verify with hosp-b's", after(foreign)},
 		{"an applied entry replayed", "applied before", after(honest[len(honest)-2])},
 		{"an entry the rules refuse", "not a member", after(g.approveContract(orgX, abc))},
@@ -390,6 +387,9 @@ func TestSnapshotSizeOfARealisticHistory(t *testing.T) {
 	keyEpoch := func(epoch uint64, members []*testOrg) {
 		g.must(g.openKeys(orgA, epoch, members...))
 		for _, m := range members {
+			g.must(g.sign(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: epoch, Digest: KeyShareDigest(epoch, m.id, share)}, m))
+		}
+		for _, m := range members {
 			raw := g.sign(EntryKeysShare, KeysShare{Header: hdr(), Epoch: epoch, Share: share}, m)
 			shareBytes += len(raw)
 			g.must(raw)
@@ -405,19 +405,14 @@ func TestSnapshotSizeOfARealisticHistory(t *testing.T) {
 		}
 		contracts = append(contracts, c)
 	}
-	rounds := func(epoch uint64, members []*testOrg) {
-		decryptors := sortedOrgs(members)[:DefaultThreshold(len(members))]
+	rounds := func() {
 		for range 12 {
 			for _, c := range contracts {
-				ev := g.must(g.sign(EntryRoundOpen, RoundOpen{Header: hdr(), Contract: c.ID, Version: c.Version, Hash: c.Hash(), Epoch: epoch}, orgA))
-				for _, o := range five { // the contracts' participants
-					g.must(g.roundInput(o, ev.Object, testDigest))
-				}
-				g.must(g.release(orgA, ev.Object, sortedOrgs(five), decryptors))
+				g.fullRound(c, five, []int64{500, 60, 10}) // the contracts' participants
 			}
 		}
 	}
-	rounds(1, five)
+	rounds()
 	six := append(five[:5:5], orgF)
 	ev := g.must(g.propose(orgA, orgF))
 	for _, o := range five[1:] {
@@ -427,7 +422,7 @@ func TestSnapshotSizeOfARealisticHistory(t *testing.T) {
 		ev = g.must(g.approveMember(o, orgF))
 	}
 	keyEpoch(2, six)
-	rounds(2, six)
+	rounds()
 
 	f := fsmOf(t, g.log)
 	snap := fsmSnapshotBytes(t, f)

@@ -214,7 +214,7 @@ func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
 	}
 	body := contracts.ContractPropose{Contract: c.Canonical(), Hash: c.Hash()}
 	if _, ok := n.governance(w, r, "contract propose", contracts.EntryContractPropose, body); ok {
-		n.writeContract(w, string(c.ID))
+		n.writeContract(w, string(c.ID), true)
 	}
 }
 
@@ -231,7 +231,8 @@ func (n *Node) handleContractAction(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if _, ok := n.submit(w, r, "contract "+action, req.Entry); ok {
-			n.writeContract(w, entryContractID(e))
+			_, approval := e.Value.(*contracts.ContractApprove)
+			n.writeContract(w, entryContractID(e), approval)
 		}
 		return
 	}
@@ -261,7 +262,7 @@ func (n *Node) handleContractAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, ok := n.governance(w, r, "contract "+action, t, body); ok {
-		n.writeContract(w, req.ID)
+		n.writeContract(w, req.ID, action == "approve")
 	}
 }
 
@@ -288,12 +289,25 @@ func (n *Node) contract(w http.ResponseWriter, id string) (contracts.ContractRec
 	return rec, ok
 }
 
-func (n *Node) writeContract(w http.ResponseWriter, id string) {
-	if rec, ok := n.contract(w, id); ok {
-		var rounds []contracts.Round
-		n.cons.fsm.Read(func(s *contracts.State) { rounds = s.Rounds(rec.ID) })
-		writeJSON(w, http.StatusOK, contractInfo(rec, true, rounds, time.Now()))
+// writeContract writes a contract's full description; with warn (the
+// reply to a proposal or an approval), the board's warnings about other
+// contracts its releases could be differenced with.
+func (n *Node) writeContract(w http.ResponseWriter, id string, warn bool) {
+	rec, ok := n.contract(w, id)
+	if !ok {
+		return
 	}
+	var rounds []contracts.Round
+	var warnings []string
+	n.cons.fsm.Read(func(s *contracts.State) {
+		rounds = s.Rounds(rec.ID)
+		if c, err := rec.Contract(); warn && err == nil {
+			warnings = s.OverlapWarnings(c)
+		}
+	})
+	info := contractInfo(rec, true, rounds, time.Now())
+	info.Warnings = warnings
+	writeJSON(w, http.StatusOK, info)
 }
 
 // contractInfo describes a contract's current version (with its history
@@ -354,7 +368,7 @@ func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
 
 func (n *Node) handleContract(w http.ResponseWriter, r *http.Request) {
 	n.cons.freshen(r.Context())
-	n.writeContract(w, r.PathValue("id"))
+	n.writeContract(w, r.PathValue("id"), false)
 }
 
 func orDefault(s, def string) string {

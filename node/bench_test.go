@@ -33,7 +33,7 @@ func BenchmarkGovernanceCommit(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		yaml := fmt.Sprintf("id: bench-%d\nmeasure: nps\naggregate: nps\nparticipants: [%s]\n", i, leader.Org)
+		yaml := fmt.Sprintf("id: bench-%d\nmeasure: nps\naggregate: nps\nparticipants: [org-0, org-1, org-2]\n", i)
 		if _, err := leader.Client.Propose(ctx, "bench.yaml", yaml); err != nil {
 			b.Fatal(err)
 		}
@@ -109,9 +109,24 @@ func baselineCommit(b *testing.B, n int) time.Duration {
 	genesis, _ := contracts.Sign(contracts.EntryGenesis, contracts.Genesis{Name: "bench", Founder: founder}, "org-0", key, "")
 	apply(genesis)
 	id := consortiumID(b, genesis)
+	// A contract needs three participants: org-1 (admitted at once) and
+	// org-2 (approved by org-1) join.
+	signer := map[kpi.OrgID]ed25519.PrivateKey{"org-0": key}
+	for _, org := range []kpi.OrgID{"org-1", "org-2"} {
+		_, k, _ := ed25519.GenerateKey(nil)
+		signer[org] = k
+		m := kpi.Member{Org: org, Name: string(org), Kind: "hospital", PeerID: "12D3KooW-bench-" + string(org)}
+		m.Sign(k)
+		e, _ := contracts.Sign(contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: m}, "org-0", key, id)
+		apply(e)
+		if org == "org-2" {
+			e, _ = contracts.Sign(contracts.EntryAdmitApprove, contracts.AdmitApprove{Org: org, DescriptorHash: contracts.DescriptorHash(m)}, "org-1", signer["org-1"], id)
+			apply(e)
+		}
+	}
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		c, err := contracts.Parse([]byte(fmt.Sprintf("id: bench-%d\nmeasure: nps\naggregate: nps\nparticipants: [org-0]\n", i)), "bench.yaml")
+		c, err := contracts.Parse([]byte(fmt.Sprintf("id: bench-%d\nmeasure: nps\naggregate: nps\nparticipants: [org-0, org-1, org-2]\n", i)), "bench.yaml")
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -78,7 +78,7 @@ func TestMinorityPartitionCannotCommit(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
-	_, err := minority[1].Client.Propose(ctx, "m.yaml", contractYAML("minority", orgs(minority), "all"))
+	_, err := minority[1].Client.Propose(ctx, "m.yaml", contractYAML("minority", orgs(c.Nodes), "all"))
 	if err == nil {
 		t.Fatal("the minority committed a proposal")
 	}
@@ -292,7 +292,7 @@ func TestLaggingMemberCatchesUpFromSnapshot(t *testing.T) {
 	lagging.Stop()
 	ctx := context.Background()
 	for i := 0; i < 40; i++ {
-		yaml := contractYAML(fmt.Sprintf("c-%02d", i), []string{leader.Org}, "all")
+		yaml := contractYAML(fmt.Sprintf("c-%02d", i), orgs(c.Nodes), "all")
 		if _, err := leader.Client.Propose(ctx, "c.yaml", yaml); err != nil {
 			t.Fatal(err)
 		}
@@ -341,6 +341,7 @@ func TestProposalRefusalsSayWhy(t *testing.T) {
 	tests := []struct{ name, yaml, want string }{
 		{"participant not a member", contractYAML("outsiders", []string{"org-0", "org-9"}, "all"), "org-9"},
 		{"cohort below the floor", strings.Replace(contractYAML("small-cells", []string{"org-0"}, "all"), "min_cohort: 11", "min_cohort: 5", 1), "floor"},
+		{"two participants", contractYAML("pair", []string{"org-0", "org-1"}, "all"), "has 2 participants; a contract needs at least 3"},
 	}
 	for _, tt := range tests {
 		_, err := c.Nodes[1].Client.Propose(ctx, "c.yaml", tt.yaml)

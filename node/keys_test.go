@@ -22,14 +22,14 @@ func TestKeyEpochs(t *testing.T) {
 		t.Fatalf("key %+v: want 4 members, threshold 3", k)
 	}
 	a, b := c.Nodes[0], c.Nodes[1]
-	p, err := a.Client.Propose(ctx, "c.yaml", contractYAML("nps-ab", []string{a.Org, b.Org}, "all"))
+	p, err := a.Client.Propose(ctx, "c.yaml", contractYAML("nps-abc", []string{a.Org, b.Org, c.Nodes[2].Org}, "2"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p.State != "proposed" {
 		t.Fatalf("proposed: %+v", p)
 	}
-	got, err := b.Client.ContractAction(ctx, "approve", client.ContractAction{ID: "nps-ab"})
+	got, err := b.Client.ContractAction(ctx, "approve", client.ContractAction{ID: "nps-abc"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestKeyEpochs(t *testing.T) {
 	}
 	c.RequireSameState()
 	for _, m := range c.Nodes {
-		cs, err := m.Client.Contract(ctx, "nps-ab")
+		cs, err := m.Client.Contract(ctx, "nps-abc")
 		if err != nil || cs.State != "active" {
 			t.Fatalf("%s: %+v %v", m.Org, cs, err)
 		}

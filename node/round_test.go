@@ -52,12 +52,12 @@ func importNPS(t *testing.T, m *nodetest.Member, n int, seed uint64, truth map[s
 	}
 }
 
-// npsConsortium is three members in a consortium with their key, each
-// holding sizes[i] random NPS answers (importNPS, seeds seed+i); truth
-// sums them.
+// npsConsortium is len(sizes) members in a consortium with their key,
+// each holding sizes[i] random NPS answers (importNPS, seeds seed+i);
+// truth sums them.
 func npsConsortium(t *testing.T, name string, seed uint64, sizes ...int) (*nodetest.Cluster, map[string]*npsCell) {
 	t.Helper()
-	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c := nodetest.NewCluster(t, len(sizes), nodetest.Options{})
 	c.Form(name)
 	c.WaitForKeys()
 	truth := map[string]*npsCell{"inpatient": {}, "outpatient": {}, "pharmacy": {}}
@@ -128,25 +128,25 @@ func TestRound(t *testing.T) {
 	}
 }
 
-// TestRoundSurvivesAMemberDown: with one of three members' nodes down, a
-// contract whose min_participants is 2 still releases, over the two live
-// inputs and decrypted by the two live members (the threshold).
+// TestRoundSurvivesAMemberDown: with one of four members' nodes down, a
+// contract whose min_participants is 3 still releases, over the three live
+// inputs and decrypted by the three live members (the threshold).
 func TestRoundSurvivesAMemberDown(t *testing.T) {
 	ctx := context.Background()
-	c, _ := npsConsortium(t, "down", 10, 100, 100, 100)
-	contract := "id: nps-2of3\nmeasure: nps\naggregate: nps\nparticipants: [org-0, org-1, org-2]\napprovals: 1\nmin_participants: 2\nprivacy: {min_cohort: 11}\n"
-	agree(t, "nps-2of3", contract, c.Nodes[0])
+	c, _ := npsConsortium(t, "down", 10, 100, 100, 100, 100)
+	contract := "id: nps-3of4\nmeasure: nps\naggregate: nps\nparticipants: [org-0, org-1, org-2, org-3]\napprovals: 1\nmin_participants: 3\nprivacy: {min_cohort: 11}\n"
+	agree(t, "nps-3of4", contract, c.Nodes[0])
 	c.RequireSameState()
-	c.Nodes[2].Stop()
-	res, err := c.Nodes[0].Client.RunRound(ctx, "nps-2of3")
+	c.Nodes[3].Stop()
+	res, err := c.Nodes[0].Client.RunRound(ctx, "nps-3of4")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(res.Participants, ",") != "org-0,org-1" || strings.Join(res.Decryptors, ",") != "org-0,org-1" {
-		t.Fatalf("inputs %v, decryptors %v; want org-0 and org-1 for both", res.Participants, res.Decryptors)
+	if strings.Join(res.Participants, ",") != "org-0,org-1,org-2" || strings.Join(res.Decryptors, ",") != "org-0,org-1,org-2" {
+		t.Fatalf("inputs %v, decryptors %v; want org-0, org-1 and org-2 for both", res.Participants, res.Decryptors)
 	}
-	if *res.Cells[0].Count != 200 {
-		t.Fatalf("count %d, want the two live members' 200", *res.Cells[0].Count)
+	if *res.Cells[0].Count != 300 {
+		t.Fatalf("count %d, want the three live members' 300", *res.Cells[0].Count)
 	}
 }
 

@@ -245,6 +245,10 @@ type ContractInfo struct {
 	NextRound *NextRound     `json:"next_round,omitempty"`
 	Contract  any            `json:"contract,omitempty"` // the canonical contract (show only)
 	History   []ContractInfo `json:"history,omitempty"`
+	// Warnings, in the reply to a proposal or an approval, name other
+	// contracts whose releases could be differenced with this one's to
+	// one or two organisations' cells (contracts.State.OverlapWarnings).
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // NextRound is when a scheduled contract's next round is due, and which
