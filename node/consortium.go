@@ -110,7 +110,7 @@ type consortium struct {
 	rounds roundGuard
 	// deviate makes the node deviate from the protocol (adversarial
 	// tests only: export_test.go).
-	deviate deviation
+	deviate deviationHooks
 
 	// loseReplies > 0 makes lead answer that many applied entries with
 	// raft.ErrLeadershipLost (fault injection for tests: export_test.go).

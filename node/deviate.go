@@ -39,5 +39,5 @@ func (c *consortium) dev() *deviations {
 	return honest
 }
 
-// deviation is stored in consortium.deviate.
-type deviation = atomic.Pointer[deviations]
+// deviationHooks is stored in consortium.deviate.
+type deviationHooks = atomic.Pointer[deviations]

@@ -240,6 +240,15 @@ func (c *consortium) serveRound(ctx context.Context, from peer.ID, req *roundReq
 	}
 	v, err := c.roundView(req.Round, want)
 	if err != nil {
+		if req.Op == opFetch || req.Op == opDecrypt {
+			var r contracts.Round
+			c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(req.Round) })
+			if r.State == contracts.RoundCollecting && c.isAggregator(r, from) {
+				// A ciphertext or a share asked for before the log fixed
+				// the inputs: the input-cancellation attack.
+				c.reportDeviation(&roundView{round: r}, err)
+			}
+		}
 		return nil, err
 	}
 	var agg kpi.Member
@@ -251,7 +260,57 @@ func (c *consortium) serveRound(ctx context.Context, from peer.ID, req *roundReq
 	if agg.PeerID != from.String() {
 		return nil, fmt.Errorf("round %s: only its aggregator %s asks for inputs and shares", req.Round, v.round.Aggregator)
 	}
-	var reply any
+	reply, err := c.serveRoundOp(ctx, v, req)
+	var dev *aggregatorDeviated
+	if errors.As(err, &dev) {
+		c.reportDeviation(v, err)
+	}
+	return reply, err
+}
+
+// aggregatorDeviated is an error that shows the round's aggregator
+// deviated from the protocol: what it asked for, no honest aggregator
+// asks.
+type aggregatorDeviated struct{ err error }
+
+func (e *aggregatorDeviated) Error() string { return e.err.Error() }
+func (e *aggregatorDeviated) Unwrap() error { return e.err }
+
+func deviated(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &aggregatorDeviated{err}
+}
+
+// reportDeviation records in the log, once per round, that the round's
+// aggregator deviated, and how: the round fails, naming it. It returns
+// once the failure is in the log (or could not be recorded), so the
+// aggregator's next step finds the round failed.
+func (c *consortium) reportDeviation(v *roundView, err error) {
+	if !c.rounds.firstReport(v.round.ID) {
+		return
+	}
+	c.log.Warn("round aggregator deviated from the protocol", "round", v.round.ID, "aggregator", string(v.round.Aggregator), "err", err)
+	f := &roundFailure{round: v.round.ID, blame: []kpi.OrgID{v.round.Aggregator},
+		reason: fmt.Sprintf("%s refused the aggregator %s: %v", c.cfg.Org, v.round.Aggregator, err)}
+	ctx := c.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := c.recordFailure(ctx, f); err != nil && ctx.Err() == nil {
+		c.log.Warn("record the round's failure", "round", f.round, "err", err)
+	}
+}
+
+// serveRoundOp carries out one operation of a round for its aggregator.
+func (c *consortium) serveRoundOp(ctx context.Context, v *roundView, req *roundRequest) ([]byte, error) {
+	var (
+		reply any
+		err   error
+	)
 	switch req.Op {
 	case opCommit:
 		if err := c.rounds.allow(v.round.Aggregator, v.round.ID); err != nil {
@@ -274,6 +333,16 @@ func (c *consortium) serveRound(ctx context.Context, from peer.ID, req *roundReq
 		return nil, err
 	}
 	return json.Marshal(reply)
+}
+
+// isAggregator reports whether peer p is round r's aggregator.
+func (c *consortium) isAggregator(r contracts.Round, p peer.ID) bool {
+	var ok bool
+	c.fsm.Read(func(s *contracts.State) {
+		m, found := s.Member(r.Aggregator)
+		ok = found && m.Member.PeerID == p.String()
+	})
+	return ok
 }
 
 // commitInput computes, encrypts and registers this participant's input
@@ -466,10 +535,10 @@ func (c *consortium) decryptShare(v *roundView, req *roundRequest) (*roundShare,
 	}
 	active, err := c.activePoints(v, req.Active)
 	if err != nil {
-		return nil, err
+		return nil, deviated(err)
 	}
 	if err := checkInputs(v, req.Inputs); err != nil {
-		return nil, err
+		return nil, deviated(err)
 	}
 	c.rounds.shareMu.Lock()
 	defer c.rounds.shareMu.Unlock()
@@ -615,10 +684,10 @@ func (c *consortium) attest(v *roundView, req *roundRequest) ([]byte, error) {
 		return nil, fmt.Errorf("round %s: this member decrypted for the threshold set %v, not %v", v.round.ID, kept.Active, req.Active)
 	}
 	if err := c.verifyShares(v, req.Active, req.Shares); err != nil {
-		return nil, err
+		return nil, deviated(err)
 	}
 	if mine := req.Shares[kpi.OrgID(c.cfg.Org)]; !slices.Equal(mine.Sig, kept.Share.Sig) {
-		return nil, fmt.Errorf("round %s: the share said to be this member's is not the one it gave", v.round.ID)
+		return nil, deviated(fmt.Errorf("round %s: the share said to be this member's is not the one it gave", v.round.ID))
 	}
 	opened, err := openShares(c.keys.params, v.contract, kept.Counts, kept.Values, req.Active, req.Shares)
 	if err != nil {
@@ -639,10 +708,10 @@ func (c *consortium) revealPads(v *roundView, req *roundRequest) (*contracts.Sig
 		return nil, fmt.Errorf("round %s: no opened cells to reveal pads for", v.round.ID)
 	}
 	if err := contracts.CheckDecryptors(&v.keys, req.Active); err != nil {
-		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
+		return nil, deviated(fmt.Errorf("round %s: %w", v.round.ID, err))
 	}
 	if err := contracts.CheckOpened(v.contract, req.Opened); err != nil {
-		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
+		return nil, deviated(fmt.Errorf("round %s: %w", v.round.ID, err))
 	}
 	attest := contracts.AttestBytes(v.cid, v.round.ID, v.round.Epoch, req.Active, req.Opened)
 	var err error
@@ -655,7 +724,7 @@ func (c *consortium) revealPads(v *roundView, req *roundRequest) (*contracts.Sig
 		}
 	})
 	if err != nil {
-		return nil, err
+		return nil, deviated(err)
 	}
 	in, err := c.keptInput(v)
 	if err != nil {
@@ -926,9 +995,6 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if err != nil {
 		return fail("open: " + err.Error())
 	}
-	if f := c.dev().opened; f != nil {
-		f(roundID, opened)
-	}
 	attest := contracts.AttestBytes(v.cid, roundID, v.round.Epoch, active, opened)
 	sigs, errs := fanOut(active, func(org kpi.OrgID) ([]byte, error) {
 		var sig []byte
@@ -947,9 +1013,14 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		return fail("attestation: "+why, blame...)
 	}
 	// 7. pads
+	asked := opened
+	if f := c.dev().opened; f != nil {
+		asked = &kpi.Opened{Keep: slices.Clone(opened.Keep), Counts: slices.Clone(opened.Counts), Sums: opened.Sums}
+		f(roundID, asked)
+	}
 	pads, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (contracts.SignedPads, error) {
 		var p contracts.SignedPads
-		err := c.callRound(ctx, org, roundRequest{Op: opPads, Round: roundID, Active: active, Opened: opened, Attest: sigs}, &p)
+		err := c.callRound(ctx, org, roundRequest{Op: opPads, Round: roundID, Active: active, Opened: asked, Attest: sigs}, &p)
 		return p, err
 	})
 	if len(errs) > 0 {
@@ -1019,9 +1090,25 @@ type roundGuard struct {
 	// one, never two draws of noise or pads.
 	inputMu, shareMu sync.Mutex
 
-	mu     sync.Mutex
-	now    func() time.Time
-	opened map[kpi.OrgID][]roundSeen // per aggregator, the rounds served in the last minute
+	mu       sync.Mutex
+	now      func() time.Time
+	opened   map[kpi.OrgID][]roundSeen // per aggregator, the rounds served in the last minute
+	reports  map[string]bool           // rounds whose aggregator's deviation this node reported
+}
+
+// firstReport reports whether round id's deviation is to be reported now:
+// the first time only.
+func (g *roundGuard) firstReport(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.reports == nil {
+		g.reports = map[string]bool{}
+	}
+	if g.reports[id] {
+		return false
+	}
+	g.reports[id] = true
+	return true
 }
 
 type roundSeen struct {

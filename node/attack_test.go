@@ -1,0 +1,128 @@
+package node_test
+
+import (
+	"context"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cxnet/cxnet/node"
+	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/node/nodetest"
+)
+
+// auditOf returns a member's audit entries of a kind.
+func auditOf(t *testing.T, m *nodetest.Member, kind string) []client.AuditEntry {
+	t.Helper()
+	a, err := m.Client.Audit(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []client.AuditEntry
+	for _, e := range a.Entries {
+		if e.Kind == kind {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// TestRogueKeyShareAttack: a member reveals another public-key share than
+// the one it committed to (the last step of the rogue-key attack, where
+// the share is chosen after seeing the others'). Every node refuses it,
+// naming the member, and no collective key is built from it.
+func TestRogueKeyShareAttack(t *testing.T) {
+	c := nodetest.NewCluster(t, 3, nodetest.Options{})
+	c.Nodes[2].Node.Deviate(node.Deviation{RevealOtherKeyShare: true})
+	c.Form("rogue-key")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var refused []client.AuditEntry
+		for _, e := range auditOf(t, c.Nodes[0], "keys.share") {
+			if e.Detail["outcome"] == "rejected" || strings.Contains(e.Detail["reason"], "commitment") {
+				refused = append(refused, e)
+			}
+		}
+		if len(refused) > 0 {
+			if e := refused[0]; e.Actor != "org-2" || !strings.Contains(e.Detail["reason"], "does not match the commitment") {
+				t.Fatalf("refusal %+v, want org-2's share refused for not matching its commitment", e)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("org-2's rogue share was not refused within 30 s")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, m := range c.Nodes {
+		st := c.Status(m)
+		if st.Keys != nil && st.Keys.Epoch != 0 {
+			t.Fatalf("%s uses key epoch %d, keyed despite a rogue share", m.Org, st.Keys.Epoch)
+		}
+	}
+}
+
+// TestDeviatingAggregator: the aggregator of a round deviates in each of
+// the ways a cheating member would, to learn another organisation's
+// cells or a cell under the floor; each time the honest nodes refuse,
+// the round fails, and the log names the aggregator. An honest round
+// afterwards releases the exact values.
+func TestDeviatingAggregator(t *testing.T) {
+	ctx := context.Background()
+	c, truth := npsConsortium(t, "deviating", 3, 150, 150, 150)
+	contract := "id: nps-dev\nmeasure: nps\naggregate: nps\ngroup_by: {care_setting: [inpatient, outpatient, pharmacy]}\n" +
+		"participants: [org-0, org-1, org-2]\napprovals: 1\nprivacy: {min_cohort: 11}\n"
+	agree(t, "nps-dev", contract, c.Nodes[0])
+	c.RequireSameState()
+	agg := c.Nodes[0]
+	for _, tc := range []struct {
+		name string
+		d    node.Deviation
+		want string // in the failure's reason
+	}{
+		{"input cancellation: ciphertexts asked for before the seal", node.Deviation{FetchBeforeSeal: true}, "not sealed"},
+		{"a subset of the inputs decrypted", node.Deviation{DropInput: "org-2"}, "the log fixes them"},
+		{"a decryptor's share forged", node.Deviation{ForgeShare: true}, "signature does not verify"},
+		{"every count claimed above the floor", node.Deviation{InflateCounts: true}, "did not attest"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			agg.Node.Deviate(tc.d)
+			defer agg.Node.Deviate(node.Deviation{})
+			before := len(auditOf(t, c.Nodes[1], "round.failed"))
+			_, err := agg.Client.RunRound(ctx, "nps-dev")
+			if err == nil {
+				t.Fatal("the deviating aggregator's round released")
+			}
+			failed := auditOf(t, c.Nodes[1], "round.failed")
+			if len(failed) != before+1 {
+				t.Fatalf("%d round failures in the log, want %d (aggregator's error: %v)", len(failed), before+1, err)
+			}
+			f := failed[len(failed)-1]
+			if f.Detail["blame"] != "org-0" || f.Actor == "org-0" || !strings.Contains(f.Detail["reason"], tc.want) {
+				t.Fatalf("failure %+v: want org-0 blamed by an honest node, reason with %q", f, tc.want)
+			}
+		})
+	}
+	for _, m := range c.Nodes {
+		if _, err := m.Client.Results(ctx, "nps-dev", ""); err == nil {
+			t.Fatalf("%s serves a release of a deviating aggregator's round", m.Org)
+		}
+	}
+	res, err := c.Nodes[1].Client.RunRound(ctx, "nps-dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cell := range res.Cells {
+		want := truth[cell.Group["care_setting"]]
+		if want.n < 11 {
+			if !cell.Suppressed || cell.Count != nil {
+				t.Fatalf("%s under the floor released: %+v", cell.Group, cell)
+			}
+			continue
+		}
+		if got, _ := cell.Value.(float64); cell.Count == nil || *cell.Count != want.n || math.Abs(got-want.nps()) > 1e-3 {
+			t.Fatalf("%v: count %v nps %v, want %d %.4f", cell.Group, cell.Count, cell.Value, want.n, want.nps())
+		}
+	}
+}
