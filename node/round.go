@@ -113,7 +113,7 @@ type roundShare struct {
 func shareBytes(consortiumID, round string, active []kpi.OrgID, s *roundShare) []byte {
 	h := sha256.New()
 	b, _ := json.Marshal(struct {
-		Active []kpi.OrgID          `json:"active"`
+		Active []kpi.OrgID         `json:"active"`
 		Counts privacy.Ciphertexts `json:"counts"`
 		Values privacy.Ciphertexts `json:"values"`
 	}{active, s.Counts, s.Values})
@@ -288,8 +288,8 @@ func deviated(err error) error {
 // once the failure is in the log (or could not be recorded), so the
 // aggregator's next step finds the round failed.
 func (c *consortium) reportDeviation(v *roundView, err error) {
-	if !c.rounds.firstReport(v.round.ID) {
-		return
+	if v.round.Aggregator == kpi.OrgID(c.cfg.Org) || !c.rounds.firstReport(v.round.ID) {
+		return // an aggregator's own refusals reach it as errors
 	}
 	c.log.Warn("round aggregator deviated from the protocol", "round", v.round.ID, "aggregator", string(v.round.Aggregator), "err", err)
 	f := &roundFailure{round: v.round.ID, blame: []kpi.OrgID{v.round.Aggregator},
@@ -1090,10 +1090,10 @@ type roundGuard struct {
 	// one, never two draws of noise or pads.
 	inputMu, shareMu sync.Mutex
 
-	mu       sync.Mutex
-	now      func() time.Time
-	opened   map[kpi.OrgID][]roundSeen // per aggregator, the rounds served in the last minute
-	reports  map[string]bool           // rounds whose aggregator's deviation this node reported
+	mu      sync.Mutex
+	now     func() time.Time
+	opened  map[kpi.OrgID][]roundSeen // per aggregator, the rounds served in the last minute
+	reports map[string]bool           // rounds whose aggregator's deviation this node reported
 }
 
 // firstReport reports whether round id's deviation is to be reported now:
