@@ -146,7 +146,7 @@ func TestE2ERound(t *testing.T) {
 	}
 	// Metrics count the requests each node served, and carry no data.
 	metrics := scrapeMetrics(t, homes["hosp-a"])
-	if !strings.Contains(string(metrics), `cxnet_round_requests_total{op="input",outcome="served"} 1`) ||
+	if !strings.Contains(string(metrics), `cxnet_round_requests_total{op="commit",outcome="served"} 1`) ||
 		strings.Contains(string(metrics), "secret-subject") {
 		t.Errorf("hosp-a's /metrics:\n%s", metrics)
 	}

@@ -47,7 +47,7 @@ func newMetrics() *metrics {
 		Name: "cxnet_governance_entries_total", Help: "Governance log entries this node applied, by outcome (applied, rejected, skipped).",
 	}, []string{"outcome"})
 	m.roundRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "cxnet_round_requests_total", Help: "Round requests this node served for aggregators, by operation (input, decrypt) and outcome (served, refused).",
+		Name: "cxnet_round_requests_total", Help: "Round requests this node served for aggregators, by operation (commit, fetch, decrypt, attest, pads) and outcome (served, refused).",
 	}, []string{"op", "outcome"})
 	m.scheduledRounds = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cxnet_scheduled_rounds_total", Help: "Rounds this node opened on a contract's schedule, by outcome (released, failed).",
