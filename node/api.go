@@ -20,9 +20,15 @@ import (
 	"github.com/cxnet/cxnet/store"
 )
 
-// routes is the local API. Everything under /v1 needs the bearer token;
-// /metrics and /healthz carry no data and are open to local scrapers.
+// routes is the local API, on the address it listens on (n.apiAddr).
+// Every route answers only requests whose Host names the API — its
+// listen address, or localhost, 127.0.0.1 or [::1] with its port — so a
+// web page that rebinds its own name to this machine reads nothing
+// (hostCheck). Everything under /v1 needs the bearer token too; /metrics
+// and /healthz carry no data and are open to local scrapers, on a
+// loopback Host only.
 func (n *Node) routes() http.Handler {
+	hosts := newHostCheck(n.apiAddr, n.metrics.wrongHost, n.log)
 	mux := http.NewServeMux()
 	handle := func(pattern, route string, h http.HandlerFunc) {
 		mux.Handle(pattern, n.metrics.instrument(route, n.auth(h)))
@@ -34,18 +40,18 @@ func (n *Node) routes() http.Handler {
 	n.consortiumRoutes(handle)
 	handle("GET /v1/audit", "audit", n.handleAudit)
 	handle("GET /v1/audit/verify", "audit_verify", n.handleAuditVerify)
-	mux.Handle("GET /metrics", n.metrics.handler())
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("GET /metrics", hosts.guard(n.metrics.handler(), true))
+	mux.Handle("GET /healthz", hosts.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !n.ready.Load() {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
 		io.WriteString(w, "ok\n")
-	})
+	}), true))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
-	return mux
+	return hosts.guard(mux, false)
 }
 
 func (n *Node) auth(h http.HandlerFunc) http.HandlerFunc {

@@ -17,6 +17,7 @@ type metrics struct {
 	reg             *prometheus.Registry
 	apiRequests     *prometheus.CounterVec
 	apiDuration     *prometheus.HistogramVec
+	wrongHost       prometheus.Counter
 	importedRecords prometheus.Counter
 	imports         *prometheus.CounterVec
 	previews        prometheus.Counter
@@ -34,6 +35,9 @@ func newMetrics() *metrics {
 		Name: "cxnet_api_request_duration_seconds", Help: "Local API request latency by route.",
 		Buckets: prometheus.ExponentialBuckets(0.001, 4, 9),
 	}, []string{"route"})
+	m.wrongHost = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cxnet_api_wrong_host_total", Help: "Local API requests refused because their Host header did not name the API (e.g. a DNS-rebinding web page).",
+	})
 	m.importedRecords = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cxnet_import_records_total", Help: "Records stored by committed imports.",
 	})
@@ -52,7 +56,7 @@ func newMetrics() *metrics {
 	m.scheduledRounds = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cxnet_scheduled_rounds_total", Help: "Rounds this node opened on a contract's schedule, by outcome (released, failed).",
 	}, []string{"outcome"})
-	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.importedRecords, m.imports, m.previews, m.governance, m.roundRequests, m.scheduledRounds,
+	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.wrongHost, m.importedRecords, m.imports, m.previews, m.governance, m.roundRequests, m.scheduledRounds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

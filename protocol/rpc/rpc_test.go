@@ -143,7 +143,7 @@ func TestCallNotAllowed(t *testing.T) {
 	if called {
 		t.Error("handler ran for a non-allowed peer")
 	}
-	if !strings.Contains(logs.String(), "refused rpc from non-member") || !strings.Contains(logs.String(), client.ID().String()) {
+	if !strings.Contains(logs.String(), "rpc refused before reading the request") || !strings.Contains(logs.String(), client.ID().String()) {
 		t.Errorf("refusal not logged with the peer id: %s", logs.String())
 	}
 }
@@ -251,14 +251,21 @@ type rw struct {
 	io.Writer
 }
 
-// FuzzServe feeds arbitrary bytes to the server's stream logic: it never
-// panics, and when it answers, the answer is one well-formed reply frame.
+// FuzzServe feeds arbitrary bytes to the server's stream logic, from a
+// refused peer, a peer granted a small size, or one granted more than the
+// server's ceiling: it never panics, never reads more than the header plus
+// the size the peer was granted (nothing for a refused peer), and when it
+// answers, the answer is one well-formed reply frame.
 func FuzzServe(f *testing.F) {
-	f.Add(frame(5, []byte("hello")))
-	f.Add(frame(5, []byte("panic")))
-	f.Add(frame(4, []byte("fail")))
-	f.Add(frame(1<<20, nil))
-	f.Add([]byte{0})
+	f.Add(frame(5, []byte("hello")), byte(2))
+	f.Add(frame(5, []byte("panic")), byte(2))
+	f.Add(frame(4, []byte("fail")), byte(2))
+	f.Add(frame(1<<20, nil), byte(2))
+	f.Add(frame(17, make([]byte, 17)), byte(1))
+	f.Add(frame(5, []byte("hello")), byte(0))
+	f.Add([]byte{0}, byte(1))
+	granted := map[peer.ID]int{"refused": 0, "small": 16, "large": 1 << 30}
+	peers := []peer.ID{"refused", "small", "large"}
 	s := &Server{
 		handler: func(_ context.Context, _ peer.ID, req []byte) ([]byte, error) {
 			switch string(req) {
@@ -269,12 +276,27 @@ func FuzzServe(f *testing.F) {
 			}
 			return req, nil
 		},
+		authorize: func(from peer.ID) (int, error) {
+			if granted[from] == 0 {
+				return 0, errors.New("not allowed")
+			}
+			return granted[from], nil
+		},
 		log: slog.New(slog.DiscardHandler),
 		lim: Limits{MaxMsgSize: 64}.withDefaults(),
 	}
-	f.Fuzz(func(t *testing.T, data []byte) {
+	f.Fuzz(func(t *testing.T, data []byte, who byte) {
+		from := peers[int(who)%len(peers)]
+		in := &countingReader{r: bytes.NewReader(data)}
 		var out bytes.Buffer
-		err := s.serve(context.Background(), rw{bytes.NewReader(data), &out}, "fuzz")
+		err := s.serve(context.Background(), rw{in, &out}, from)
+		budget := 0
+		if granted[from] > 0 {
+			budget = headerSize + min(granted[from], s.lim.MaxMsgSize)
+		}
+		if in.n > budget {
+			t.Fatalf("read %d bytes from %s, granted %d", in.n, from, budget)
+		}
 		if err != nil {
 			return // the stream would be reset
 		}
@@ -282,8 +304,12 @@ func FuzzServe(f *testing.F) {
 		if rerr != nil {
 			t.Fatalf("served reply is not a frame: %v", rerr)
 		}
-		if _, derr := decodeReply("fuzz", payload); errors.Is(derr, ErrBadReply) {
+		_, derr := decodeReply("fuzz", payload)
+		if errors.Is(derr, ErrBadReply) {
 			t.Fatalf("served reply is malformed: %v", derr)
+		}
+		if re := (*RemoteError)(nil); from == "refused" && (!errors.As(derr, &re) || !strings.HasPrefix(re.Msg, "permission denied")) {
+			t.Fatalf("refused peer got %v", derr)
 		}
 		if out.Len() != 0 {
 			t.Fatalf("%d bytes after the reply frame", out.Len())
