@@ -166,6 +166,17 @@ func (s *State) Rounds(contract kpi.ContractID) []Round {
 	return out
 }
 
+// Aggregating reports whether org aggregates a round that is still
+// ongoing.
+func (s *State) Aggregating(org kpi.OrgID) bool {
+	for _, r := range s.rounds {
+		if r.Aggregator == org && r.State.Ongoing() {
+			return true
+		}
+	}
+	return false
+}
+
 // EpsilonSpent is the differential-privacy budget a contract's rounds
 // have spent: every round ever opened may have released something (its
 // counts at least), so each spends its epsilon.

@@ -232,7 +232,7 @@ func (c *consortium) startHost() error {
 		rpc.Serve(h.Raw(), protocol.JoinID, c.handleJoin, c.allowed, c.log),
 		rpc.Serve(h.Raw(), protocol.GovID, c.handleGov, c.inRaft, c.log),
 		rpc.Serve(h.Raw(), protocol.KeysID, c.keys.handleKeys, c.admittedPeer, c.log),
-		rpc.ServeWithLimits(h.Raw(), protocol.RoundID, c.handleRound, c.admittedPeer, c.log, roundLimits),
+		rpc.ServeWith(h.Raw(), protocol.RoundID, c.handleRound, rpc.ServerOptions{Authorize: c.roundSender, Limits: roundLimits, Log: c.log}),
 	}
 	return nil
 }

@@ -209,6 +209,36 @@ func (k *keyManager) publicKey(e contracts.KeyEpoch) (*privacy.PublicKey, error)
 	return k.pk, nil
 }
 
+// roundSender authorises a /cxnet/round stream before a byte of it is
+// read: only the aggregator of an ongoing round sends large requests (a
+// decryption request carries every input), up to roundLimits. Another
+// admitted member may send a small one, up to smallRoundRequest: the
+// first request of a round (commit) can arrive before this node applied
+// the round's opening, and the handler checks it once synced. Anyone
+// else is refused at once.
+func (c *consortium) roundSender(p peer.ID) (int, error) {
+	var member, aggregating bool
+	c.fsm.Read(func(s *contracts.State) {
+		for _, m := range s.Members() {
+			if m.Member.PeerID == p.String() && m.State == contracts.MemberAdmitted {
+				member, aggregating = true, s.Aggregating(m.Member.Org)
+				return
+			}
+		}
+	})
+	switch {
+	case aggregating:
+		return roundLimits.MaxMsgSize, nil
+	case member:
+		return smallRoundRequest, nil
+	}
+	return 0, errors.New("only members send round requests")
+}
+
+// smallRoundRequest bounds a round request from a member this node does
+// not know to aggregate an ongoing round.
+const smallRoundRequest = 16 << 10
+
 // handleRound serves /cxnet/round.
 func (c *consortium) handleRound(ctx context.Context, from peer.ID, b []byte) ([]byte, error) {
 	var req roundRequest

@@ -450,3 +450,35 @@ func FuzzRoundRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestRoundSenderBoundsWorkBeforeReading: before a byte of a round
+// request is read, an outsider is refused and a member that aggregates no
+// ongoing round may send only a small request (a 64 MiB frame from it is
+// refused from its length prefix); the round's aggregator may send the
+// large ones.
+func TestRoundSenderBoundsWorkBeforeReading(t *testing.T) {
+	f := newPolicyFixture(t)
+	c, _ := peer.Decode(peerC)
+	outsider, _ := peer.Decode("12D3KooWHGGA18DhvnUqNckCCHiDzpzLtDiwKT3KCtYWJ8AQS9QL")
+	for _, tc := range []struct {
+		name string
+		from peer.ID
+		max  int
+	}{
+		{"the aggregator", f.b, roundLimits.MaxMsgSize},
+		{"a member aggregating nothing", c, smallRoundRequest},
+		{"an outsider", outsider, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := f.c.roundSender(tc.from)
+			if got != tc.max || (tc.max == 0) != (err != nil) {
+				t.Fatalf("got %d %v, want %d", got, err, tc.max)
+			}
+		})
+	}
+	// Once the round ends, its aggregator is a member like the others.
+	f.apply(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: "test"}, "hosp-b", f.keys["hosp-b"])
+	if got, _ := f.c.roundSender(f.b); got != smallRoundRequest {
+		t.Fatalf("an ended round's aggregator may send %d bytes", got)
+	}
+}
