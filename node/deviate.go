@@ -27,6 +27,9 @@ type deviations struct {
 	inputs func(round string, in map[kpi.OrgID]roundInput)
 	shares func(round string, s map[kpi.OrgID]roundShare)
 	opened func(round string, o *kpi.Opened)
+	// tap sees every round request this node sends and the reply it
+	// gets, as a wiretap on the stream would after decryption.
+	tap func(to kpi.OrgID, req, reply []byte)
 }
 
 var honest = &deviations{}

@@ -1,13 +1,19 @@
 package node
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"slices"
+
+	"github.com/hashicorp/raft"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/privacy"
 )
 
 // LoseApplyReplies makes this node, while it is the raft leader, answer
@@ -102,4 +108,81 @@ func (*deviations) participants(c *consortium, round string) []kpi.OrgID {
 		out = rec.Participants
 	})
 	return out
+}
+
+// Tap records every round request the node sends to another member and
+// the reply, as they cross the stream (adversarial tests only).
+func (n *Node) Tap(f func(to string, req, reply []byte)) {
+	n.cons.deviate.Store(&deviations{tap: func(to kpi.OrgID, req, reply []byte) { f(string(to), req, reply) }})
+}
+
+// LogEntries returns the command entries of the node's raft log.
+func (n *Node) LogEntries() [][]byte {
+	logs := n.cons.db.RaftLog()
+	first, _ := logs.FirstIndex()
+	last, _ := logs.LastIndex()
+	var out [][]byte
+	for i := first; i <= last && i > 0; i++ {
+		var l raft.Log
+		if logs.GetLog(i, &l) == nil && l.Type == raft.LogCommand {
+			out = append(out, l.Data)
+		}
+	}
+	return out
+}
+
+// CheckRoundMessage decodes a round request or reply as the protocol
+// defines them and checks every ciphertext and share in it is well
+// formed: it returns how many it checked.
+func CheckRoundMessage(b []byte, request bool) (int, error) {
+	p := privacy.DefaultParams()
+	n := 0
+	cts := func(v privacy.Ciphertexts) error {
+		n += len(v)
+		return privacy.CheckCiphertexts(p, v)
+	}
+	shares := func(v privacy.Ciphertexts) error {
+		n += len(v)
+		return privacy.CheckShares(p, v)
+	}
+	if request {
+		var req roundRequest
+		if err := strictJSON(b, &req); err != nil {
+			return 0, err
+		}
+		for _, in := range req.Inputs {
+			if err := errors.Join(cts(in.Counts), cts(in.Values)); err != nil {
+				return n, err
+			}
+		}
+		for _, s := range req.Shares {
+			if err := errors.Join(shares(s.Counts), shares(s.Values)); err != nil {
+				return n, err
+			}
+		}
+		return n, nil
+	}
+	var reply struct {
+		Counts privacy.Ciphertexts `json:"counts"`
+		Values privacy.Ciphertexts `json:"values"`
+		Sig    []byte              `json:"sig"`
+		Pads   []byte              `json:"pads"`
+	}
+	if len(b) > 0 && b[0] == '"' { // an attestation: a signature
+		var sig []byte
+		return 0, json.Unmarshal(b, &sig)
+	}
+	if err := strictJSON(b, &reply); err != nil {
+		return 0, err
+	}
+	if reply.Sig != nil && reply.Pads == nil { // a share
+		return n, errors.Join(shares(reply.Counts), shares(reply.Values))
+	}
+	return n, errors.Join(cts(reply.Counts), cts(reply.Values))
+}
+
+func strictJSON(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	return d.Decode(v)
 }

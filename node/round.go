@@ -827,6 +827,9 @@ func (c *consortium) callRound(ctx context.Context, org kpi.OrgID, req roundRequ
 			}
 		})
 		reply, err = rpc.CallWithLimits(ctx, c.host.Raw(), pid, protocol.RoundID, b, roundLimits)
+		if f := c.dev().tap; f != nil {
+			f(org, b, reply)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", org, err)

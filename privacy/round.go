@@ -152,6 +152,33 @@ func decodeCiphertext(p Params, b []byte) (ct *rlwe.Ciphertext, err error) {
 	return ct, nil
 }
 
+// CheckCiphertexts checks every ciphertext of v is a well-formed fresh
+// one under p (what Aggregate accepts from another member).
+func CheckCiphertexts(p Params, v Ciphertexts) error {
+	for j, b := range v {
+		if _, err := decodeCiphertext(p, b); err != nil {
+			return fmt.Errorf("ciphertext %d: %w", j, err)
+		}
+	}
+	return nil
+}
+
+// CheckShares checks every part of a decryption share is well formed
+// (what Open accepts from another member).
+func CheckShares(p Params, v Ciphertexts) error {
+	cks, err := mhe.NewKeySwitchProtocol(p.Parameters, ring.DiscreteGaussian{Sigma: 1 << SmudgingLog2, Bound: 6 * (1 << SmudgingLog2)})
+	if err != nil {
+		return err
+	}
+	for j, b := range v {
+		s := cks.AllocateShare(p.MaxLevel())
+		if err := decodeKeySwitchShare(p, b, &s); err != nil {
+			return fmt.Errorf("share part %d: %w", j, err)
+		}
+	}
+	return nil
+}
+
 // Aggregate adds the members' encrypted vectors slot-wise. Every input
 // must have the same number of ciphertexts; a malformed one is reported
 // with its position.
