@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -196,6 +197,8 @@ func BenchmarkRound(b *testing.B) {
 		b.Fatal(err)
 	}
 	base := baselineRound(b, b.N, 3, 3, 9)
+	var sent atomic.Int64
+	c.Nodes[0].Node.Tap(func(_ string, req, reply []byte) { sent.Add(int64(len(req) + len(reply))) })
 	b.ResetTimer()
 	start := time.Now()
 	for range b.N {
@@ -204,6 +207,7 @@ func BenchmarkRound(b *testing.B) {
 		}
 	}
 	real := time.Since(start) / time.Duration(b.N)
+	b.ReportMetric(float64(sent.Load())/float64(b.N)/3, "bytes/participant")
 	b.ReportMetric(float64(real.Milliseconds()), "ms/round")
 	b.ReportMetric(float64(base.Microseconds())/1000, "ms/crypto-round")
 	b.ReportMetric(float64(real)/float64(base), "x-crypto")

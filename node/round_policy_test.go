@@ -7,10 +7,12 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -480,5 +482,32 @@ func TestRoundSenderBoundsWorkBeforeReading(t *testing.T) {
 	f.apply(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: "test"}, "hosp-b", f.keys["hosp-b"])
 	if got, _ := f.c.roundSender(f.b); got != smallRoundRequest {
 		t.Fatalf("an ended round's aggregator may send %d bytes", got)
+	}
+}
+
+// TestRoundsPerMinuteBounded: an aggregator that opens round after round
+// to make this node compute and encrypt input after input is refused past
+// maxRoundsPerMinute new rounds a minute; the same round asked again, and
+// another aggregator, are not held back; a minute later it may go on.
+func TestRoundsPerMinuteBounded(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	g := roundGuard{now: func() time.Time { return now }}
+	for i := range maxRoundsPerMinute {
+		if err := g.allow("hosp-b", fmt.Sprintf("nps/%d", i)); err != nil {
+			t.Fatalf("round %d: %v", i, err)
+		}
+	}
+	if err := g.allow("hosp-b", "nps/999"); err == nil || !strings.Contains(err.Error(), "more than 30 rounds in a minute") {
+		t.Fatalf("round %d in a minute: %v", maxRoundsPerMinute+1, err)
+	}
+	if err := g.allow("hosp-b", "nps/0"); err != nil {
+		t.Fatalf("a round already counted, asked again: %v", err)
+	}
+	if err := g.allow("hosp-c", "nps/999"); err != nil {
+		t.Fatalf("another aggregator: %v", err)
+	}
+	now = now.Add(time.Minute)
+	if err := g.allow("hosp-b", "nps/999"); err != nil {
+		t.Fatalf("a minute later: %v", err)
 	}
 }

@@ -4,8 +4,10 @@ package privacy
 // epoch's collective key; the aggregator adds the ciphertexts; a threshold
 // of members each give a decryption share of the aggregate (with smudging
 // noise, so a share reveals nothing of its key); anyone combines the shares
-// into the plaintext sum. Cells can be masked (multiplied by 0) before the
-// values are opened, so that a cell under the cohort floor never decrypts.
+// into the plaintext sum. Nothing is multiplied: a decryption's flooding
+// margin (flooding.go) is computed for sums of fresh encryptions, and a
+// plaintext multiplication would eat it. (A cell under the cohort floor is
+// kept from opening by the participants' pads: node/round.go.)
 //
 // Slots hold integers modulo T (±2^32). A component is an int64 that can
 // be far larger (a sum of squares over a million records), so each one
@@ -223,43 +225,6 @@ func encodeAll(cts []*rlwe.Ciphertext) (Ciphertexts, error) {
 		out[i] = b
 	}
 	return out, nil
-}
-
-// Mask multiplies the vector by a 0/1 mask, component-wise: a component
-// whose keep is false becomes an encryption of zero, so decrypting the
-// masked vector reveals nothing of it. len(keep) is the vector's length.
-func Mask(p Params, v Ciphertexts, keep []bool) (Ciphertexts, error) {
-	if want := p.ciphertexts(len(keep)); len(v) != max(want, 1) {
-		return nil, fmt.Errorf("privacy: mask: %d ciphertexts for %d components, want %d", len(v), len(keep), want)
-	}
-	eval := bgv.NewEvaluator(p.Parameters, nil)
-	ecd := bgv.NewEncoder(p.Parameters)
-	per := p.ComponentsPerCiphertext()
-	slots := make([]uint64, p.Slots())
-	out := make([]*rlwe.Ciphertext, len(v))
-	for j, b := range v {
-		ct, err := decodeCiphertext(p, b)
-		if err != nil {
-			return nil, fmt.Errorf("ciphertext %d: %w", j, err)
-		}
-		clear(slots)
-		for i, k := range keep[min(j*per, len(keep)):min((j+1)*per, len(keep))] {
-			if k {
-				for l := range Limbs {
-					slots[i*Limbs+l] = 1
-				}
-			}
-		}
-		pt := bgv.NewPlaintext(p.Parameters, ct.Level())
-		if err := ecd.Encode(slots, pt); err != nil {
-			return nil, fmt.Errorf("privacy: mask: %w", err)
-		}
-		if err := eval.Mul(ct, pt, ct); err != nil {
-			return nil, fmt.Errorf("privacy: mask: %w", err)
-		}
-		out[j] = ct
-	}
-	return encodeAll(out)
 }
 
 // Decryptor gives this member's decryption shares in a round: with its

@@ -72,26 +72,6 @@ func TestRoundSumsExactly(t *testing.T) {
 	})
 }
 
-// TestMaskHidesCells: a masked-out component opens as zero.
-func TestMaskHidesCells(t *testing.T) {
-	e := newEpoch(t, 3, 2)
-	comp := []int64{5, 1 << 40, -7, 9}
-	v, err := Encrypt(e.p, e.pk, comp)
-	if err != nil {
-		t.Fatal(err)
-	}
-	masked, err := Mask(e.p, v, []bool{true, false, true, false})
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := e.openWith(t, masked, []int{2, 0}, 4)
-	for i, want := range []int64{5, 0, -7, 0} {
-		if got[i].Int64() != want {
-			t.Fatalf("component %d: %s, want %d", i, got[i], want)
-		}
-	}
-}
-
 // TestTooFewSharesDoNotOpen: t-1 members' shares open noise, not the sum.
 func TestTooFewSharesDoNotOpen(t *testing.T) {
 	e := newEpoch(t, 3, 2)
