@@ -7,14 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/raft"
-
-	"github.com/cxnet/cxnet/kpi"
 )
 
 // fsmOf applies log to a new FSM at indexes 1, 2, … as raft would.
@@ -438,14 +435,4 @@ func TestSnapshotSizeOfARealisticHistory(t *testing.T) {
 	if len(snap) < shareBytes || len(snap) > shareBytes+2<<20 {
 		t.Fatalf("snapshot of %d bytes; want the %d bytes of key shares and at most 2 MiB more", len(snap), shareBytes)
 	}
-}
-
-// sortedOrgs returns the orgs' ids, sorted.
-func sortedOrgs(orgs []*testOrg) []kpi.OrgID {
-	ids := make([]kpi.OrgID, len(orgs))
-	for i, o := range orgs {
-		ids[i] = o.id
-	}
-	slices.Sort(ids)
-	return ids
 }
