@@ -77,6 +77,11 @@ func printResults(c *ucli.Context, res *client.Results) error {
 		return resultsCSV(w, res)
 	}
 	fmt.Fprintf(w, "%s v%d  %s  round %s, released %s\n", res.Contract, res.Version, res.Aggregate, res.Round, res.ReleasedAt)
+	if len(res.SealedTo) > 0 {
+		fmt.Fprintf(w, "inputs from %s; decrypted by %s; released to its readers only (%s): read it on their nodes\n",
+			strings.Join(res.Participants, ", "), strings.Join(res.Decryptors, ", "), strings.Join(res.SealedTo, ", "))
+		return nil
+	}
 	fmt.Fprintf(w, "inputs from %s; decrypted by %s; cells under %d records suppressed: %d\n",
 		strings.Join(res.Participants, ", "), strings.Join(res.Decryptors, ", "), res.Privacy.MinCohort, res.Privacy.Suppressed)
 	t := newTable(w, "GROUP", "COUNT", "VALUE", "OWN COUNT", "OWN VALUE")

@@ -230,10 +230,15 @@ type KeysOpen struct {
 // otherwise choose its own so that the collective key is one it alone
 // holds (a rogue-key attack); bound by a commitment made before any share
 // is seen, its share cannot depend on the others'.
+//
+// ReaderKey is the member's public key for results sealed to it (results
+// of contracts it reads: privacy.SealTo). It is public; the state records
+// it with the epoch.
 type KeysCommit struct {
 	Header
-	Epoch  uint64 `json:"epoch"`
-	Digest string `json:"digest"`
+	Epoch     uint64 `json:"epoch"`
+	Digest    string `json:"digest"`
+	ReaderKey []byte `json:"reader_key"`
 }
 
 // KeysShare is the signer's public-key share for key epoch Epoch. It is

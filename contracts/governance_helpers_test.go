@@ -2,6 +2,7 @@ package contracts
 
 import (
 	"crypto/ed25519"
+	"crypto/hpke"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,21 @@ func newTestOrg(id string) *testOrg {
 	o := &testOrg{id: kpi.OrgID(id), key: key, desc: m}
 	testOrgs.Store(o.id, o)
 	return o
+}
+
+// testReaderKey is an organisation's reader public key in these tests,
+// derived from its id.
+func testReaderKey(id kpi.OrgID) []byte {
+	return testReaderPrivate(id).PublicKey().Bytes()
+}
+
+func testReaderPrivate(id kpi.OrgID) hpke.PrivateKey {
+	ikm := sha256.Sum256([]byte("test reader key " + id))
+	k, err := hpke.MLKEM768P256().DeriveKeyPair(ikm[:])
+	if err != nil {
+		panic(err)
+	}
+	return k
 }
 
 // testOrgs finds a test organisation by id.

@@ -163,7 +163,7 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 			share = rapid.SliceOfN(rapid.Byte(), 0, 8).Draw(t, "share")
 		}
 		if _, committed := p.Commits[signer.id]; ok && !committed {
-			return sign(EntryKeysCommit, KeysCommit{Header: h, Epoch: epoch, Digest: KeyShareDigest(epoch, signer.id, share)})
+			return sign(EntryKeysCommit, KeysCommit{Header: h, Epoch: epoch, Digest: KeyShareDigest(epoch, signer.id, share), ReaderKey: testReaderKey(signer.id)})
 		}
 		return sign(EntryKeysShare, KeysShare{Header: h, Epoch: epoch, Share: share})
 	default:

@@ -15,6 +15,7 @@ package contracts
 // key.
 
 import (
+	"crypto/hpke"
 	"crypto/sha256"
 	"encoding/hex"
 	"maps"
@@ -45,6 +46,9 @@ type KeyEpoch struct {
 	// Commits maps each member that has committed to its public-key
 	// share to the commitment (KeyShareDigest).
 	Commits map[kpi.OrgID]string `json:"commits"`
+	// ReaderKeys maps each member that has committed to the public key
+	// results are sealed to for it (KeysCommit.ReaderKey).
+	ReaderKeys map[kpi.OrgID][]byte `json:"reader_keys,omitempty"`
 	// Shares maps each member that has published its public-key share to
 	// the share.
 	Shares  map[kpi.OrgID][]byte `json:"shares"`
@@ -116,6 +120,7 @@ func (k *KeyEpoch) clone() KeyEpoch {
 	c := *k
 	c.Members = slices.Clone(k.Members)
 	c.Commits = maps.Clone(k.Commits)
+	c.ReaderKeys = maps.Clone(k.ReaderKeys)
 	c.Shares = maps.Clone(k.Shares) // the byte slices are never modified
 	return c
 }
@@ -253,6 +258,9 @@ func (a *apply) keysCommit(b *KeysCommit) (Event, *RejectError) {
 	if !ValidDigest(b.Digest) {
 		return Event{}, refuse("the commitment %q must be sha256: and 64 hex digits", b.Digest)
 	}
+	if !validReaderKey(b.ReaderKey) {
+		return Event{}, refuse("the reader key must be an ML-KEM-768+P-256 HPKE public key (%d bytes)", readerKeySize)
+	}
 	if _, ok := p.Commits[a.e.Org]; ok {
 		return Event{}, &RejectError{Reason: string(a.e.Org) + " has already committed to its share for key epoch " + strconv.FormatUint(p.Epoch, 10), Err: ErrReplay}
 	}
@@ -260,6 +268,10 @@ func (a *apply) keysCommit(b *KeysCommit) (Event, *RejectError) {
 		p.Commits = map[kpi.OrgID]string{}
 	}
 	p.Commits[a.e.Org] = b.Digest
+	if p.ReaderKeys == nil {
+		p.ReaderKeys = map[kpi.OrgID][]byte{}
+	}
+	p.ReaderKeys[a.e.Org] = slices.Clone(b.ReaderKey)
 	return Event{Type: EventKeysCommitted, Object: "epoch " + strconv.FormatUint(p.Epoch, 10), Detail: map[string]string{
 		"commits": strconv.Itoa(len(p.Commits)), "members": strconv.Itoa(len(p.Members)),
 	}}, nil
@@ -305,4 +317,16 @@ func (a *apply) keysShare(b *KeysShare) (Event, *RejectError) {
 		ev.Detail["activated"] = strings.Join(activated, ", ")
 	}
 	return ev, nil
+}
+
+// readerKeySize is the size of an ML-KEM-768+P-256 HPKE public key, the
+// suite privacy seals results with.
+const readerKeySize = 1184 + 65
+
+// validReaderKey reports whether b is a reader public key of the suite
+// results are sealed with (privacy/readers.go; a test there checks the
+// two agree).
+func validReaderKey(b []byte) bool {
+	_, err := hpke.MLKEM768P256().NewPublicKey(b)
+	return err == nil
 }

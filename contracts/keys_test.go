@@ -25,7 +25,7 @@ func (g *govLog) openKeys(by *testOrg, epoch uint64, members ...*testOrg) []byte
 func testShare(by *testOrg) []byte { return []byte("share of " + by.id) }
 
 func (g *govLog) commitKey(by *testOrg, epoch uint64) []byte {
-	return g.sign(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: epoch, Digest: KeyShareDigest(epoch, by.id, testShare(by))}, by)
+	return g.sign(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: epoch, Digest: KeyShareDigest(epoch, by.id, testShare(by)), ReaderKey: testReaderKey(by.id)}, by)
 }
 
 func (g *govLog) shareKey(by *testOrg, epoch uint64) []byte {
@@ -229,7 +229,7 @@ func TestRogueKeyShareRefused(t *testing.T) {
 	g2.must(g2.commitKey(orgA, 1))
 	g2.must(g2.commitKey(orgB, 1))
 	a, _ := g2.s.PendingKeys()
-	g2.must(g2.sign(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: 1, Digest: a.Commits[orgA.id]}, orgC))
+	g2.must(g2.sign(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: 1, Digest: a.Commits[orgA.id], ReaderKey: testReaderKey(orgC.id)}, orgC))
 	g2.must(g2.shareKey(orgA, 1))
 	if _, err := g2.refused(g2.sign(EntryKeysShare, KeysShare{Header: hdr(), Epoch: 1, Share: testShare(orgA)}, orgC)); !strings.Contains(err.Error(), "does not match") {
 		t.Fatalf("copied share: %v", err)

@@ -123,11 +123,13 @@ type Round struct {
 	Ended      string      `json:"ended,omitempty"`    // the reporter's clock, RFC 3339 (informative)
 }
 
-// RoundResult is a released round's result.
+// RoundResult is a released round's result: the cells, or, for a
+// contract with readers, the result sealed to them.
 type RoundResult struct {
 	Inputs     []kpi.OrgID     `json:"inputs"`
 	Decryptors []kpi.OrgID     `json:"decryptors"`
-	Cells      json.RawMessage `json:"cells"`
+	Cells      json.RawMessage `json:"cells,omitempty"`
+	Sealed     *SealedResult   `json:"sealed,omitempty"`
 	Suppressed int             `json:"suppressed"`
 	At         uint64          `json:"at"`       // log index
 	Released   string          `json:"released"` // the aggregator's clock, RFC 3339 (informative)
@@ -218,7 +220,10 @@ func (a *apply) roundOpen(b *RoundOpen) (Event, *RejectError) {
 	if err != nil {
 		return Event{}, refuse("contract %s does not parse: %v", b.Contract, err)
 	}
-	if !slices.Contains(rec.Participants, a.e.Org) && !slices.Contains(c.Readers, a.e.Org) {
+	if !slices.Contains(rec.Participants, a.e.Org) {
+		if slices.Contains(c.Readers, a.e.Org) {
+			return Event{}, refuse("%s reads %s's results and does not aggregate its rounds: a participant opens them", a.e.Org, b.Contract)
+		}
 		return Event{}, refuse("%s is neither a participant nor a reader of %s", a.e.Org, b.Contract)
 	}
 	eps := c.Privacy.Epsilon

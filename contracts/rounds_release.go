@@ -16,8 +16,10 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -34,14 +36,30 @@ type RoundRelease struct {
 	Opened     kpi.Opened               `json:"opened"`
 	Attest     map[kpi.OrgID][]byte     `json:"attest"` // decryptor -> signature over AttestBytes
 	Pads       map[kpi.OrgID]SignedPads `json:"pads"`   // sealed input -> its pads of the kept components
+	// SealedCounts, for a contract with readers, are the opened counts
+	// sealed to each reader by the aggregator (Opened then withholds
+	// them); a reader checks them against the attested digest.
+	SealedCounts map[kpi.OrgID][]byte `json:"sealed_counts,omitempty"`
 }
 
 // SignedPads are a participant's pads of a round's kept components (8
 // bytes little-endian each, in Opened.Sums order) and its signature over
-// PadsBytes.
+// PadsBytes. For a contract with readers, Pads is empty and Sealed holds
+// the pads sealed to each reader (privacy.SealTo); the signature is over
+// SealedBytes(Sealed) in place of the pads.
 type SignedPads struct {
-	Pads []byte `json:"pads"`
-	Sig  []byte `json:"sig"`
+	Pads   []byte               `json:"pads,omitempty"`
+	Sealed map[kpi.OrgID][]byte `json:"sealed,omitempty"`
+	Sig    []byte               `json:"sig"`
+}
+
+// Signed returns what the participant signed: the pads, or the pads
+// sealed to the readers.
+func (p *SignedPads) Signed() []byte {
+	if p.Sealed != nil {
+		return SealedBytes(p.Sealed)
+	}
+	return p.Pads
 }
 
 // ReleasedCell is a cell as a release publishes it: a suppressed cell
@@ -68,14 +86,57 @@ func RoundSigner(key ed25519.PrivateKey) func(msg []byte) []byte {
 }
 
 // AttestBytes is what a decryptor of round signs: the consortium, the
-// round, its key epoch, the threshold set and what it opened.
+// round, its key epoch, the threshold set and what it opened — the kept
+// cells, the digest of their counts (so that a release to readers can
+// withhold the counts) and their padded sums.
 func AttestBytes(consortiumID, round string, epoch uint64, decryptors []kpi.OrgID, o *kpi.Opened) []byte {
+	digest := o.CountsDigest
+	if o.Counts != nil {
+		digest = CountsDigest(o.Counts)
+	}
 	body, _ := json.Marshal(struct {
-		Epoch      uint64      `json:"epoch"`
-		Decryptors []kpi.OrgID `json:"decryptors"`
-		Opened     *kpi.Opened `json:"opened"`
-	}{epoch, decryptors, o}) // slices and a struct: deterministic
+		Epoch        uint64      `json:"epoch"`
+		Decryptors   []kpi.OrgID `json:"decryptors"`
+		Keep         []int       `json:"keep"`
+		CountsDigest string      `json:"counts_digest"`
+		Sums         []byte      `json:"sums"`
+	}{epoch, decryptors, o.Keep, digest, o.Sums}) // slices and a struct: deterministic
 	return signedRoundBytes("cxnet/round-attest/v1", consortiumID, round, body)
+}
+
+// CountsDigest is the digest of opened counts that attestations sign.
+func CountsDigest(counts []int64) string {
+	h := sha256.New()
+	for _, n := range counts {
+		h.Write(binary.LittleEndian.AppendUint64(nil, uint64(n)))
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// Withheld is o as a release to readers carries it: the counts replaced
+// by their digest.
+func Withheld(o *kpi.Opened) kpi.Opened {
+	return kpi.Opened{Keep: o.Keep, CountsDigest: CountsDigest(o.Counts), Sums: o.Sums}
+}
+
+// SealedBytes is the canonical encoding of ciphertexts sealed to readers,
+// by reader: what a participant signs in place of its pads.
+func SealedBytes(sealed map[kpi.OrgID][]byte) []byte {
+	var b []byte
+	for _, r := range slices.Sorted(maps.Keys(sealed)) {
+		b = append(b, r...)
+		b = append(b, 0)
+		b = binary.LittleEndian.AppendUint64(b, uint64(len(sealed[r])))
+		b = append(b, sealed[r]...)
+	}
+	return b
+}
+
+// SealInfo is the HPKE info a ciphertext sealed to a reader is bound to:
+// the consortium, the round, what it is ("pads" or "counts") and who
+// sealed it.
+func SealInfo(consortiumID, round, what string, from kpi.OrgID) []byte {
+	return signedRoundBytes("cxnet/round-sealed/v1", consortiumID, round, []byte(what+"\x00"+string(from)))
 }
 
 // PadsBytes is what a participant signs when it reveals its pads: the
@@ -128,23 +189,39 @@ func CheckDecryptors(k *KeyEpoch, decryptors []kpi.OrgID) error {
 	return nil
 }
 
-// CheckOpened checks what decryptors opened against contract c: the kept
-// cells are cells of c, ascending, each with a count at the floor or
-// above, and a padded sum for each of their components.
+// CheckOpened checks what decryptors opened, as a release of contract c
+// carries it: the kept cells are cells of c, ascending, with a padded sum
+// for each of their components, and a count at the floor or above — or,
+// for a contract with readers, the counts withheld and their digest given.
 func CheckOpened(c *Contract, o *kpi.Opened) error {
+	if len(c.Readers) > 0 {
+		if o.Counts != nil || !ValidDigest(o.CountsDigest) {
+			return fmt.Errorf("a release to readers withholds the counts and gives their digest")
+		}
+		return checkKept(c, o, false)
+	}
+	return checkKept(c, o, true)
+}
+
+// checkKept checks the kept cells and their sums, and their counts when
+// withCounts.
+func checkKept(c *Contract, o *kpi.Opened, withCounts bool) error {
 	cells := len(c.Cells())
-	floor := int64(c.Privacy.MinCohort)
 	for i, k := range o.Keep {
 		if k < 0 || k >= cells || i > 0 && o.Keep[i-1] >= k {
 			return fmt.Errorf("the kept cells must be distinct cells 0 to %d, ascending", cells-1)
 		}
 	}
-	switch {
-	case len(o.Counts) != len(o.Keep):
-		return fmt.Errorf("%d counts for %d kept cells", len(o.Counts), len(o.Keep))
-	case len(o.Sums) != 8*len(o.Keep)*c.Width():
+	if len(o.Sums) != 8*len(o.Keep)*c.Width() {
 		return fmt.Errorf("%d bytes of sums for %d kept cells of %d components", len(o.Sums), len(o.Keep), c.Width())
 	}
+	if !withCounts {
+		return nil
+	}
+	if len(o.Counts) != len(o.Keep) {
+		return fmt.Errorf("%d counts for %d kept cells", len(o.Counts), len(o.Keep))
+	}
+	floor := int64(c.Privacy.MinCohort)
 	for i, n := range o.Counts {
 		if n < floor {
 			return fmt.Errorf("cell %d is kept with a count of %d, under the floor of %d", o.Keep[i], n, floor)
@@ -176,7 +253,7 @@ func KeptPads(c *Contract, o *kpi.Opened, pads []uint64) ([]byte, error) {
 // opened is refused (its inputs or its decryption are inconsistent);
 // every other cell is suppressed under the cohort floor.
 func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, error) {
-	if err := CheckOpened(c, o); err != nil {
+	if err := checkKept(c, o, true); err != nil {
 		return nil, err
 	}
 	w := c.Width()
@@ -223,6 +300,11 @@ func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, e
 // previous release, or whose value moved while its count did not: set
 // against that release it would show those records (differencing.go).
 func (s *State) suppressMoved(c *Contract, cells []ReleasedCell) {
+	s.suppressMovedAgainst(c, s.PreviousCells(c.ID), cells)
+}
+
+// suppressMovedAgainst is suppressMoved against the previous cells prev.
+func (s *State) suppressMovedAgainst(c *Contract, prev map[string]PrevCell, cells []ReleasedCell) {
 	shown := make([]Cell, 0, len(cells))
 	at := make([]int, 0, len(cells))
 	for i, cell := range cells {
@@ -231,7 +313,7 @@ func (s *State) suppressMoved(c *Contract, cells []ReleasedCell) {
 			at = append(at, i)
 		}
 	}
-	for i, moved := range SuppressMoved(c, s.PreviousCells(c.ID), shown) {
+	for i, moved := range SuppressMoved(c, prev, shown) {
 		if moved {
 			cells[at[i]] = ReleasedCell{Group: cells[at[i]].Group, Suppressed: true, Reason: SuppressedDifferencing}
 		}
@@ -260,6 +342,9 @@ func (a *apply) roundRelease(b *RoundRelease) (Event, *RejectError) {
 	if err := CheckDecryptors(k, b.Decryptors); err != nil {
 		return Event{}, refuse("%v", err)
 	}
+	if err := CheckOpened(c, &b.Opened); err != nil {
+		return Event{}, refuse("round %s: %v", r.ID, err)
+	}
 	attest := AttestBytes(a.s.consortium.ID, r.ID, r.Epoch, b.Decryptors, &b.Opened)
 	if len(b.Attest) != len(b.Decryptors) {
 		return Event{}, refuse("the release carries %d attestations for %d decryptors", len(b.Attest), len(b.Decryptors))
@@ -278,10 +363,16 @@ func (a *apply) roundRelease(b *RoundRelease) (Event, *RejectError) {
 		if !ok {
 			return Event{}, refuse("the release lacks the pads of %s, whose input round %s sums", o, r.ID)
 		}
-		if err := a.s.VerifyMember(o, PadsBytes(a.s.consortium.ID, r.ID, attest, p.Pads), p.Sig); err != nil {
+		if err := a.s.VerifyMember(o, PadsBytes(a.s.consortium.ID, r.ID, attest, p.Signed()), p.Sig); err != nil {
 			return Event{}, refuse("the pads of %s are not the ones it signed: %v", o, err)
 		}
+		if len(c.Readers) > 0 && (p.Pads != nil || !sameKeys(p.Sealed, c.Readers)) {
+			return Event{}, refuse("the pads of %s must be sealed to each reader of %s (%s) and to no one else", o, r.Contract, joinOrgs(c.Readers))
+		}
 		pads = append(pads, p.Pads)
+	}
+	if len(c.Readers) > 0 {
+		return a.releaseToReaders(r, c, b)
 	}
 	cells, err := ReleaseOpened(c, &b.Opened, pads)
 	if err != nil {
@@ -305,4 +396,117 @@ func (a *apply) roundRelease(b *RoundRelease) (Event, *RejectError) {
 	return Event{Type: EventRoundReleased, Object: r.ID, Detail: map[string]string{
 		"contract": string(r.Contract), "inputs": joinOrgs(r.Sealed), "suppressed": strconv.Itoa(suppressed),
 	}}, nil
+}
+
+// sameKeys reports whether m has exactly the keys orgs.
+func sameKeys(m map[kpi.OrgID][]byte, orgs []kpi.OrgID) bool {
+	if len(m) != len(orgs) {
+		return false
+	}
+	for _, o := range orgs {
+		if _, ok := m[o]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// SealedResult is a release to readers as the log keeps it: what the
+// decryptors opened, the counts withheld, and what was sealed to each
+// reader. Only a reader can compute the cells from it.
+type SealedResult struct {
+	Opened kpi.Opened `json:"opened"`
+	// Counts maps each reader to the opened counts sealed to it.
+	Counts map[kpi.OrgID][]byte `json:"counts"`
+	// Pads maps each input to its pads sealed to each reader.
+	Pads map[kpi.OrgID]map[kpi.OrgID][]byte `json:"pads"`
+}
+
+// releaseToReaders records a release of a contract with readers: the
+// signatures are checked (roundRelease), the cells stay sealed.
+func (a *apply) releaseToReaders(r *Round, c *Contract, b *RoundRelease) (Event, *RejectError) {
+	if !sameKeys(b.SealedCounts, c.Readers) {
+		return Event{}, refuse("the opened counts must be sealed to each reader of %s (%s) and to no one else", r.Contract, joinOrgs(c.Readers))
+	}
+	sealed := &SealedResult{Opened: b.Opened, Counts: maps.Clone(b.SealedCounts), Pads: map[kpi.OrgID]map[kpi.OrgID][]byte{}}
+	for _, o := range r.Sealed {
+		sealed.Pads[o] = maps.Clone(b.Pads[o].Sealed)
+	}
+	r.State = RoundReleased
+	r.EndedAt, r.Ended = a.index, b.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	r.Release = &RoundResult{Inputs: slices.Clone(r.Sealed), Decryptors: slices.Clone(b.Decryptors), Sealed: sealed,
+		Suppressed: len(c.Cells()) - len(b.Opened.Keep), At: a.index, Released: r.Ended}
+	return Event{Type: EventRoundReleased, Object: r.ID, Detail: map[string]string{
+		"contract": string(r.Contract), "inputs": joinOrgs(r.Sealed), "readers": joinOrgs(c.Readers),
+	}}, nil
+}
+
+// ReaderRelease computes, for reader, the cells of round id, released to
+// the readers of its contract: it opens the counts and every input's pads
+// sealed to it (open: privacy.ReaderKey.Open), checks the counts against
+// the digest the decryptors attested, and releases the cells as
+// ReleaseOpened does, suppressing the cells that moved too little since
+// their previous release, as the state machine does for other contracts
+// (which is why it computes every earlier release of the contract too).
+func (s *State) ReaderRelease(id string, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]ReleasedCell, error) {
+	target, ok := s.rounds[id]
+	if !ok || target.Release == nil || target.Release.Sealed == nil {
+		return nil, fmt.Errorf("round %s has no release sealed to readers", id)
+	}
+	prev := map[string]PrevCell{}
+	for _, r := range s.releasedRounds(target.Contract) {
+		if r.Release.Sealed == nil || r.Release.At > target.Release.At {
+			continue
+		}
+		c, ok := s.versionContract(r.Contract, r.Version)
+		if !ok {
+			return nil, fmt.Errorf("round %s: version %d of %s is not known", r.ID, r.Version, r.Contract)
+		}
+		cells, err := s.openSealed(r, c, reader, open)
+		if err != nil {
+			return nil, fmt.Errorf("round %s: %w", r.ID, err)
+		}
+		if c.exact() {
+			s.suppressMovedAgainst(c, prev, cells)
+			def := c.valueDefinition()
+			for _, cell := range cells {
+				if !cell.Suppressed {
+					v, _ := json.Marshal(cell.Value)
+					prev[GroupKey(cell.Group)] = PrevCell{Group: cell.Group, Count: *cell.Count, Value: v, Round: r.ID, Version: r.Version, def: def}
+				}
+			}
+		}
+		if r.ID == id {
+			return cells, nil
+		}
+	}
+	return nil, fmt.Errorf("round %s is not among its contract's releases", id)
+}
+
+// openSealed opens one release sealed to reader.
+func (s *State) openSealed(r *Round, c *Contract, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]ReleasedCell, error) {
+	sealed := r.Release.Sealed
+	ct, ok := sealed.Counts[reader]
+	if !ok {
+		return nil, fmt.Errorf("nothing is sealed to %s", reader)
+	}
+	b, err := open(SealInfo(s.consortium.ID, r.ID, "counts", r.Aggregator), ct)
+	if err != nil {
+		return nil, fmt.Errorf("the counts: %w", err)
+	}
+	var counts []int64
+	if err := json.Unmarshal(b, &counts); err != nil || CountsDigest(counts) != sealed.Opened.CountsDigest {
+		return nil, fmt.Errorf("the counts sealed to %s are not the ones the decryptors attested", reader)
+	}
+	o := sealed.Opened
+	o.Counts, o.CountsDigest = counts, ""
+	var pads [][]byte
+	for _, in := range r.Release.Inputs {
+		p, err := open(SealInfo(s.consortium.ID, r.ID, "pads", in), sealed.Pads[in][reader])
+		if err != nil {
+			return nil, fmt.Errorf("the pads of %s: %w", in, err)
+		}
+		pads = append(pads, p)
+	}
+	return ReleaseOpened(c, &o, pads)
 }

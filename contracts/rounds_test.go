@@ -2,6 +2,7 @@ package contracts
 
 import (
 	"crypto/ed25519"
+	"crypto/hpke"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -108,6 +109,7 @@ func (g *govLog) release(by *testOrg, tr testRelease, tamper func(*RoundRelease)
 	for _, d := range tr.decryptors {
 		rel.Attest[d.id] = ed25519.Sign(d.key, attest)
 	}
+	readers := tr.c != nil && len(tr.c.Readers) > 0
 	for i, p := range tr.inputs {
 		var b []byte
 		if tr.c != nil {
@@ -116,12 +118,38 @@ func (g *govLog) release(by *testOrg, tr testRelease, tamper func(*RoundRelease)
 				g.t.Fatal(err)
 			}
 		}
-		rel.Pads[p.id] = SignedPads{Pads: b, Sig: ed25519.Sign(p.key, PadsBytes(g.s.ID(), tr.round, attest, b))}
+		sp := SignedPads{Pads: b}
+		if readers {
+			sp.Pads, sp.Sealed = nil, map[kpi.OrgID][]byte{}
+			for _, r := range tr.c.Readers {
+				sp.Sealed[r] = g.sealTo(r, SealInfo(g.s.ID(), tr.round, "pads", p.id), b)
+			}
+		}
+		sp.Sig = ed25519.Sign(p.key, PadsBytes(g.s.ID(), tr.round, attest, sp.Signed()))
+		rel.Pads[p.id] = sp
+	}
+	if readers {
+		rel.Opened = Withheld(&o)
+		counts, _ := json.Marshal(o.Counts)
+		rel.SealedCounts = map[kpi.OrgID][]byte{}
+		for _, r := range tr.c.Readers {
+			rel.SealedCounts[r] = g.sealTo(r, SealInfo(g.s.ID(), tr.round, "counts", by.id), counts)
+		}
 	}
 	if tamper != nil {
 		tamper(&rel)
 	}
 	return g.sign(EntryRoundRelease, rel, by)
+}
+
+// sealTo seals b to reader r's test reader key.
+func (g *govLog) sealTo(r kpi.OrgID, info, b []byte) []byte {
+	g.t.Helper()
+	ct, err := hpke.Seal(testReaderPrivate(r).PublicKey(), hpke.HKDFSHA256(), hpke.AES256GCM(), info, b)
+	if err != nil {
+		g.t.Fatal(err)
+	}
+	return ct
 }
 
 // fullRound runs a round of c through the log as honest nodes would:
@@ -341,5 +369,64 @@ func TestSensitivity(t *testing.T) {
 		if got := c.Sensitivity(); got != tc.want {
 			t.Errorf("%q: sensitivity %g, want %g", tc.yaml, got, tc.want)
 		}
+	}
+}
+
+// TestReleaseToReaders: a contract with readers releases to them only.
+// The log holds the padded sums, the counts withheld, and what was sealed
+// to each reader; the reader computes the cells; a reader does not open
+// rounds; pads in the clear, or not sealed to every reader, are refused.
+func TestReleaseToReaders(t *testing.T) {
+	g, _ := keyedConsortium(t)
+	c := govContract(t, []byte("id: nps-read\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b, pharma-x]\n"+
+		"readers: [pharm-y]\napprovals: 1\nprivacy: {min_cohort: 11}\n"))
+	g.must(g.proposeContract(orgA, c))
+	if _, err := g.refused(g.openRound(orgD, c)); !strings.Contains(err.Error(), "does not aggregate its rounds") {
+		t.Fatalf("a reader opens a round: %v", err)
+	}
+	abc := []*testOrg{orgA, orgB, orgC}
+	id := g.must(g.openRound(orgA, c)).Object
+	for _, o := range abc {
+		g.must(g.roundInput(o, id, nextDigest()))
+	}
+	g.must(g.seal(orgA, id))
+	good := testRelease{round: id, c: c, decryptors: []*testOrg{orgA, orgB, orgC}, inputs: abc, total: []int64{15, 6, 5}}
+	for _, tc := range []struct {
+		name, want string
+		tamper     func(*RoundRelease)
+	}{
+		{"counts in the clear", "withholds the counts", func(r *RoundRelease) { r.Opened.Counts = []int64{15} }},
+		{"pads in the clear", "must be sealed to each reader", func(r *RoundRelease) {
+			p := r.Pads[orgB.id]
+			p.Pads = []byte{1, 2, 3}
+			r.Pads[orgB.id] = p
+		}},
+		{"counts not sealed to the reader", "sealed to each reader", func(r *RoundRelease) { delete(r.SealedCounts, orgD.id) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := g.refused(g.release(orgA, good, tc.tamper)); !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+	g.must(g.release(orgA, good, nil))
+	r, _ := g.s.Round(id)
+	if r.State != RoundReleased || r.Release.Cells != nil || r.Release.Sealed == nil || r.Release.Sealed.Opened.Counts != nil {
+		t.Fatalf("release %+v: the log must hold no cells and no counts", r.Release)
+	}
+	open := func(reader kpi.OrgID) func(info, ct []byte) ([]byte, error) {
+		return func(info, ct []byte) ([]byte, error) {
+			return hpke.Open(testReaderPrivate(reader), hpke.HKDFSHA256(), hpke.AES256GCM(), info, ct)
+		}
+	}
+	cells, err := g.s.ReaderRelease(id, orgD.id, open(orgD.id))
+	if err != nil || len(cells) != 1 || cells[0].Count == nil || *cells[0].Count != 15 || math.Abs(cells[0].Value.(float64)-100.0/15) > 1e-3 {
+		t.Fatalf("the reader's cells %+v: %v", cells, err)
+	}
+	if _, err := g.s.ReaderRelease(id, orgB.id, open(orgB.id)); err == nil {
+		t.Fatal("a participant that is not a reader opened the release")
+	}
+	if _, err := g.s.ReaderRelease(id, orgD.id, open(orgB.id)); err == nil {
+		t.Fatal("another key opened what was sealed to the reader")
 	}
 }

@@ -222,7 +222,7 @@ func TestFSMRestoreRefusesForgedState(t *testing.T) {
 			g.approveMember(orgC, orgE),
 			g.openKeys(orgA, 2, orgA, orgB, orgC, orgD, orgE),
 			g.commitKey(orgA, 2),
-			signAs(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: 2, Digest: KeyShareDigest(2, orgB.id, []byte("the attacker's share"))}, orgB))},
+			signAs(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: 2, Digest: KeyShareDigest(2, orgB.id, []byte("the attacker's share")), ReaderKey: testReaderKey(orgB.id)}, orgB))},
 		{"entry of another consortium", "signature does not verify with hosp-b's", after(foreign)},
 		{"an applied entry replayed", "applied before", after(honest[len(honest)-2])},
 		{"an entry the rules refuse", "not a member", after(g.approveContract(orgX, abc))},
@@ -384,7 +384,7 @@ func TestSnapshotSizeOfARealisticHistory(t *testing.T) {
 	keyEpoch := func(epoch uint64, members []*testOrg) {
 		g.must(g.openKeys(orgA, epoch, members...))
 		for _, m := range members {
-			g.must(g.sign(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: epoch, Digest: KeyShareDigest(epoch, m.id, share)}, m))
+			g.must(g.sign(EntryKeysCommit, KeysCommit{Header: hdr(), Epoch: epoch, Digest: KeyShareDigest(epoch, m.id, share), ReaderKey: testReaderKey(m.id)}, m))
 		}
 		for _, m := range members {
 			raw := g.sign(EntryKeysShare, KeysShare{Header: hdr(), Epoch: epoch, Share: share}, m)

@@ -14,8 +14,11 @@ type Opened struct {
 	// Keep lists the cells (positions in the contract's cell layout)
 	// whose count reaches the floor, ascending.
 	Keep []int `json:"keep"`
-	// Counts are the kept cells' opened counts, in Keep order.
-	Counts []int64 `json:"counts"`
+	// Counts are the kept cells' opened counts, in Keep order. A release
+	// to readers withholds them (nil) and gives their digest instead, the
+	// counts themselves sealed to the readers.
+	Counts       []int64 `json:"counts,omitempty"`
+	CountsDigest string  `json:"counts_digest,omitempty"`
 	// Sums are the kept cells' components' padded sums modulo 2^64, in
 	// Keep order, each cell's components in order: 8 bytes each,
 	// little-endian.

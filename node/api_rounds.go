@@ -24,20 +24,21 @@ func (n *Node) handleRunRound(w http.ResponseWriter, r *http.Request) {
 		n.writeErr(w, "round run", err)
 		return
 	}
-	n.writeResults(w, r, req.Contract, round)
+	n.writeResults(w, r, req.Contract, round, true)
 }
 
 func (n *Node) handleResults(w http.ResponseWriter, r *http.Request) {
 	if !n.synced(w, r, "results") {
 		return
 	}
-	n.writeResults(w, r, r.PathValue("id"), r.URL.Query().Get("round"))
+	n.writeResults(w, r, r.PathValue("id"), r.URL.Query().Get("round"), false)
 }
 
 // writeResults answers with a contract's released result — round "" is
 // the latest — and this node's own value beside each cell, when this
-// organisation may read it.
-func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID string) {
+// organisation may read it. The node that ran the round (ran) but may not
+// read it gets the round without its cells.
+func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID string, ran bool) {
 	rec, ok := n.contract(w, id)
 	if !ok {
 		return
@@ -75,6 +76,12 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 		n.writeErr(w, "results", err)
 		return
 	}
+	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(n.cfg.Org)) && ran {
+		writeJSON(w, http.StatusOK, client.Results{Contract: id, Version: round.Version, Round: round.ID, ReleasedAt: round.Release.Released,
+			Participants: orgStrings(round.Release.Inputs), Decryptors: orgStrings(round.Release.Decryptors),
+			Aggregate: string(c.Aggregate), SealedTo: orgStrings(c.Readers), Privacy: client.Privacy{MinCohort: c.Privacy.MinCohort}})
+		return
+	}
 	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(n.cfg.Org)) {
 		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("%s may not read results of %s: its readers are %v", n.cfg.Org, id, c.Readers))
 		return
@@ -87,9 +94,15 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 			out.Privacy.Epsilon = eps.Float()
 		}
 	}
-	if err := json.Unmarshal(round.Release.Cells, &out.Cells); err != nil {
+	if err := n.releasedCells(round, &out.Cells); err != nil {
 		n.writeErr(w, "results", fmt.Errorf("round %s: released cells: %w", round.ID, err))
 		return
+	}
+	out.Privacy.Suppressed = 0
+	for _, cell := range out.Cells {
+		if cell.Suppressed {
+			out.Privacy.Suppressed++
+		}
 	}
 	local, err := n.preview(r.Context(), c)
 	if err != nil {
@@ -103,4 +116,26 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// releasedCells decodes a round's released cells into cells: from the log,
+// or, for a contract with readers, opened with this reader's key (no node
+// but the readers' can).
+func (n *Node) releasedCells(round contracts.Round, cells any) error {
+	if round.Release.Sealed == nil {
+		return json.Unmarshal(round.Release.Cells, cells)
+	}
+	rk, err := n.cons.keys.readerKey()
+	if err != nil {
+		return err
+	}
+	var released []contracts.ReleasedCell
+	n.cons.fsm.Read(func(s *contracts.State) {
+		released, err = s.ReaderRelease(round.ID, kpi.OrgID(n.cfg.Org), rk.Open)
+	})
+	if err != nil {
+		return err
+	}
+	b, _ := json.Marshal(released)
+	return json.Unmarshal(b, cells)
 }

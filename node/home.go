@@ -18,6 +18,7 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/privacy"
 )
 
 // Files in a node's home. Keys are 0600 in a 0700 directory.
@@ -28,6 +29,7 @@ const (
 	storeKeyFile      = "keys/store.key"      // AES-256 key Badger encrypts with (hex)
 	subjectKeyFile    = "keys/subject.key"    // HMAC key subjects are pseudonymised with (hex)
 	pskFile           = "keys/consortium.psk" // optional private-network key of the consortium (hex)
+	readerKeyFile     = "keys/reader.key"     // HPKE key results for this organisation are sealed to (hex)
 	dataDir           = "data"
 )
 
@@ -39,7 +41,10 @@ type Home struct {
 	GovernanceKey ed25519.PrivateKey
 	StoreKey      []byte
 	SubjectKey    []byte
-	Token         string
+	// ReaderKey opens results of contracts this organisation reads,
+	// sealed to it (privacy.SealTo).
+	ReaderKey *privacy.ReaderKey
+	Token     string
 }
 
 // Init creates a node's home: config file, node identity key, governance
@@ -139,7 +144,41 @@ func LoadHome(dir string) (*Home, error) {
 		return nil, err
 	}
 	h.Token = strings.TrimSpace(string(tok))
+	if h.ReaderKey, err = loadReaderKey(dir, read); err != nil {
+		return nil, err
+	}
 	return h, nil
+}
+
+// loadReaderKey reads the home's reader key, drawing one the first time
+// (a home made before reader keys existed gets one on its next start).
+func loadReaderKey(dir string, read func(string) ([]byte, error)) (*privacy.ReaderKey, error) {
+	if _, err := os.Stat(filepath.Join(dir, readerKeyFile)); errors.Is(err, os.ErrNotExist) {
+		k, err := privacy.NewReaderKey()
+		if err != nil {
+			return nil, err
+		}
+		b, err := k.MarshalBinary()
+		if err != nil {
+			return nil, err
+		}
+		if err := writeSecret(filepath.Join(dir, readerKeyFile), []byte(hex.EncodeToString(b)+"\n")); err != nil {
+			return nil, fmt.Errorf("%s: %w", readerKeyFile, err)
+		}
+	}
+	b, err := read(readerKeyFile)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := hex.DecodeString(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not hex", readerKeyFile)
+	}
+	k, err := privacy.UnmarshalReaderKey(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", readerKeyFile, err)
+	}
+	return k, nil
 }
 
 func pemKey(k ed25519.PrivateKey) []byte {

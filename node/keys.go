@@ -243,7 +243,11 @@ func (k *keyManager) share(ctx context.Context, e contracts.KeyEpoch) {
 	}
 	step, entry := "commit to", []byte(nil)
 	if !committed {
-		entry, err = k.sign(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: e.Epoch, Digest: contracts.KeyShareDigest(e.Epoch, k.org, pub)})
+		var rk *privacy.ReaderKey
+		if rk, err = k.readerKey(); err == nil {
+			entry, err = k.sign(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: e.Epoch,
+				Digest: contracts.KeyShareDigest(e.Epoch, k.org, pub), ReaderKey: rk.Public()})
+		}
 	} else {
 		step = "publish"
 		entry, err = k.sign(contracts.EntryKeysShare, contracts.KeysShare{Epoch: e.Epoch, Share: pub})
@@ -259,6 +263,21 @@ func (k *keyManager) share(ctx context.Context, e contracts.KeyEpoch) {
 	if !committed {
 		k.poke() // the commitment may have been the last one
 	}
+}
+
+// readerKey is this node's key for results sealed to it: the home's, or,
+// for a node built without a home on disk (tests), one drawn once.
+func (k *keyManager) readerKey() (*privacy.ReaderKey, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.c.home.ReaderKey == nil {
+		rk, err := privacy.NewReaderKey()
+		if err != nil {
+			return nil, err
+		}
+		k.c.home.ReaderKey = rk
+	}
+	return k.c.home.ReaderKey, nil
 }
 
 // publicKeyShare loads this node's public-key share of epoch e, drawing

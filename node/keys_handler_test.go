@@ -28,8 +28,8 @@ func keysConsortium(tb testing.TB) (*keyManager, *contracts.KeyEpoch) {
 	k := c.keys
 	apply(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: 1, Members: []kpi.OrgID{"hosp-a", "hosp-b"}, Threshold: 2,
 		Seed: strings.Repeat("ab", 32), Params: k.params.Name()}, "hosp-a", c.home.GovernanceKey)
-	apply(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: 1, Digest: contracts.KeyShareDigest(1, "hosp-a", []byte("a"))}, "hosp-a", c.home.GovernanceKey)
-	apply(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: 1, Digest: contracts.KeyShareDigest(1, "hosp-b", []byte("b"))}, "hosp-b", keyB)
+	apply(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: 1, Digest: contracts.KeyShareDigest(1, "hosp-a", []byte("a")), ReaderKey: testReaderKey(tb)}, "hosp-a", c.home.GovernanceKey)
+	apply(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: 1, Digest: contracts.KeyShareDigest(1, "hosp-b", []byte("b")), ReaderKey: testReaderKey(tb)}, "hosp-b", keyB)
 	apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: []byte("a")}, "hosp-a", c.home.GovernanceKey)
 	apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: []byte("b")}, "hosp-b", keyB)
 	var e contracts.KeyEpoch
@@ -162,4 +162,13 @@ func FuzzKeysRequest(f *testing.F) {
 			t.Fatalf("accepted a malformed request: %v", err)
 		}
 	})
+}
+
+// testReaderKey is a fresh reader public key.
+func testReaderKey(tb testing.TB) []byte {
+	k, err := privacy.NewReaderKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k.Public()
 }

@@ -764,7 +764,19 @@ func (c *consortium) revealPads(v *roundView, req *roundRequest) (*contracts.Sig
 	if err != nil {
 		return nil, err
 	}
-	return &contracts.SignedPads{Pads: pads, Sig: c.roundSign(contracts.PadsBytes(v.cid, v.round.ID, attest, pads))}, nil
+	out := &contracts.SignedPads{Pads: pads}
+	if len(v.contract.Readers) > 0 {
+		// Only the readers can unpad: the pads are sealed to each of them.
+		out.Pads, out.Sealed = nil, map[kpi.OrgID][]byte{}
+		info := contracts.SealInfo(v.cid, v.round.ID, "pads", org)
+		for _, r := range v.contract.Readers {
+			if out.Sealed[r], err = privacy.SealTo(v.keys.ReaderKeys[r], info, pads); err != nil {
+				return nil, fmt.Errorf("round %s: seal the pads to reader %s: %w", v.round.ID, r, err)
+			}
+		}
+	}
+	out.Sig = c.roundSign(contracts.PadsBytes(v.cid, v.round.ID, attest, out.Signed()))
+	return out, nil
 }
 
 // secretRound prefixes what this node keeps of a round it takes part in,
@@ -1047,8 +1059,22 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	// 7. pads
 	asked := opened
+	var sealedCounts map[kpi.OrgID][]byte
+	if len(v.contract.Readers) > 0 {
+		// Only the readers see the counts: they are sealed to each.
+		withheld := contracts.Withheld(opened)
+		asked = &withheld
+		counts, _ := json.Marshal(opened.Counts)
+		sealedCounts = map[kpi.OrgID][]byte{}
+		info := contracts.SealInfo(v.cid, roundID, "counts", kpi.OrgID(c.cfg.Org))
+		for _, r := range v.contract.Readers {
+			if sealedCounts[r], err = privacy.SealTo(v.keys.ReaderKeys[r], info, counts); err != nil {
+				return fail(fmt.Sprintf("seal the counts to reader %s: %v", r, err))
+			}
+		}
+	}
 	if f := c.dev().opened; f != nil {
-		asked = &kpi.Opened{Keep: slices.Clone(opened.Keep), Counts: slices.Clone(opened.Counts), Sums: opened.Sums}
+		asked = &kpi.Opened{Keep: slices.Clone(asked.Keep), Counts: slices.Clone(asked.Counts), CountsDigest: asked.CountsDigest, Sums: asked.Sums}
 		f(roundID, asked)
 	}
 	pads, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (contracts.SignedPads, error) {
@@ -1062,7 +1088,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	// 8. release
 	entry, err = c.keys.sign(contracts.EntryRoundRelease, contracts.RoundRelease{Round: roundID, Decryptors: active,
-		Opened: *opened, Attest: sigs, Pads: pads})
+		Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts})
 	if err != nil {
 		return err
 	}

@@ -30,14 +30,37 @@ const peerC = "12D3KooWPtfMgpnHgTxG9WPa3h7DU5T8Ff8BQJkkfoKFMZmeJeHN"
 // aggregates), with every input committed. hosp-b's and hosp-c's inputs
 // are made here; hosp-a's node makes its own when asked to commit.
 type policyFixture struct {
-	c      *consortium
-	apply  applyFunc
-	keys   map[kpi.OrgID]ed25519.PrivateKey
-	tks    map[kpi.OrgID]*privacy.ThresholdKey
-	pads   map[kpi.OrgID][]uint64
-	round  string
-	inputs map[kpi.OrgID]roundInput
-	b      peer.ID
+	c       *consortium
+	apply   applyFunc
+	keys    map[kpi.OrgID]ed25519.PrivateKey
+	tks     map[kpi.OrgID]*privacy.ThresholdKey
+	pads    map[kpi.OrgID][]uint64
+	round   string
+	inputs  map[kpi.OrgID]roundInput
+	b       peer.ID
+	readers map[kpi.OrgID]*privacy.ReaderKey
+}
+
+// readerKey is org's reader public key; hosp-a's is its node's.
+func (f *policyFixture) readerKey(t testing.TB, org kpi.OrgID) []byte {
+	if org == "hosp-a" {
+		k, err := f.c.keys.readerKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k.Public()
+	}
+	if f.readers == nil {
+		f.readers = map[kpi.OrgID]*privacy.ReaderKey{}
+	}
+	if f.readers[org] == nil {
+		k, err := privacy.NewReaderKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.readers[org] = k
+	}
+	return f.readers[org].Public()
 }
 
 func newPolicyFixture(t testing.TB) *policyFixture {
@@ -66,7 +89,7 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 		sk, _ := privacy.NewSecretKey(p)
 		shares[o], _ = privacy.PublicKeyShare(p, sk, seed)
 		dealt[o], _ = privacy.Deal(p, sk, 2, 3)
-		f.apply(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: 1, Digest: contracts.KeyShareDigest(1, o, shares[o])}, o, f.keys[o])
+		f.apply(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: 1, Digest: contracts.KeyShareDigest(1, o, shares[o]), ReaderKey: f.readerKey(t, o)}, o, f.keys[o])
 	}
 	for _, o := range orgs {
 		f.apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: shares[o]}, o, f.keys[o])
@@ -385,8 +408,9 @@ func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(reply, &p); err != nil || len(p.Pads) != 0 {
-		t.Fatalf("pads revealed for suppressed cells: %d bytes", len(p.Pads))
+	var none2 contracts.SignedPads
+	if err := json.Unmarshal(reply, &none2); err != nil || len(none2.Pads) != 0 {
+		t.Fatalf("pads revealed for suppressed cells: %d bytes", len(none2.Pads))
 	}
 }
 

@@ -275,7 +275,10 @@ type Results struct {
 	Decryptors   []string `json:"decryptors"`
 	Aggregate    string   `json:"aggregate"`
 	Cells        []Cell   `json:"cells"`
-	Privacy      Privacy  `json:"privacy"`
+	// SealedTo names the readers a result was released to, when this
+	// node ran the round but is not one of them: it has no cells.
+	SealedTo []string `json:"sealed_to,omitempty"`
+	Privacy  Privacy  `json:"privacy"`
 }
 
 // Privacy states how a result was protected.
