@@ -20,6 +20,7 @@ import (
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/protocol"
 	"github.com/cxnet/cxnet/protocol/raftnet"
+	"github.com/cxnet/cxnet/protocol/round"
 	"github.com/cxnet/cxnet/protocol/rpc"
 	"github.com/cxnet/cxnet/store"
 )
@@ -232,7 +233,7 @@ func (c *consortium) startHost() error {
 		rpc.Serve(h.Raw(), protocol.JoinID, c.handleJoin, c.allowed, c.log),
 		rpc.Serve(h.Raw(), protocol.GovID, c.handleGov, c.inRaft, c.log),
 		rpc.Serve(h.Raw(), protocol.KeysID, c.keys.handleKeys, c.admittedPeer, c.log),
-		rpc.ServeWith(h.Raw(), protocol.RoundID, c.handleRound, rpc.ServerOptions{Authorize: c.roundSender, Limits: roundLimits, Log: c.log}),
+		round.Serve(h.Raw(), c.roundServer(), round.Options{Authorize: c.roundSender, Limits: roundLimits, Log: c.log}),
 	}
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/protocol/round"
 )
 
 // deviations make a node deviate from the protocol, for the adversarial
@@ -18,14 +19,14 @@ type deviations struct {
 	// inputDigest replaces the digest this participant registers.
 	inputDigest func(round, digest string) string
 	// share changes this decryptor's share before it is signed.
-	share func(round string, s *roundShare)
+	share func(round string, s *round.Share)
 	// beforeSeal runs on the aggregator after the commitments, before it
 	// seals the round.
 	beforeSeal func(round string)
 	// inputs, shares and opened change what the aggregator collected
 	// before it passes it on.
-	inputs func(round string, in map[kpi.OrgID]roundInput)
-	shares func(round string, s map[kpi.OrgID]roundShare)
+	inputs func(round string, in map[kpi.OrgID]round.Input)
+	shares func(round string, s map[kpi.OrgID]round.Share)
 	opened func(round string, o *kpi.Opened)
 	// tap sees every round request this node sends and the reply it
 	// gets, as a wiretap on the stream would after decryption.

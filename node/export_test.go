@@ -14,6 +14,7 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/privacy"
+	"github.com/cxnet/cxnet/protocol/round"
 )
 
 // LoseApplyReplies makes this node, while it is the raft leader, answer
@@ -65,19 +66,19 @@ func (n *Node) Deviate(d Deviation) {
 		}
 	}
 	if d.FetchBeforeSeal {
-		h.beforeSeal = func(round string) {
-			for _, org := range c.dev().participants(c, round) {
-				var in roundInput
-				err := c.callRound(context.Background(), org, roundRequest{Op: opFetch, Round: round}, &in)
+		h.beforeSeal = func(id string) {
+			for _, org := range c.dev().participants(c, id) {
+				var in round.Input
+				err := c.callRound(context.Background(), org, round.Request{Op: round.OpFetch, Round: id}, &in)
 				c.log.Warn("deviating: fetched before the seal", "from", string(org), "err", err)
 			}
 		}
 	}
 	if d.DropInput != "" {
-		h.inputs = func(_ string, in map[kpi.OrgID]roundInput) { delete(in, kpi.OrgID(d.DropInput)) }
+		h.inputs = func(_ string, in map[kpi.OrgID]round.Input) { delete(in, kpi.OrgID(d.DropInput)) }
 	}
 	if d.ForgeShare {
-		h.shares = func(_ string, s map[kpi.OrgID]roundShare) {
+		h.shares = func(_ string, s map[kpi.OrgID]round.Share) {
 			for org, sh := range s {
 				if org != c.keys.org {
 					sh.Counts = slices.Clone(sh.Counts)
@@ -146,7 +147,7 @@ func CheckRoundMessage(b []byte, request bool) (int, error) {
 		return privacy.CheckShares(p, v)
 	}
 	if request {
-		var req roundRequest
+		var req round.Request
 		if err := strictJSON(b, &req); err != nil {
 			return 0, err
 		}

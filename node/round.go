@@ -54,7 +54,7 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/privacy"
-	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/round"
 	"github.com/cxnet/cxnet/protocol/rpc"
 	"github.com/cxnet/cxnet/store"
 )
@@ -63,26 +63,10 @@ import (
 // every input of the round.
 var roundLimits = rpc.Limits{MaxMsgSize: 64 << 20, Timeout: 2 * time.Minute}
 
-// Round operations.
-const (
-	opCommit  = "commit"
-	opFetch   = "fetch"
-	opDecrypt = "decrypt"
-	opAttest  = "attest"
-	opPads    = "pads"
-)
-
-// roundInput is a participant's encrypted input: the count of every cell,
-// and every padded component of every cell.
-type roundInput struct {
-	Counts privacy.Ciphertexts `json:"counts"`
-	Values privacy.Ciphertexts `json:"values"`
-}
-
-// digest is what the participant registers in the log for its input. It
-// covers the ciphertexts only, so an input replayed into another round
+// inputDigest is what a participant registers in the log for its input.
+// It covers the ciphertexts only, so an input replayed into another round
 // has the same digest, and the state machine refuses it.
-func (in *roundInput) digest() string {
+func inputDigest(in *round.Input) string {
 	h := sha256.New()
 	h.Write([]byte("cxnet/round-input/v2\x00"))
 	for _, v := range [][][]byte{in.Counts, in.Values} {
@@ -98,19 +82,12 @@ func (in *roundInput) digest() string {
 // keptInput is what a participant keeps of its input: the ciphertexts and
 // the pads, which it reveals only for the cells that reach the floor.
 type keptInput struct {
-	roundInput
+	round.Input
 	Pads []uint64 `json:"pads"`
 }
 
-// roundShare is a decryptor's share of a round's sums, signed.
-type roundShare struct {
-	Counts privacy.Ciphertexts `json:"counts"`
-	Values privacy.Ciphertexts `json:"values"`
-	Sig    []byte              `json:"sig"`
-}
-
 // shareBytes is what a decryptor signs with its share.
-func shareBytes(consortiumID, round string, active []kpi.OrgID, s *roundShare) []byte {
+func shareBytes(consortiumID, id string, active []kpi.OrgID, s *round.Share) []byte {
 	h := sha256.New()
 	b, _ := json.Marshal(struct {
 		Active []kpi.OrgID         `json:"active"`
@@ -118,36 +95,21 @@ func shareBytes(consortiumID, round string, active []kpi.OrgID, s *roundShare) [
 		Values privacy.Ciphertexts `json:"values"`
 	}{active, s.Counts, s.Values})
 	h.Write(b)
-	return []byte("cxnet/round-share/v1\x00" + consortiumID + "\x00" + round + "\x00" + hex.EncodeToString(h.Sum(nil)))
+	return []byte("cxnet/round-share/v1\x00" + consortiumID + "\x00" + id + "\x00" + hex.EncodeToString(h.Sum(nil)))
 }
 
 // keptShare is what a decryptor keeps of a round: the set it decrypted
 // for and its share (secret "share"), and the sums it decrypted (secret
 // "sums").
 type keptShare struct {
-	Active []kpi.OrgID `json:"active"`
-	Share  roundShare  `json:"share"`
+	Active []kpi.OrgID  `json:"active"`
+	Share  round.Share `json:"share"`
 	keptSums
 }
 
 type keptSums struct {
 	Counts privacy.Ciphertexts `json:"counts"`
 	Values privacy.Ciphertexts `json:"values"`
-}
-
-// roundRequest is the /cxnet/round protocol's request.
-type roundRequest struct {
-	Op    string `json:"op"`
-	Round string `json:"round"`
-	// decrypt and attest: the threshold set.
-	Active []kpi.OrgID `json:"active,omitempty"`
-	// decrypt: the sealed inputs.
-	Inputs map[kpi.OrgID]roundInput `json:"inputs,omitempty"`
-	// attest: every decryptor's signed share.
-	Shares map[kpi.OrgID]roundShare `json:"shares,omitempty"`
-	// pads: what the decryptors opened and their signatures over it.
-	Opened *kpi.Opened          `json:"opened,omitempty"`
-	Attest map[kpi.OrgID][]byte `json:"attest,omitempty"`
 }
 
 // roundView is what a node checks a round against: its own state.
@@ -239,38 +201,83 @@ func (c *consortium) roundSender(p peer.ID) (int, error) {
 // not know to aggregate an ongoing round.
 const smallRoundRequest = 16 << 10
 
-// handleRound serves /cxnet/round.
-func (c *consortium) handleRound(ctx context.Context, from peer.ID, b []byte) ([]byte, error) {
-	var req roundRequest
-	if err := json.Unmarshal(b, &req); err != nil {
-		return nil, fmt.Errorf("bad round request: %v", err)
-	}
-	// Check against the leader's latest state: the round, its inputs.
-	if err := c.sync(ctx); err != nil {
-		return nil, err
-	}
-	reply, err := c.serveRound(ctx, from, &req)
-	if c.metrics != nil && slices.Contains([]string{opCommit, opFetch, opDecrypt, opAttest, opPads}, req.Op) {
-		outcome := "served"
-		if err != nil {
-			outcome = "refused"
-		}
-		c.metrics.roundRequests.WithLabelValues(req.Op, outcome).Inc()
-	}
-	return reply, err
+// roundBackend answers the round protocol for this node
+// (protocol/round): every request is checked against this node's state,
+// synced with the leader (sync), by serveRound, then by the step's own
+// policy.
+type roundBackend struct {
+	c    *consortium
+	sync func(context.Context) error
 }
 
-// serveRound carries out a round request once this node's state is
-// current. The sender must be the round's aggregator; the log says who
-// that is.
-func (c *consortium) serveRound(ctx context.Context, from peer.ID, req *roundRequest) ([]byte, error) {
+var _ round.Backend = roundBackend{}
+
+// roundServer is this node's round backend.
+func (c *consortium) roundServer() roundBackend { return roundBackend{c: c, sync: c.sync} }
+
+func (b roundBackend) Commit(ctx context.Context, from peer.ID, req *round.Request) error {
+	_, err := b.serve(ctx, from, req, func(v *roundView) (any, error) {
+		if err := b.c.rounds.allow(v.round.Aggregator, v.round.ID); err != nil {
+			return nil, err
+		}
+		return nil, b.c.commitInput(ctx, v)
+	})
+	return err
+}
+
+func (b roundBackend) Fetch(ctx context.Context, from peer.ID, req *round.Request) (*round.Input, error) {
+	return serveAs(b, ctx, from, req, b.c.fetchInput)
+}
+
+func (b roundBackend) Decrypt(ctx context.Context, from peer.ID, req *round.Request) (*round.Share, error) {
+	return serveAs(b, ctx, from, req, func(v *roundView) (*round.Share, error) { return b.c.decryptShare(v, req) })
+}
+
+func (b roundBackend) Attest(ctx context.Context, from peer.ID, req *round.Request) ([]byte, error) {
+	return serveAs(b, ctx, from, req, func(v *roundView) ([]byte, error) { return b.c.attest(v, req) })
+}
+
+func (b roundBackend) Pads(ctx context.Context, from peer.ID, req *round.Request) (*round.Pads, error) {
+	return serveAs(b, ctx, from, req, func(v *roundView) (*round.Pads, error) { return b.c.revealPads(v, req) })
+}
+
+// serveAs is serve for a step whose reply is a T.
+func serveAs[T any](b roundBackend, ctx context.Context, from peer.ID, req *round.Request, step func(*roundView) (T, error)) (T, error) {
+	var zero T
+	reply, err := b.serve(ctx, from, req, func(v *roundView) (any, error) { return step(v) })
+	if err != nil {
+		return zero, err
+	}
+	return reply.(T), nil
+}
+
+// serve carries out one step of a round for its aggregator: it syncs with
+// the leader, checks the round is where the step needs it and the sender
+// is its aggregator (the log says who that is), runs step, reports the
+// aggregator when the step shows it deviated, and counts the request in
+// the metrics.
+func (b roundBackend) serve(ctx context.Context, from peer.ID, req *round.Request, step func(*roundView) (any, error)) (reply any, err error) {
+	c := b.c
+	defer func() {
+		if c.metrics != nil {
+			outcome := "served"
+			if err != nil {
+				outcome = "refused"
+			}
+			c.metrics.roundRequests.WithLabelValues(string(req.Op), outcome).Inc()
+		}
+	}()
+	// Check against the leader's latest state: the round, its inputs.
+	if err := b.sync(ctx); err != nil {
+		return nil, err
+	}
 	want := contracts.RoundSealed
-	if req.Op == opCommit {
+	if req.Op == round.OpCommit {
 		want = contracts.RoundCollecting
 	}
 	v, err := c.roundView(req.Round, want)
 	if err != nil {
-		if req.Op == opFetch || req.Op == opDecrypt {
+		if req.Op == round.OpFetch || req.Op == round.OpDecrypt {
 			var r contracts.Round
 			c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(req.Round) })
 			if r.State == contracts.RoundCollecting && c.isAggregator(r, from) {
@@ -281,16 +288,10 @@ func (c *consortium) serveRound(ctx context.Context, from peer.ID, req *roundReq
 		}
 		return nil, err
 	}
-	var agg kpi.Member
-	c.fsm.Read(func(s *contracts.State) {
-		if m, ok := s.Member(v.round.Aggregator); ok {
-			agg = m.Member
-		}
-	})
-	if agg.PeerID != from.String() {
+	if !c.isAggregator(v.round, from) {
 		return nil, fmt.Errorf("round %s: only its aggregator %s asks for inputs and shares", req.Round, v.round.Aggregator)
 	}
-	reply, err := c.serveRoundOp(ctx, v, req)
+	reply, err = step(v)
 	var dev *aggregatorDeviated
 	if errors.As(err, &dev) {
 		c.reportDeviation(v, err)
@@ -335,36 +336,6 @@ func (c *consortium) reportDeviation(v *roundView, err error) {
 	}
 }
 
-// serveRoundOp carries out one operation of a round for its aggregator.
-func (c *consortium) serveRoundOp(ctx context.Context, v *roundView, req *roundRequest) ([]byte, error) {
-	var (
-		reply any
-		err   error
-	)
-	switch req.Op {
-	case opCommit:
-		if err := c.rounds.allow(v.round.Aggregator, v.round.ID); err != nil {
-			return nil, err
-		}
-		err = c.commitInput(ctx, v)
-		reply = struct{}{}
-	case opFetch:
-		reply, err = c.fetchInput(v)
-	case opDecrypt:
-		reply, err = c.decryptShare(v, req)
-	case opAttest:
-		reply, err = c.attest(v, req)
-	case opPads:
-		reply, err = c.revealPads(v, req)
-	default:
-		return nil, fmt.Errorf("unknown round operation %q", req.Op)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(reply)
-}
-
 // isAggregator reports whether peer p is round r's aggregator.
 func (c *consortium) isAggregator(r contracts.Round, p peer.ID) bool {
 	var ok bool
@@ -394,7 +365,7 @@ func (c *consortium) commitInput(ctx context.Context, v *roundView) error {
 	if c.inputRegistered(v.round.ID, org) {
 		return nil
 	}
-	digest := in.digest()
+	digest := inputDigest(&in.Input)
 	if d := c.dev().inputDigest; d != nil {
 		digest = d(v.round.ID, digest)
 	}
@@ -472,7 +443,7 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 
 // fetchInput hands this participant's ciphertexts to the aggregator, once
 // the log has sealed the round with this input in it.
-func (c *consortium) fetchInput(v *roundView) (*roundInput, error) {
+func (c *consortium) fetchInput(v *roundView) (*round.Input, error) {
 	org := kpi.OrgID(c.cfg.Org)
 	if !slices.Contains(v.round.Sealed, org) {
 		return nil, fmt.Errorf("round %s does not sum %s's input", v.round.ID, org)
@@ -481,10 +452,10 @@ func (c *consortium) fetchInput(v *roundView) (*roundInput, error) {
 	if err != nil {
 		return nil, fmt.Errorf("round %s: this node has no input to it: %w", v.round.ID, err)
 	}
-	if in.digest() != v.round.Inputs[org] {
+	if inputDigest(&in.Input) != v.round.Inputs[org] {
 		return nil, fmt.Errorf("round %s: the log holds another input of %s than this node's", v.round.ID, org)
 	}
-	return &in.roundInput, nil
+	return &in.Input, nil
 }
 
 // inputRegistered reports whether the log has org's input to a round.
@@ -500,12 +471,12 @@ func (c *consortium) inputRegistered(round string, org kpi.OrgID) bool {
 // checkInputs checks the inputs a decryption request carries against the
 // log: exactly the sealed inputs, each the one its participant
 // registered.
-func checkInputs(v *roundView, inputs map[kpi.OrgID]roundInput) error {
+func checkInputs(v *roundView, inputs map[kpi.OrgID]round.Input) error {
 	if got := slices.Sorted(maps.Keys(inputs)); !slices.Equal(got, v.round.Sealed) {
 		return fmt.Errorf("round %s sums the inputs of %s, not %s: the log fixes them", v.round.ID, joinOrgIDs(v.round.Sealed), joinOrgIDs(got))
 	}
 	for org, in := range inputs {
-		if in.digest() != v.round.Inputs[org] {
+		if inputDigest(&in) != v.round.Inputs[org] {
 			return fmt.Errorf("round %s: the input of %s is not the one it registered", v.round.ID, org)
 		}
 	}
@@ -521,7 +492,7 @@ func joinOrgIDs(orgs []kpi.OrgID) string {
 }
 
 // sumInputs adds the inputs' counts and values, in org order.
-func sumInputs(p privacy.Params, inputs map[kpi.OrgID]roundInput) (counts, values privacy.Ciphertexts, err error) {
+func sumInputs(p privacy.Params, inputs map[kpi.OrgID]round.Input) (counts, values privacy.Ciphertexts, err error) {
 	var cs, vs []privacy.Ciphertexts
 	for _, org := range slices.Sorted(maps.Keys(inputs)) {
 		cs = append(cs, inputs[org].Counts)
@@ -557,7 +528,7 @@ func (c *consortium) activePoints(v *roundView, active []kpi.OrgID) ([]int, erro
 // before it is sent and given again unchanged; a request for another
 // threshold set is refused (two shares of one ciphertext for two sets
 // would give the member's key away).
-func (c *consortium) decryptShare(v *roundView, req *roundRequest) (*roundShare, error) {
+func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Share, error) {
 	org := kpi.OrgID(c.cfg.Org)
 	own, member := v.keys.Point(org)
 	if !member {
@@ -614,7 +585,7 @@ func (c *consortium) decryptShare(v *roundView, req *roundRequest) (*roundShare,
 	}
 	share, _ := json.Marshal(struct {
 		Active []kpi.OrgID `json:"active"`
-		Share  roundShare  `json:"share"`
+		Share  round.Share  `json:"share"`
 	}{kept.Active, kept.Share})
 	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "share"), share); err != nil {
 		return nil, err
@@ -650,7 +621,7 @@ func (c *consortium) roundSign(msg []byte) []byte {
 
 // verifyShares checks every decryptor's share is signed by it, for this
 // round and threshold set.
-func (c *consortium) verifyShares(v *roundView, active []kpi.OrgID, shares map[kpi.OrgID]roundShare) error {
+func (c *consortium) verifyShares(v *roundView, active []kpi.OrgID, shares map[kpi.OrgID]round.Share) error {
 	if got := slices.Sorted(maps.Keys(shares)); !slices.Equal(got, active) {
 		return fmt.Errorf("round %s: shares from %s, want one from each of %s", v.round.ID, joinOrgIDs(got), joinOrgIDs(active))
 	}
@@ -670,7 +641,7 @@ func (c *consortium) verifyShares(v *roundView, active []kpi.OrgID, shares map[k
 // open combines the decryptors' shares of a round's sums and returns what
 // they open: the cells that reach the floor, their counts and padded
 // sums.
-func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.Ciphertexts, active []kpi.OrgID, shares map[kpi.OrgID]roundShare) (*kpi.Opened, error) {
+func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.Ciphertexts, active []kpi.OrgID, shares map[kpi.OrgID]round.Share) (*kpi.Opened, error) {
 	var cs, vs []privacy.Ciphertexts
 	for _, o := range active {
 		cs = append(cs, shares[o].Counts)
@@ -705,7 +676,7 @@ func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.
 // attest opens a round's sums from every decryptor's signed share and
 // signs what they open. This decryptor's own share must be among them,
 // unchanged.
-func (c *consortium) attest(v *roundView, req *roundRequest) ([]byte, error) {
+func (c *consortium) attest(v *roundView, req *round.Request) ([]byte, error) {
 	kept, err := c.keptShare(v)
 	if err != nil {
 		return nil, fmt.Errorf("round %s: this member gave no share to it", v.round.ID)
@@ -729,7 +700,7 @@ func (c *consortium) attest(v *roundView, req *roundRequest) ([]byte, error) {
 // revealPads reveals this participant's pads of the cells a round's
 // decryptors opened above the floor, once it has checked every
 // decryptor's signature over what they opened, and the floor itself.
-func (c *consortium) revealPads(v *roundView, req *roundRequest) (*contracts.SignedPads, error) {
+func (c *consortium) revealPads(v *roundView, req *round.Request) (*round.Pads, error) {
 	org := kpi.OrgID(c.cfg.Org)
 	if !slices.Contains(v.round.Sealed, org) {
 		return nil, fmt.Errorf("round %s does not sum %s's input", v.round.ID, org)
@@ -776,7 +747,7 @@ func (c *consortium) revealPads(v *roundView, req *roundRequest) (*contracts.Sig
 		}
 	}
 	out.Sig = c.roundSign(contracts.PadsBytes(v.cid, v.round.ID, attest, out.Signed()))
-	return out, nil
+	return &round.Pads{Pads: out.Pads, Sealed: out.Sealed, Sig: out.Sig}, nil
 }
 
 // secretRound prefixes what this node keeps of a round it takes part in,
@@ -825,28 +796,29 @@ func (c *consortium) forgetEndedRounds() error {
 
 // callRound sends a round request to a member's node (or serves it
 // locally when the member is this node).
-func (c *consortium) callRound(ctx context.Context, org kpi.OrgID, req roundRequest, out any) error {
-	b, _ := json.Marshal(req)
-	var reply []byte
-	var err error
+func (c *consortium) callRound(ctx context.Context, org kpi.OrgID, req round.Request, out any) error {
 	if org == kpi.OrgID(c.cfg.Org) {
-		reply, err = c.handleRound(ctx, c.host.ID(), b)
-	} else {
-		var pid peer.ID
-		c.fsm.Read(func(s *contracts.State) {
-			if m, ok := s.Member(org); ok {
-				pid, _ = peer.Decode(m.Member.PeerID)
-			}
-		})
-		reply, err = rpc.CallWithLimits(ctx, c.host.Raw(), pid, protocol.RoundID, b, roundLimits)
-		if f := c.dev().tap; f != nil {
-			f(org, b, reply)
+		reply, err := round.Dispatch(ctx, c.roundServer(), c.host.ID(), &req)
+		if err != nil {
+			return fmt.Errorf("%s: %w", org, err)
 		}
+		b, _ := json.Marshal(reply) // the same reply as over the wire
+		return json.Unmarshal(b, out)
 	}
-	if err != nil {
+	var pid peer.ID
+	c.fsm.Read(func(s *contracts.State) {
+		if m, ok := s.Member(org); ok {
+			pid, _ = peer.Decode(m.Member.PeerID)
+		}
+	})
+	cl := round.NewClient(c.host.Raw(), roundLimits)
+	if f := c.dev().tap; f != nil {
+		cl.Tap = func(_ peer.ID, req, reply []byte) { f(org, req, reply) }
+	}
+	if err := cl.Call(ctx, pid, &req, out); err != nil {
 		return fmt.Errorf("%s: %w", org, err)
 	}
-	return json.Unmarshal(reply, out)
+	return nil
 }
 
 // fanOut calls every org in parallel; call returns its reply.
@@ -964,7 +936,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	// 2. commit
 	_, errs := fanOut(v.contract.Participants, func(org kpi.OrgID) (struct{}, error) {
 		var ok struct{}
-		return ok, c.callRound(ctx, org, roundRequest{Op: opCommit, Round: roundID}, &ok)
+		return ok, c.callRound(ctx, org, round.Request{Op: round.OpCommit, Round: roundID}, &ok)
 	})
 	for org, err := range errs {
 		log.Warn("round input", "from", string(org), "err", err)
@@ -997,12 +969,12 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		return err
 	}
 	// 4. fetch
-	inputs, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (roundInput, error) {
-		var in roundInput
-		if err := c.callRound(ctx, org, roundRequest{Op: opFetch, Round: roundID}, &in); err != nil {
+	inputs, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (round.Input, error) {
+		var in round.Input
+		if err := c.callRound(ctx, org, round.Request{Op: round.OpFetch, Round: roundID}, &in); err != nil {
 			return in, err
 		}
-		if in.digest() != v.round.Inputs[org] {
+		if inputDigest(&in) != v.round.Inputs[org] {
 			return in, fmt.Errorf("%s sent another input than the one it registered", org)
 		}
 		return in, nil
@@ -1016,9 +988,9 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	// 5. decrypt
 	active := c.thresholdSet(v)
-	shares, errs := fanOut(active, func(org kpi.OrgID) (roundShare, error) {
-		var sh roundShare
-		err := c.callRound(ctx, org, roundRequest{Op: opDecrypt, Round: roundID, Active: active, Inputs: inputs}, &sh)
+	shares, errs := fanOut(active, func(org kpi.OrgID) (round.Share, error) {
+		var sh round.Share
+		err := c.callRound(ctx, org, round.Request{Op: round.OpDecrypt, Round: roundID, Active: active, Inputs: inputs}, &sh)
 		return sh, err
 	})
 	if len(errs) > 0 {
@@ -1043,7 +1015,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	attest := contracts.AttestBytes(v.cid, roundID, v.round.Epoch, active, opened)
 	sigs, errs := fanOut(active, func(org kpi.OrgID) ([]byte, error) {
 		var sig []byte
-		if err := c.callRound(ctx, org, roundRequest{Op: opAttest, Round: roundID, Active: active, Shares: shares}, &sig); err != nil {
+		if err := c.callRound(ctx, org, round.Request{Op: round.OpAttest, Round: roundID, Active: active, Shares: shares}, &sig); err != nil {
 			return nil, err
 		}
 		var verr error
@@ -1078,9 +1050,9 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		f(roundID, asked)
 	}
 	pads, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (contracts.SignedPads, error) {
-		var p contracts.SignedPads
-		err := c.callRound(ctx, org, roundRequest{Op: opPads, Round: roundID, Active: active, Opened: asked, Attest: sigs}, &p)
-		return p, err
+		var p round.Pads
+		err := c.callRound(ctx, org, round.Request{Op: round.OpPads, Round: roundID, Active: active, Opened: asked, Attest: sigs}, &p)
+		return contracts.SignedPads{Pads: p.Pads, Sealed: p.Sealed, Sig: p.Sig}, err
 	})
 	if len(errs) > 0 {
 		why, blame := describe(errs)

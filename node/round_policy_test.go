@@ -20,6 +20,7 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/privacy"
+	"github.com/cxnet/cxnet/protocol/round"
 )
 
 const peerC = "12D3KooWPtfMgpnHgTxG9WPa3h7DU5T8Ff8BQJkkfoKFMZmeJeHN"
@@ -36,7 +37,7 @@ type policyFixture struct {
 	tks     map[kpi.OrgID]*privacy.ThresholdKey
 	pads    map[kpi.OrgID][]uint64
 	round   string
-	inputs  map[kpi.OrgID]roundInput
+	inputs  map[kpi.OrgID]round.Input
 	b       peer.ID
 	readers map[kpi.OrgID]*privacy.ReaderKey
 }
@@ -133,9 +134,9 @@ func (f *policyFixture) commitAll(t testing.TB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.inputs = map[kpi.OrgID]roundInput{"hosp-a": in.roundInput}
+	f.inputs = map[kpi.OrgID]round.Input{"hosp-a": in.Input}
 	f.pads["hosp-a"] = in.Pads
-	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: in.digest()}, "hosp-a", f.keys["hosp-a"])
+	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: inputDigest(&in.Input)}, "hosp-a", f.keys["hosp-a"])
 	var e contracts.KeyEpoch
 	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
 	pk, err := c.keys.publicKey(e)
@@ -143,7 +144,7 @@ func (f *policyFixture) commitAll(t testing.TB) {
 		t.Fatal(err)
 	}
 	for org, comps := range map[kpi.OrgID][]int64{"hosp-b": {10, 4, 3}, "hosp-c": {10, 3, 5}} {
-		var in roundInput
+		var in round.Input
 		pads := []uint64{uint64(len(org)) * 0x9e3779b97f4a7c15, 77, 1 << 63}
 		padded := make([]int64, len(comps))
 		for i := range comps {
@@ -152,8 +153,23 @@ func (f *policyFixture) commitAll(t testing.TB) {
 		in.Counts, _ = privacy.Encrypt(p, pk, comps[:1])
 		in.Values, _ = privacy.Encrypt(p, pk, padded)
 		f.inputs[org], f.pads[org] = in, pads
-		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: in.digest()}, org, f.keys[org])
+		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: inputDigest(&in)}, org, f.keys[org])
 	}
+}
+
+// serve answers req from peer from as this node's round server does, and
+// returns the reply as it would cross the wire.
+func (f *policyFixture) serve(ctx context.Context, from peer.ID, req *round.Request) ([]byte, error) {
+	if err := req.Check(); err != nil {
+		return nil, err
+	}
+	// The fixture's state is the log: nothing to sync with.
+	b := roundBackend{c: f.c, sync: func(context.Context) error { return nil }}
+	reply, err := round.Dispatch(ctx, b, from, req)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(reply)
 }
 
 func (f *policyFixture) view(t testing.TB, want contracts.RoundState) *roundView {
@@ -168,13 +184,13 @@ func (f *policyFixture) seal() {
 	f.apply(contracts.EntryRoundSeal, contracts.RoundSeal{Round: f.round}, "hosp-b", f.keys["hosp-b"])
 }
 
-func (f *policyFixture) decrypt(active []kpi.OrgID, inputs map[kpi.OrgID]roundInput) *roundRequest {
-	return &roundRequest{Op: opDecrypt, Round: f.round, Active: active, Inputs: inputs}
+func (f *policyFixture) decrypt(active []kpi.OrgID, inputs map[kpi.OrgID]round.Input) *round.Request {
+	return &round.Request{Op: round.OpDecrypt, Round: f.round, Active: active, Inputs: inputs}
 }
 
 // shareOf is member org's honest signed share of the fixture's round for
 // the threshold set active.
-func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID) roundShare {
+func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID) round.Share {
 	p := f.c.keys.params
 	counts, values, err := sumInputs(p, f.inputs)
 	if err != nil {
@@ -188,7 +204,7 @@ func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var s roundShare
+	var s round.Share
 	s.Counts, _ = d.Share(counts)
 	s.Values, _ = d.Share(values)
 	s.Sig = ed25519.Sign(f.keys[org], shareBytes(f.c.consortiumID(), f.round, active, &s))
@@ -203,17 +219,17 @@ func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID)
 func TestInputsCommittedBeforeAnyCiphertextLeaves(t *testing.T) {
 	f := newPolicyFixture(t)
 	ctx := context.Background()
-	if _, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opFetch, Round: f.round}); err == nil || !strings.Contains(err.Error(), "not sealed") {
+	if _, err := f.serve(ctx, f.b, &round.Request{Op: round.OpFetch, Round: f.round}); err == nil || !strings.Contains(err.Error(), "not sealed") {
 		t.Fatalf("a ciphertext handed over before the seal: %v", err)
 	}
 	f.seal()
-	reply, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opFetch, Round: f.round})
+	reply, err := f.serve(ctx, f.b, &round.Request{Op: round.OpFetch, Round: f.round})
 	if err != nil {
 		t.Fatal(err)
 	}
-	var in roundInput
+	var in round.Input
 	mine := f.inputs["hosp-a"]
-	if err := json.Unmarshal(reply, &in); err != nil || in.digest() != mine.digest() {
+	if err := json.Unmarshal(reply, &in); err != nil || inputDigest(&in) != inputDigest(&mine) {
 		t.Fatalf("fetched input: %v", err)
 	}
 	// Too late to register an input that depends on what was fetched.
@@ -235,18 +251,18 @@ func TestDecryptionSharePolicy(t *testing.T) {
 	f := newPolicyFixture(t)
 	ctx := context.Background()
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
-	if _, err := f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "not sealed") {
+	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "not sealed") {
 		t.Fatalf("a share before the seal: %v", err)
 	}
 	f.seal()
 	outsider, _ := peer.Decode("12D3KooWHGGA18DhvnUqNckCCHiDzpzLtDiwKT3KCtYWJ8AQS9QL")
-	tampered := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"], "hosp-b": f.inputs["hosp-c"], "hosp-c": f.inputs["hosp-c"]}
-	subset := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"], "hosp-c": f.inputs["hosp-c"]}
-	stranger := map[kpi.OrgID]roundInput{"hosp-a": f.inputs["hosp-a"], "hosp-b": f.inputs["hosp-b"], "hosp-c": f.inputs["hosp-c"], "hosp-x": f.inputs["hosp-a"]}
+	tampered := map[kpi.OrgID]round.Input{"hosp-a": f.inputs["hosp-a"], "hosp-b": f.inputs["hosp-c"], "hosp-c": f.inputs["hosp-c"]}
+	subset := map[kpi.OrgID]round.Input{"hosp-a": f.inputs["hosp-a"], "hosp-c": f.inputs["hosp-c"]}
+	stranger := map[kpi.OrgID]round.Input{"hosp-a": f.inputs["hosp-a"], "hosp-b": f.inputs["hosp-b"], "hosp-c": f.inputs["hosp-c"], "hosp-x": f.inputs["hosp-a"]}
 	for _, tc := range []struct {
 		name string
 		from peer.ID
-		req  *roundRequest
+		req  *round.Request
 		want string
 	}{
 		{"not the aggregator", outsider, f.decrypt(ab, f.inputs), "only its aggregator"},
@@ -256,10 +272,10 @@ func TestDecryptionSharePolicy(t *testing.T) {
 		{"threshold set too small", f.b, f.decrypt(ab[:1], f.inputs), "must be 2 distinct"},
 		{"threshold set without this node", f.b, f.decrypt([]kpi.OrgID{"hosp-b", "hosp-c"}, f.inputs), "not in the threshold set"},
 		{"threshold set with a repeat", f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-a"}, f.inputs), "must be 2 distinct"},
-		{"unknown round", f.b, &roundRequest{Op: opDecrypt, Round: "nps-abc/1", Active: ab, Inputs: f.inputs}, "no round"},
+		{"unknown round", f.b, &round.Request{Op: round.OpDecrypt, Round: "nps-abc/1", Active: ab, Inputs: f.inputs}, "no round"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.c.serveRound(ctx, tc.from, tc.req)
+			_, err := f.serve(ctx, tc.from, tc.req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
@@ -272,7 +288,7 @@ func TestDecryptionSharePolicy(t *testing.T) {
 	replies := make([][]byte, 4)
 	var wg sync.WaitGroup
 	for i := range replies {
-		wg.Go(func() { replies[i], _ = f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)) })
+		wg.Go(func() { replies[i], _ = f.serve(ctx, f.b, f.decrypt(ab, f.inputs)) })
 	}
 	wg.Wait()
 	for i, r := range replies {
@@ -280,17 +296,17 @@ func TestDecryptionSharePolicy(t *testing.T) {
 			t.Fatalf("concurrent request %d got another share (fresh flooding lets noise average out)", i)
 		}
 	}
-	var share roundShare
+	var share round.Share
 	if err := json.Unmarshal(replies[0], &share); err != nil || len(share.Counts) != 1 || len(share.Values) != 1 {
 		t.Fatalf("share: %v", err)
 	}
-	if _, err := f.c.serveRound(ctx, f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-c"}, f.inputs)); err == nil || !strings.Contains(err.Error(), "another threshold set") {
+	if _, err := f.serve(ctx, f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-c"}, f.inputs)); err == nil || !strings.Contains(err.Error(), "another threshold set") {
 		t.Fatalf("a second share for another threshold set (two shares of one ciphertext give the key away): %v", err)
 	}
 
 	// Once the contract is retired, no more shares.
 	f.apply(contracts.EntryContractRetire, contracts.ContractRetire{ID: "nps-abc", Version: 1}, "hosp-b", f.keys["hosp-b"])
-	if _, err := f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "no longer active") {
+	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "no longer active") {
 		t.Fatalf("share for a retired contract: %v", err)
 	}
 }
@@ -304,7 +320,7 @@ func TestForgedShareAttack(t *testing.T) {
 	ctx := context.Background()
 	f.seal()
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
-	if _, err := f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)); err != nil {
+	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs)); err != nil {
 		t.Fatal(err)
 	}
 	kept, err := f.c.keptShare(f.view(t, contracts.RoundSealed))
@@ -318,22 +334,22 @@ func TestForgedShareAttack(t *testing.T) {
 	forged.Counts[0][len(forged.Counts[0])-1] ^= 1
 	for _, tc := range []struct {
 		name   string
-		shares map[kpi.OrgID]roundShare
+		shares map[kpi.OrgID]round.Share
 		want   string
 	}{
-		{"a forged share", map[kpi.OrgID]roundShare{"hosp-a": kept.Share, "hosp-b": forged}, "signature does not verify"},
-		{"a share missing", map[kpi.OrgID]roundShare{"hosp-a": kept.Share}, "want one from each"},
-		{"another share said to be this node's", map[kpi.OrgID]roundShare{"hosp-a": honestB, "hosp-b": honestB}, "signature does not verify"},
+		{"a forged share", map[kpi.OrgID]round.Share{"hosp-a": kept.Share, "hosp-b": forged}, "signature does not verify"},
+		{"a share missing", map[kpi.OrgID]round.Share{"hosp-a": kept.Share}, "want one from each"},
+		{"another share said to be this node's", map[kpi.OrgID]round.Share{"hosp-a": honestB, "hosp-b": honestB}, "signature does not verify"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opAttest, Round: f.round, Active: ab, Shares: tc.shares})
+			_, err := f.serve(ctx, f.b, &round.Request{Op: round.OpAttest, Round: f.round, Active: ab, Shares: tc.shares})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
 	}
-	reply, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opAttest, Round: f.round, Active: ab,
-		Shares: map[kpi.OrgID]roundShare{"hosp-a": kept.Share, "hosp-b": honestB}})
+	reply, err := f.serve(ctx, f.b, &round.Request{Op: round.OpAttest, Round: f.round, Active: ab,
+		Shares: map[kpi.OrgID]round.Share{"hosp-a": kept.Share, "hosp-b": honestB}})
 	if err != nil {
 		t.Fatalf("honest shares: %v", err)
 	}
@@ -344,7 +360,7 @@ func TestForgedShareAttack(t *testing.T) {
 	// hosp-a's own records are none: the cell holds 20 answers of b and
 	// c, above the floor of 11, opened as the sum of the padded values.
 	opened, err := openShares(f.c.keys.params, f.view(t, contracts.RoundSealed).contract, kept.Counts, kept.Values, ab,
-		map[kpi.OrgID]roundShare{"hosp-a": kept.Share, "hosp-b": honestB})
+		map[kpi.OrgID]round.Share{"hosp-a": kept.Share, "hosp-b": honestB})
 	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 20 {
 		t.Fatalf("opened %+v: %v", opened, err)
 	}
@@ -386,13 +402,13 @@ func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
 		{"a cell under the floor", underFloor, sign(underFloor, "hosp-a", "hosp-b"), "under the floor"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opPads, Round: f.round, Active: ab, Opened: tc.opened, Attest: tc.sigs})
+			_, err := f.serve(ctx, f.b, &round.Request{Op: round.OpPads, Round: f.round, Active: ab, Opened: tc.opened, Attest: tc.sigs})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
 	}
-	reply, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opPads, Round: f.round, Active: ab, Opened: kept, Attest: sign(kept, "hosp-a", "hosp-b")})
+	reply, err := f.serve(ctx, f.b, &round.Request{Op: round.OpPads, Round: f.round, Active: ab, Opened: kept, Attest: sign(kept, "hosp-a", "hosp-b")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +420,7 @@ func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
 		t.Fatalf("revealed pad %d, want the node's own", got)
 	}
 	none := &kpi.Opened{Keep: []int{}, Counts: []int64{}, Sums: []byte{}}
-	reply, err = f.c.serveRound(ctx, f.b, &roundRequest{Op: opPads, Round: f.round, Active: ab, Opened: none, Attest: sign(none, "hosp-a", "hosp-b")})
+	reply, err = f.serve(ctx, f.b, &round.Request{Op: round.OpPads, Round: f.round, Active: ab, Opened: none, Attest: sign(none, "hosp-a", "hosp-b")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,7 +439,7 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	ctx := context.Background()
 	f.seal()
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
-	if _, err := f.c.serveRound(ctx, f.b, f.decrypt(ab, f.inputs)); err != nil {
+	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs)); err != nil {
 		t.Fatal(err)
 	}
 	old := f.round
@@ -443,7 +459,7 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	if want := []string{roundSecret(f.round, "input"), secretTKey}; !slices.Equal(names, want) {
 		t.Fatalf("secrets after the round ended: %q, want %q", names, want)
 	}
-	if _, err := f.c.serveRound(ctx, f.b, &roundRequest{Op: opDecrypt, Round: old, Active: ab, Inputs: f.inputs}); err == nil || !strings.Contains(err.Error(), "abandoned") {
+	if _, err := f.serve(ctx, f.b, &round.Request{Op: round.OpDecrypt, Round: old, Active: ab, Inputs: f.inputs}); err == nil || !strings.Contains(err.Error(), "abandoned") {
 		t.Fatalf("share for an ended round: %v", err)
 	}
 }
@@ -454,7 +470,7 @@ func FuzzRoundRequest(f *testing.F) {
 	fx := newPolicyFixture(f)
 	// Small seeds (real ciphertexts make 1.4 MB requests, too slow to
 	// mutate): the structure of valid requests, with stand-in inputs.
-	small := map[kpi.OrgID]roundInput{"hosp-a": {Counts: privacy.Ciphertexts{{1}}, Values: privacy.Ciphertexts{{2}}}}
+	small := map[kpi.OrgID]round.Input{"hosp-a": {Counts: privacy.Ciphertexts{{1}}, Values: privacy.Ciphertexts{{2}}}}
 	good, _ := json.Marshal(fx.decrypt([]kpi.OrgID{"hosp-a", "hosp-b"}, small))
 	for _, s := range [][]byte{good, []byte(`{"op":"commit","round":"` + fx.round + `"}`), []byte(`{"op":"fetch","round":"` + fx.round + `"}`),
 		[]byte(`{"op":"pads","round":"` + fx.round + `","opened":{"keep":[0],"counts":[20],"sums":"AAAA"}}`),
@@ -467,11 +483,11 @@ func FuzzRoundRequest(f *testing.F) {
 		if fromAggregator {
 			from = fx.b
 		}
-		var req roundRequest
-		if json.Unmarshal(b, &req) != nil {
+		req, err := round.Decode(b)
+		if err != nil {
 			return
 		}
-		if _, err := fx.c.serveRound(context.Background(), from, &req); err == nil && !fromAggregator {
+		if _, err := fx.serve(context.Background(), from, req); err == nil && !fromAggregator {
 			t.Fatal("served a peer that is not the round's aggregator")
 		}
 	})

@@ -10,6 +10,7 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/privacy"
+	"github.com/cxnet/cxnet/protocol/round"
 )
 
 // TestReleasedEqualsPooled is the round's arithmetic end to end, at the
@@ -62,7 +63,7 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 	// Each participant's components: a few NPS answers per site, the
 	// last site often under the floor network-wide.
 	pooled := make([]int64, cells*w)
-	inputs := map[kpi.OrgID]roundInput{}
+	inputs := map[kpi.OrgID]round.Input{}
 	var pads [][]uint64
 	for i := range n {
 		comps := make([]int64, cells*w)
@@ -88,7 +89,7 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 			pad[j] = rng.Uint64()
 			padded[j] = int64(uint64(x) + pad[j])
 		}
-		var in roundInput
+		var in round.Input
 		if in.Counts, err = privacy.Encrypt(p, pk, c.CellCounts(comps)); err != nil {
 			rt.Fatal(err)
 		}
@@ -103,7 +104,7 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 		rt.Fatal(err)
 	}
 	var names []kpi.OrgID
-	roundShares := map[kpi.OrgID]roundShare{}
+	roundShares := map[kpi.OrgID]round.Share{}
 	for _, a := range active {
 		var mine [][]byte
 		for d := range n {
@@ -117,7 +118,7 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 		if err != nil {
 			rt.Fatal(err)
 		}
-		var s roundShare
+		var s round.Share
 		s.Counts, _ = d.Share(counts)
 		s.Values, _ = d.Share(values)
 		name := kpi.OrgID(fmt.Sprintf("p%d", a))

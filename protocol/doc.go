@@ -3,7 +3,8 @@
 // private-network PSK), the allow-list that keeps non-members out, and the
 // IDs of the wire protocols between member nodes. Each wire protocol lives
 // in its own sub-package: raftnet carries hashicorp/raft traffic, rpc is
-// the request/response framing of the node's own protocols.
+// the request/response framing of the node's own protocols, round is a KPI
+// round between its aggregator and the members.
 //
 // It imports only the standard library, kpi, go-libp2p and hashicorp/raft.
 // It must not import store, contracts, privacy, ingest, node or cli: the
@@ -24,7 +25,4 @@ const (
 	GovID p2pproto.ID = "/cxnet/gov/1.0.0"
 	// KeysID deals a Shamir share of a key epoch to one member.
 	KeysID p2pproto.ID = "/cxnet/keys/1.0.0"
-	// RoundID carries a KPI round between its aggregator and the members:
-	// encrypted inputs and decryption shares.
-	RoundID p2pproto.ID = "/cxnet/round/1.0.0"
 )

@@ -46,7 +46,7 @@ func sendRaw(t *testing.T, from, to *protocol.Host, send []byte) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s, err := from.Raw().NewStream(ctx, to.ID(), protocol.RoundID)
+	s, err := from.Raw().NewStream(ctx, to.ID(), testProtocol)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,7 +73,7 @@ func TestAttackOversizedRequestBeforeAuthorization(t *testing.T) {
 	outsider, small, large := clients[0], clients[1], clients[2]
 	var served atomic.Int32
 	var logs logBuffer
-	srv := ServeWith(server.Raw(), protocol.RoundID, func(_ context.Context, _ peer.ID, req []byte) ([]byte, error) {
+	srv := ServeWith(server.Raw(), testProtocol, func(_ context.Context, _ peer.ID, req []byte) ([]byte, error) {
 		served.Add(1)
 		return []byte(fmt.Sprintf("got %d bytes", len(req))), nil
 	}, ServerOptions{
@@ -135,7 +135,7 @@ func TestAttackOversizedRequestBeforeAuthorization(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 				defer cancel()
 				start := time.Now()
-				got, err := CallWithLimits(ctx, tc.from.Raw(), server.ID(), protocol.RoundID, make([]byte, tc.size), Limits{MaxMsgSize: roundCeiling})
+				got, err := CallWithLimits(ctx, tc.from.Raw(), server.ID(), testProtocol, make([]byte, tc.size), Limits{MaxMsgSize: roundCeiling})
 				if tc.refuse != "" {
 					var re *RemoteError
 					if !errors.As(err, &re) || !strings.Contains(re.Msg, tc.refuse) {
@@ -249,3 +249,6 @@ func TestServeReadsNoMoreThanAuthorized(t *testing.T) {
 		}
 	}
 }
+
+// testProtocol is the protocol these tests serve.
+const testProtocol = "/cxnet/test/authorize/1.0.0"

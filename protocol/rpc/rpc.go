@@ -232,7 +232,7 @@ func ServeWithLimits(h host.Host, id p2pproto.ID, handler Handler, allowed func(
 // example, on a protocol whose big messages only the current aggregator
 // sends (isAggregator and isMember being the node's own lookups):
 //
-//	srv := rpc.ServeWith(h, protocol.RoundID, handleRound, rpc.ServerOptions{
+//	srv := rpc.ServeWith(h, round.ID, handleRound, rpc.ServerOptions{
 //		Authorize: func(from peer.ID) (int, error) {
 //			switch {
 //			case isAggregator(from):

@@ -1,0 +1,119 @@
+package round
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	p2pproto "github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/cxnet/cxnet/kpi"
+)
+
+// ID is the protocol's ID. Version 2 is the round with committed and
+// sealed inputs, attested openings and pads; version 1 nodes cannot take
+// part.
+const ID p2pproto.ID = "/cxnet/round/2.0.0"
+
+// Op names a request.
+type Op string
+
+// The requests, in the order a round makes them.
+const (
+	OpCommit  Op = "commit"
+	OpFetch   Op = "fetch"
+	OpDecrypt Op = "decrypt"
+	OpAttest  Op = "attest"
+	OpPads    Op = "pads"
+)
+
+// Ops are the requests, in order.
+var Ops = []Op{OpCommit, OpFetch, OpDecrypt, OpAttest, OpPads}
+
+// Ciphertexts are encoded ciphertexts or decryption shares (the privacy
+// layer's encoding; this package does not read them).
+type Ciphertexts = [][]byte
+
+// Input is a participant's encrypted input: the count of every cell, and
+// every padded component of every cell.
+type Input struct {
+	Counts Ciphertexts `json:"counts"`
+	Values Ciphertexts `json:"values"`
+}
+
+// Share is a decryptor's share of a round's two sums, and its signature.
+type Share struct {
+	Counts Ciphertexts `json:"counts"`
+	Values Ciphertexts `json:"values"`
+	Sig    []byte      `json:"sig"`
+}
+
+// Pads are a participant's pads of the kept cells' components, or, for a
+// contract with readers, the pads sealed to each reader; and its
+// signature.
+type Pads struct {
+	Pads   []byte               `json:"pads,omitempty"`
+	Sealed map[kpi.OrgID][]byte `json:"sealed,omitempty"`
+	Sig    []byte               `json:"sig"`
+}
+
+// Request is what the aggregator sends. Which fields an operation carries
+// is Check's business.
+type Request struct {
+	Op    Op     `json:"op"`
+	Round string `json:"round"`
+	// Active is the threshold set (decrypt, attest, pads).
+	Active []kpi.OrgID `json:"active,omitempty"`
+	// Inputs are the sealed inputs (decrypt).
+	Inputs map[kpi.OrgID]Input `json:"inputs,omitempty"`
+	// Shares are every decryptor's signed share (attest).
+	Shares map[kpi.OrgID]Share `json:"shares,omitempty"`
+	// Opened is what the decryptors opened, and Attest their signatures
+	// over it (pads).
+	Opened *kpi.Opened           `json:"opened,omitempty"`
+	Attest map[kpi.OrgID][]byte `json:"attest,omitempty"`
+}
+
+// MaxRoundID bounds a round id's length.
+const MaxRoundID = 200
+
+// ErrBadRequest is wrapped by every error about a request's shape.
+var ErrBadRequest = errors.New("round: bad request")
+
+// Check checks a request has the fields its operation needs and no
+// others, so that a backend gets only well-formed requests.
+func (r *Request) Check() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s %s", ErrBadRequest, r.Op, fmt.Sprintf(format, args...))
+	}
+	if !slices.Contains(Ops, r.Op) {
+		return fmt.Errorf("%w: unknown operation %q (this node speaks %v)", ErrBadRequest, r.Op, Ops)
+	}
+	if r.Round == "" || len(r.Round) > MaxRoundID {
+		return bad("needs a round id of 1 to %d bytes", MaxRoundID)
+	}
+	need := map[string]bool{
+		"active": r.Op == OpDecrypt || r.Op == OpAttest || r.Op == OpPads,
+		"inputs": r.Op == OpDecrypt,
+		"shares": r.Op == OpAttest,
+		"opened": r.Op == OpPads,
+	}
+	has := map[string]bool{
+		"active": len(r.Active) > 0,
+		"inputs": len(r.Inputs) > 0,
+		"shares": len(r.Shares) > 0,
+		"opened": r.Opened != nil || len(r.Attest) > 0,
+	}
+	for _, f := range []string{"active", "inputs", "shares", "opened"} {
+		switch {
+		case need[f] && !has[f]:
+			return bad("needs %s", f)
+		case !need[f] && has[f]:
+			return bad("carries %s, which it does not use", f)
+		}
+	}
+	if r.Op == OpPads && (r.Opened == nil || len(r.Attest) == 0) {
+		return bad("needs what was opened and the decryptors' signatures over it")
+	}
+	return nil
+}
