@@ -102,7 +102,7 @@ func shareBytes(consortiumID, id string, active []kpi.OrgID, s *round.Share) []b
 // for and its share (secret "share"), and the sums it decrypted (secret
 // "sums").
 type keptShare struct {
-	Active []kpi.OrgID  `json:"active"`
+	Active []kpi.OrgID `json:"active"`
 	Share  round.Share `json:"share"`
 	keptSums
 }
@@ -585,7 +585,7 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 	}
 	share, _ := json.Marshal(struct {
 		Active []kpi.OrgID `json:"active"`
-		Share  round.Share  `json:"share"`
+		Share  round.Share `json:"share"`
 	}{kept.Active, kept.Share})
 	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "share"), share); err != nil {
 		return nil, err

@@ -70,7 +70,7 @@ type Request struct {
 	Shares map[kpi.OrgID]Share `json:"shares,omitempty"`
 	// Opened is what the decryptors opened, and Attest their signatures
 	// over it (pads).
-	Opened *kpi.Opened           `json:"opened,omitempty"`
+	Opened *kpi.Opened          `json:"opened,omitempty"`
 	Attest map[kpi.OrgID][]byte `json:"attest,omitempty"`
 }
 
