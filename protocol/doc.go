@@ -3,7 +3,9 @@
 // private-network PSK), the allow-list that keeps non-members out, and the
 // IDs of the wire protocols between member nodes. Each wire protocol lives
 // in its own sub-package: raftnet carries hashicorp/raft traffic, rpc is
-// the request/response framing of the node's own protocols.
+// the request/response framing of the node's own protocols, keys deals a
+// member's Shamir shares of a key epoch to the other members (its ID,
+// client and server live there).
 //
 // It imports only the standard library, kpi, go-libp2p and hashicorp/raft.
 // It must not import store, contracts, privacy, ingest, node or cli: the
@@ -14,7 +16,8 @@ package protocol
 import p2pproto "github.com/libp2p/go-libp2p/core/protocol"
 
 // Protocol IDs of the streams between member nodes. Every one is versioned;
-// a change that old nodes cannot read gets a new ID.
+// a change that old nodes cannot read gets a new ID. A protocol with its
+// own sub-package declares its ID there (keys.ID).
 const (
 	// RaftID carries hashicorp/raft RPCs (see package raftnet).
 	RaftID p2pproto.ID = "/cxnet/raft/1.0.0"
@@ -22,8 +25,6 @@ const (
 	JoinID p2pproto.ID = "/cxnet/join/1.0.0"
 	// GovID forwards a signed governance entry to the raft leader.
 	GovID p2pproto.ID = "/cxnet/gov/1.0.0"
-	// KeysID deals a Shamir share of a key epoch to one member.
-	KeysID p2pproto.ID = "/cxnet/keys/1.0.0"
 	// RoundID carries a KPI round between its aggregator and the members:
 	// encrypted inputs and decryption shares.
 	RoundID p2pproto.ID = "/cxnet/round/1.0.0"
