@@ -10,7 +10,8 @@ import (
 // TestImportRule enforces the dependency rule of STYLE.md: protocol,
 // contracts, privacy, store and ingest never import one another; kpi and
 // node/client stay leaves; cli reaches the node only through its API client
-// (and node itself for init, run and demo).
+// (and node itself for init, run and demo); the wire-protocol packages under
+// protocol stay on go-libp2p and their own framing.
 func TestImportRule(t *testing.T) {
 	const mod = "github.com/cxnet/cxnet"
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
@@ -32,6 +33,14 @@ func TestImportRule(t *testing.T) {
 		"store":     {"github.com/dgraph-io/badger/v4", "github.com/hashicorp/raft"},
 		"privacy":   {"github.com/tuneinsight/lattigo/v5"},
 		"protocol":  {"github.com/libp2p/go-libp2p", "github.com/multiformats/", "github.com/hashicorp/raft", "github.com/hashicorp/go-hclog"},
+	}
+	// Wire-protocol sub-packages are narrower than protocol itself: their
+	// own framing and messages over go-libp2p, nothing of raft or the
+	// rest of cxnet. Keyed by path below the module.
+	wire := map[string]struct{ cxnet, thirdParty []string }{
+		"protocol/rpc":   {nil, []string{"github.com/libp2p/go-libp2p"}},
+		"protocol/keys":  {[]string{"kpi", "protocol/rpc"}, []string{"github.com/libp2p/go-libp2p"}},
+		"protocol/round": {[]string{"kpi", "protocol/rpc"}, []string{"github.com/libp2p/go-libp2p"}},
 	}
 	top := func(path string) string {
 		rest := strings.TrimPrefix(strings.TrimPrefix(path, mod), "/")
@@ -73,6 +82,23 @@ func TestImportRule(t *testing.T) {
 				}
 				if !ok {
 					t.Errorf("%s imports %s; %s may import only %v of the third-party modules", p.ImportPath, imp, self, allowed)
+				}
+			}
+		}
+		if w, ok := wire[strings.TrimPrefix(p.ImportPath, mod+"/")]; ok {
+			for _, imp := range p.Imports {
+				rel, own := strings.CutPrefix(imp, mod+"/")
+				switch {
+				case own && !contains(w.cxnet, rel):
+					t.Errorf("%s imports %s; a wire protocol package may import only %v of cxnet", p.ImportPath, imp, w.cxnet)
+				case !own && strings.Contains(strings.SplitN(imp, "/", 2)[0], "."):
+					ok := false
+					for _, a := range w.thirdParty {
+						ok = ok || strings.HasPrefix(imp, a)
+					}
+					if !ok {
+						t.Errorf("%s imports %s; a wire protocol package may import only %v of the third-party modules", p.ImportPath, imp, w.thirdParty)
+					}
 				}
 			}
 		}

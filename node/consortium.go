@@ -232,7 +232,7 @@ func (c *consortium) startHost() error {
 	c.srvs = []*rpc.Server{
 		rpc.Serve(h.Raw(), protocol.JoinID, c.handleJoin, c.allowed, c.log),
 		rpc.Serve(h.Raw(), protocol.GovID, c.handleGov, c.inRaft, c.log),
-		rpc.Serve(h.Raw(), protocol.KeysID, c.keys.handleKeys, c.admittedPeer, c.log),
+		c.keys.serveKeys(h.Raw()),
 		round.Serve(h.Raw(), c.roundServer(), round.Options{Authorize: c.roundSender, Limits: roundLimits, Log: c.log}),
 	}
 	return nil

@@ -23,7 +23,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -32,13 +31,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/privacy"
-	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/keys"
 	"github.com/cxnet/cxnet/protocol/rpc"
 	"github.com/cxnet/cxnet/store"
 )
@@ -361,11 +361,25 @@ func (k *keyManager) deal(ctx context.Context, e contracts.KeyEpoch) {
 	k.combine(e)
 }
 
-// keysRequest is the /cxnet/keys protocol: one Shamir share dealt to the
-// receiving member for an epoch.
-type keysRequest struct {
-	Epoch uint64 `json:"epoch"`
-	Share []byte `json:"share"`
+var _ keys.Backend = (*keyManager)(nil)
+
+// keysServer is this node's side of /cxnet/keys (package protocol/keys):
+// admitted members may send a deal of the size this node's parameters
+// give a dealt share, and the key manager checks and stores it.
+func (k *keyManager) keysServer() (*keys.Server, error) {
+	return keys.NewServer(k, keys.ServerConfig{Admitted: k.c.admittedPeer, MaxShareSize: privacy.DealtShareSize(k.params), Log: k.log})
+}
+
+// serveKeys registers /cxnet/keys on h.
+func (k *keyManager) serveKeys(h host.Host) *rpc.Server {
+	srv, err := k.keysServer()
+	if err != nil {
+		// A wiring bug (TestKeysServerFitsDealtShare builds this
+		// server): refuse every peer rather than serve unchecked.
+		k.log.Error("/cxnet/keys not served: other members cannot deal this node its key shares", "err", err)
+		return rpc.ServeWith(h, keys.ID, nil, rpc.ServerOptions{Log: k.log})
+	}
+	return srv.Serve(h)
 }
 
 // send deals one share to member m.
@@ -379,21 +393,20 @@ func (k *keyManager) send(ctx context.Context, epoch uint64, m kpi.OrgID, share 
 	if pid == "" {
 		return fmt.Errorf("member %s has no peer id", m)
 	}
-	b, _ := json.Marshal(keysRequest{Epoch: epoch, Share: share})
+	cl, err := keys.NewClient(k.c.host.Raw(), keys.ClientConfig{MaxShareSize: privacy.DealtShareSize(k.params)})
+	if err != nil {
+		return err
+	}
 	ctx, cancel := context.WithTimeout(ctx, dealTimeout)
 	defer cancel()
-	_, err := rpc.Call(ctx, k.c.host.Raw(), pid, protocol.KeysID, b)
-	return err
+	return cl.Deal(ctx, pid, keys.Deal{Epoch: epoch, Share: share})
 }
 
-// handleKeys serves /cxnet/keys: another member deals this node a share.
-// The dealer must be a member of the epoch, this node too, and the share
-// must have the shape of one; a dealer cannot change a share it dealt.
-func (k *keyManager) handleKeys(ctx context.Context, from peer.ID, b []byte) ([]byte, error) {
-	var req keysRequest
-	if err := json.Unmarshal(b, &req); err != nil {
-		return nil, fmt.Errorf("bad keys request: %v", err)
-	}
+// AcceptDeal implements keys.Backend: another member deals this node a
+// share. The dealer must be an admitted member and a member of the
+// epoch, this node too, and the share must have the shape of one; a
+// dealer cannot change a share it dealt.
+func (k *keyManager) AcceptDeal(_ context.Context, from peer.ID, d keys.Deal) error {
 	var dealer kpi.OrgID
 	var epoch *contracts.KeyEpoch
 	k.c.fsm.Read(func(s *contracts.State) {
@@ -403,31 +416,31 @@ func (k *keyManager) handleKeys(ctx context.Context, from peer.ID, b []byte) ([]
 			}
 		}
 		for _, get := range []func() (contracts.KeyEpoch, bool){s.Keys, s.PendingKeys} {
-			if e, ok := get(); ok && e.Epoch == req.Epoch {
+			if e, ok := get(); ok && e.Epoch == d.Epoch {
 				epoch = &e
 			}
 		}
 	})
 	switch {
 	case dealer == "":
-		return nil, fmt.Errorf("peer %s is not an admitted member", from)
+		return fmt.Errorf("peer %s is not an admitted member", from)
 	case epoch == nil:
-		return nil, fmt.Errorf("key epoch %d is not current on %s; retry once its log has caught up", req.Epoch, k.org)
+		return fmt.Errorf("key epoch %d is not current on %s; retry once its log has caught up", d.Epoch, k.org)
 	}
 	if _, ok := epoch.Point(dealer); !ok {
-		return nil, fmt.Errorf("%s is not a member of key epoch %d", dealer, req.Epoch)
+		return fmt.Errorf("%s is not a member of key epoch %d", dealer, d.Epoch)
 	}
 	if _, ok := epoch.Point(k.org); !ok {
-		return nil, fmt.Errorf("%s is not a member of key epoch %d", k.org, req.Epoch)
+		return fmt.Errorf("%s is not a member of key epoch %d", k.org, d.Epoch)
 	}
-	if err := privacy.CheckDealt(k.params, req.Share); err != nil {
-		return nil, fmt.Errorf("share from %s: %w", dealer, err)
+	if err := privacy.CheckDealt(k.params, d.Share); err != nil {
+		return fmt.Errorf("share from %s: %w", dealer, err)
 	}
-	if err := k.received(req.Epoch, dealer, req.Share); err != nil {
-		return nil, err
+	if err := k.received(d.Epoch, dealer, d.Share); err != nil {
+		return err
 	}
 	k.poke()
-	return []byte(`{"ok":true}`), nil
+	return nil
 }
 
 // received stores the share dealer dealt this node for epoch.

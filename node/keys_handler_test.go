@@ -6,6 +6,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/privacy"
+	"github.com/cxnet/cxnet/protocol/keys"
 	"github.com/cxnet/cxnet/store"
 )
 
@@ -22,7 +24,7 @@ const peerB = "12D3KooWGY4CQDX1pDQKyi56uVoYH2HqVPRnHiJsNL8gmpRbK6xh"
 
 // keysConsortium is hosp-a's node in a keyed two-member consortium
 // (hosp-a, hosp-b), with an in-memory store and no network: /cxnet/keys
-// requests run as on a live node.
+// deals reach its key manager as on a live node.
 func keysConsortium(tb testing.TB) (*keyManager, *contracts.KeyEpoch) {
 	c, apply, keyB := twoMemberConsortium(tb)
 	k := c.keys
@@ -86,7 +88,9 @@ func dealtShare(t testing.TB, p privacy.Params) []byte {
 
 // TestHandleKeys: a member of the epoch deals this node a share once; an
 // outsider, an unknown epoch, a malformed share or a second, different
-// share are refused, and nothing is stored for them.
+// share are refused, and nothing is stored for them. (What does not
+// decode as a deal never reaches the key manager: protocol/keys refuses
+// it, see its TestDecodeDeal.)
 func TestHandleKeys(t *testing.T) {
 	k, e := keysConsortium(t)
 	if e.Epoch != 1 || !e.Keyed() {
@@ -97,23 +101,18 @@ func TestHandleKeys(t *testing.T) {
 	outsider, _ := peer.Decode("12D3KooWHGGA18DhvnUqNckCCHiDzpzLtDiwKT3KCtYWJ8AQS9QL")
 	share := dealtShare(t, k.params)
 	other := dealtShare(t, k.params)
-	req := func(epoch uint64, s []byte) []byte {
-		b, _ := json.Marshal(keysRequest{Epoch: epoch, Share: s})
-		return b
-	}
 	for _, tc := range []struct {
 		name string
 		from peer.ID
-		body []byte
+		deal keys.Deal
 		want string
 	}{
-		{"outsider", outsider, req(1, share), "not an admitted member"},
-		{"unknown epoch", b, req(2, share), "not current"},
-		{"short share", b, req(1, share[:100]), "bad share"},
-		{"not json", b, []byte("{"), "bad keys request"},
+		{"outsider", outsider, keys.Deal{Epoch: 1, Share: share}, "not an admitted member"},
+		{"unknown epoch", b, keys.Deal{Epoch: 2, Share: share}, "not current"},
+		{"short share", b, keys.Deal{Epoch: 1, Share: share[:100]}, "bad share"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := k.handleKeys(ctx, tc.from, tc.body)
+			err := k.AcceptDeal(ctx, tc.from, tc.deal)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
@@ -122,13 +121,13 @@ func TestHandleKeys(t *testing.T) {
 			}
 		})
 	}
-	if _, err := k.handleKeys(ctx, b, req(1, share)); err != nil {
+	if err := k.AcceptDeal(ctx, b, keys.Deal{Epoch: 1, Share: share}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := k.handleKeys(ctx, b, req(1, share)); err != nil {
+	if err := k.AcceptDeal(ctx, b, keys.Deal{Epoch: 1, Share: share}); err != nil {
 		t.Fatalf("the same share again: %v", err)
 	}
-	if _, err := k.handleKeys(ctx, b, req(1, other)); err == nil || !strings.Contains(err.Error(), "different share") {
+	if err := k.AcceptDeal(ctx, b, keys.Deal{Epoch: 1, Share: other}); err == nil || !strings.Contains(err.Error(), "different share") {
 		t.Fatalf("a different share: %v", err)
 	}
 	if got, _ := k.c.db.Secret(1, secretFrom+"hosp-b"); !bytes.Equal(got, share) {
@@ -144,22 +143,46 @@ func TestHandleKeys(t *testing.T) {
 	}
 }
 
-// FuzzKeysRequest: whatever a member sends on /cxnet/keys, the handler
-// answers without a panic, and what it accepts is a well-formed share.
-func FuzzKeysRequest(f *testing.F) {
-	k, _ := keysConsortium(f)
-	good, _ := json.Marshal(keysRequest{Epoch: 1, Share: dealtShare(f, k.params)})
-	for _, s := range [][]byte{good, []byte(`{"epoch":1,"share":"AAAA"}`), []byte(`{"epoch":1}`), []byte(`[`), nil} {
-		f.Add(s)
+// TestKeysServerFitsDealtShare: the /cxnet/keys server this node wires
+// builds, and its frame limit is exactly the largest deal of a real
+// dealt share at the node's parameters: every honest deal fits, and a
+// member can make the node read no more.
+func TestKeysServerFitsDealtShare(t *testing.T) {
+	k, _ := keysConsortium(t)
+	if _, err := k.keysServer(); err != nil {
+		t.Fatal(err)
 	}
+	share := dealtShare(t, k.params)
+	if len(share) != privacy.DealtShareSize(k.params) {
+		t.Fatalf("a dealt share is %d bytes, privacy.DealtShareSize says %d", len(share), privacy.DealtShareSize(k.params))
+	}
+	longest, err := json.Marshal(keys.Deal{Epoch: math.MaxUint64, Share: share})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if limit := keys.MaxDealSize(privacy.DealtShareSize(k.params)); len(longest) != limit {
+		t.Fatalf("the longest deal of a real share is %d bytes, the server's frame limit %d", len(longest), limit)
+	}
+}
+
+// FuzzAcceptDeal: whatever deal a member sends on /cxnet/keys, the key
+// manager answers without a panic, and what it stores is a well-formed
+// share of a current epoch.
+func FuzzAcceptDeal(f *testing.F) {
+	k, _ := keysConsortium(f)
+	good := dealtShare(f, k.params)
+	f.Add(uint64(1), good)
+	f.Add(uint64(1), good[:len(good)-1])
+	f.Add(uint64(2), good)
+	f.Add(uint64(1), []byte{0, 0, 0, 0})
+	f.Add(uint64(0), []byte(nil))
 	b, _ := peer.Decode(peerB)
-	f.Fuzz(func(t *testing.T, body []byte) {
-		if _, err := k.handleKeys(context.Background(), b, body); err != nil {
+	f.Fuzz(func(t *testing.T, epoch uint64, share []byte) {
+		if err := k.AcceptDeal(context.Background(), b, keys.Deal{Epoch: epoch, Share: share}); err != nil {
 			return
 		}
-		var req keysRequest
-		if err := json.Unmarshal(body, &req); err != nil || privacy.CheckDealt(k.params, req.Share) != nil {
-			t.Fatalf("accepted a malformed request: %v", err)
+		if epoch != 1 || privacy.CheckDealt(k.params, share) != nil {
+			t.Fatalf("accepted a malformed deal: epoch %d, %d bytes", epoch, len(share))
 		}
 	})
 }

@@ -3,8 +3,10 @@
 // private-network PSK), the allow-list that keeps non-members out, and the
 // IDs of the wire protocols between member nodes. Each wire protocol lives
 // in its own sub-package: raftnet carries hashicorp/raft traffic, rpc is
-// the request/response framing of the node's own protocols, round is a KPI
-// round between its aggregator and the members.
+// the request/response framing of the node's own protocols, keys deals a
+// member's Shamir shares of a key epoch to the other members, round is a
+// KPI round between its aggregator and the members (each holds its ID,
+// client and server).
 //
 // It imports only the standard library, kpi, go-libp2p and hashicorp/raft.
 // It must not import store, contracts, privacy, ingest, node or cli: the
@@ -15,7 +17,8 @@ package protocol
 import p2pproto "github.com/libp2p/go-libp2p/core/protocol"
 
 // Protocol IDs of the streams between member nodes. Every one is versioned;
-// a change that old nodes cannot read gets a new ID.
+// a change that old nodes cannot read gets a new ID. A protocol with its
+// own sub-package declares its ID there (keys.ID, round.ID).
 const (
 	// RaftID carries hashicorp/raft RPCs (see package raftnet).
 	RaftID p2pproto.ID = "/cxnet/raft/1.0.0"
@@ -23,6 +26,4 @@ const (
 	JoinID p2pproto.ID = "/cxnet/join/1.0.0"
 	// GovID forwards a signed governance entry to the raft leader.
 	GovID p2pproto.ID = "/cxnet/gov/1.0.0"
-	// KeysID deals a Shamir share of a key epoch to one member.
-	KeysID p2pproto.ID = "/cxnet/keys/1.0.0"
 )
