@@ -42,7 +42,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/big"
 	"slices"
 	"strings"
 	"sync"
@@ -469,18 +468,14 @@ func (c *consortium) inputRegistered(round string, org kpi.OrgID) bool {
 }
 
 // checkInputs checks the inputs a decryption request carries against the
-// log: exactly the sealed inputs, each the one its participant
-// registered.
+// log (contracts.CheckInputs): exactly the sealed inputs, each the one its
+// participant registered.
 func checkInputs(v *roundView, inputs map[kpi.OrgID]round.Input) error {
-	if got := slices.Sorted(maps.Keys(inputs)); !slices.Equal(got, v.round.Sealed) {
-		return fmt.Errorf("round %s sums the inputs of %s, not %s: the log fixes them", v.round.ID, joinOrgIDs(v.round.Sealed), joinOrgIDs(got))
-	}
+	digests := make(map[kpi.OrgID]string, len(inputs))
 	for org, in := range inputs {
-		if inputDigest(&in) != v.round.Inputs[org] {
-			return fmt.Errorf("round %s: the input of %s is not the one it registered", v.round.ID, org)
-		}
+		digests[org] = inputDigest(&in)
 	}
-	return nil
+	return contracts.CheckInputs(&v.round, digests)
 }
 
 func joinOrgIDs(orgs []kpi.OrgID) string {
@@ -657,20 +652,7 @@ func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.
 	if err != nil {
 		return nil, fmt.Errorf("the sums do not open: %w", err)
 	}
-	floor := big.NewInt(int64(c.Privacy.MinCohort))
-	mask := new(big.Int).SetUint64(^uint64(0))
-	o := &kpi.Opened{Keep: []int{}, Counts: []int64{}, Sums: []byte{}}
-	for i, cnt := range openedCounts {
-		if cnt.Cmp(floor) < 0 || !cnt.IsInt64() {
-			continue
-		}
-		o.Keep = append(o.Keep, i)
-		o.Counts = append(o.Counts, cnt.Int64())
-		for j := range w {
-			o.Sums = binary.LittleEndian.AppendUint64(o.Sums, new(big.Int).And(sums[i*w+j], mask).Uint64())
-		}
-	}
-	return o, nil
+	return contracts.Keep(c, openedCounts, sums)
 }
 
 // attest opens a round's sums from every decryptor's signed share and

@@ -1,0 +1,59 @@
+package contracts
+
+// The round's policy, pure: what a decryptor checks of the inputs it is
+// asked to sum, which opened cells are kept, and (rounds_release.go) what
+// a release must satisfy. Node applies it; the tests here are its table.
+
+import (
+	"encoding/binary"
+	"fmt"
+	"maps"
+	"math/big"
+	"slices"
+
+	"github.com/cxnet/cxnet/kpi"
+)
+
+// CheckInputs checks the inputs a decryptor is asked to sum, given by
+// their digests: exactly the inputs round r sealed, each the one its
+// participant registered. The aggregator cannot leave one out (to
+// release a subset), add one, or swap one.
+func CheckInputs(r *Round, digests map[kpi.OrgID]string) error {
+	if r.State != RoundSealed {
+		return fmt.Errorf("round %s is %s, not sealed: its inputs are not fixed yet", r.ID, r.State)
+	}
+	if got := slices.Sorted(maps.Keys(digests)); !slices.Equal(got, r.Sealed) {
+		return fmt.Errorf("round %s sums the inputs of {%s}, not {%s}: the log fixes them", r.ID, joinOrgs(r.Sealed), joinOrgs(got))
+	}
+	for org, d := range digests {
+		if d != r.Inputs[org] {
+			return fmt.Errorf("round %s: the input of %s is not the one it registered", r.ID, org)
+		}
+	}
+	return nil
+}
+
+// Keep opens what the decryptors of a round of c opened: the cells whose
+// count reaches the cohort floor, their counts, and their components'
+// padded sums modulo 2^64 (counts and sums as the opened sums, in cell
+// and component order).
+func Keep(c *Contract, counts, sums []*big.Int) (*kpi.Opened, error) {
+	n, w := len(c.Cells()), c.Width()
+	if len(counts) != n || len(sums) != n*w {
+		return nil, fmt.Errorf("%d counts and %d sums for %d cells of %d components", len(counts), len(sums), n, w)
+	}
+	floor := big.NewInt(int64(c.Privacy.MinCohort))
+	mask := new(big.Int).SetUint64(^uint64(0))
+	o := &kpi.Opened{Keep: []int{}, Counts: []int64{}, Sums: []byte{}}
+	for i, cnt := range counts {
+		if cnt.Cmp(floor) < 0 || !cnt.IsInt64() {
+			continue
+		}
+		o.Keep = append(o.Keep, i)
+		o.Counts = append(o.Counts, cnt.Int64())
+		for j := range w {
+			o.Sums = binary.LittleEndian.AppendUint64(o.Sums, new(big.Int).And(sums[i*w+j], mask).Uint64())
+		}
+	}
+	return o, nil
+}
