@@ -36,6 +36,36 @@ func roundCommand() *ucli.Command {
 				}
 				return printResults(c, res)
 			},
+		}, {
+			Name:      "list",
+			Usage:     "every round of a contract: released or failed (with the reason), or open",
+			ArgsUsage: "CONTRACT_ID",
+			Flags:     []ucli.Flag{jsonFlag},
+			Action: func(c *ucli.Context) error {
+				if c.NArg() != 1 {
+					return usagef("round list: name one contract id")
+				}
+				cl, err := apiClient(c)
+				if err != nil {
+					return err
+				}
+				res, err := cl.Rounds(c.Context, c.Args().First())
+				if err != nil {
+					return apiErr(err)
+				}
+				if c.Bool("json") {
+					return printJSON(c.App.Writer, res)
+				}
+				t := newTable(c.App.Writer, "ROUND", "STATE", "AGGREGATOR", "INPUTS", "DECRYPTORS", "OPENED", "ENDED", "REASON")
+				for _, r := range res.Rounds {
+					reason := r.Reason
+					if len(r.Blame) > 0 {
+						reason += " (blames " + strings.Join(r.Blame, ", ") + ", reported by " + r.ReportedBy + ")"
+					}
+					t.row(r.Round, r.State, r.Aggregator, strings.Join(r.Inputs, ","), strings.Join(r.Decryptors, ","), r.OpenedAt, r.EndedAt, reason)
+				}
+				return t.flush()
+			},
 		}},
 	}
 }

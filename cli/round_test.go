@@ -30,3 +30,22 @@ func TestRoundRunAndResults(t *testing.T) {
 		t.Fatalf("results without a contract: exit %d, want 2", code)
 	}
 }
+
+const roundsJSON = `{"rounds":[
+ {"round":"nps-care/25","version":1,"state":"released","aggregator":"hosp-b","inputs":["hosp-a","hosp-b","pharma-x"],"decryptors":["hosp-a","hosp-b"],"opened_at":"2026-11-22T09:24:56Z","ended_at":"2026-11-22T09:24:57.103Z"},
+ {"round":"nps-care/31","version":1,"state":"failed","reason":"hosp-a refused the aggregator hosp-b: round nps-care/31 sums the inputs of {hosp-a,hosp-b,pharma-x}, not {hosp-a,hosp-b}: the log fixes them","blame":["hosp-b"],"reported_by":"hosp-a","aggregator":"hosp-b","inputs":["hosp-a","hosp-b","pharma-x"],"decryptors":[],"opened_at":"2026-11-22T10:00:00Z","ended_at":"2026-11-22T10:00:01.000Z"},
+ {"round":"nps-care/40","version":1,"state":"open","aggregator":"pharma-x","inputs":["pharma-x"],"decryptors":[],"opened_at":"2026-11-22T11:00:00Z"}]}`
+
+func TestRoundList(t *testing.T) {
+	f := newFakeNode(t, map[string]string{"GET /v1/contracts/nps-care/rounds": roundsJSON})
+	out, errOut, code := f.run("round", "list", "nps-care")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden(t, "round_list", out)
+	out, _, _ = f.run("round", "list", "nps-care", "--json")
+	golden(t, "round_list.json", out)
+	if _, _, code := f.run("round", "list"); code != 2 {
+		t.Fatalf("round list without a contract: exit %d, want 2", code)
+	}
+}

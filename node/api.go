@@ -88,6 +88,9 @@ func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
 	switch {
 	case errors.As(err, &ie), errors.As(err, &re), errors.As(err, &fe), errors.Is(err, errInput):
 		writeError(w, http.StatusUnprocessableEntity, "input", err.Error())
+	case errors.As(err, new(*roundFailure)):
+		// Recorded in the log with its reason: `cxnet round list` shows it.
+		writeError(w, http.StatusConflict, "round_failed", err.Error())
 	case errors.Is(err, protocol.ErrRefused), errors.Is(err, protocol.ErrHandshake),
 		errors.Is(err, protocol.ErrUnreachable), errors.Is(err, protocol.ErrNotMember), errors.As(err, new(*rpc.RemoteError)):
 		writeError(w, http.StatusBadGateway, "network", op+": "+err.Error())

@@ -25,6 +25,7 @@ func (n *Node) consortiumRoutes(handle func(pattern, route string, h http.Handle
 	handle("POST /v1/contracts/{action}", "contract_action", n.handleContractAction)
 	handle("GET /v1/contracts", "contract_list", n.handleContracts)
 	handle("GET /v1/contracts/{id}", "contract_show", n.handleContract)
+	handle("GET /v1/contracts/{id}/rounds", "round_list", n.handleRounds)
 	handle("POST /v1/rounds", "round_run", n.handleRunRound)
 	handle("GET /v1/results/{id}", "results", n.handleResults)
 }

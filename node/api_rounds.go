@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 
@@ -138,4 +139,38 @@ func (n *Node) releasedCells(round contracts.Round, cells any) error {
 	}
 	b, _ := json.Marshal(released)
 	return json.Unmarshal(b, cells)
+}
+
+func (n *Node) handleRounds(w http.ResponseWriter, r *http.Request) {
+	if !n.synced(w, r, "round list") {
+		return
+	}
+	rec, ok := n.contract(w, r.PathValue("id"))
+	if !ok {
+		return
+	}
+	out := client.Rounds{Rounds: []client.Round{}}
+	n.cons.fsm.Read(func(s *contracts.State) {
+		for _, rd := range s.Rounds(rec.ID) {
+			out.Rounds = append(out.Rounds, roundInfo(rd))
+		}
+	})
+	writeJSON(w, http.StatusOK, out)
+}
+
+// roundInfo is a round as `round list` shows it.
+func roundInfo(r contracts.Round) client.Round {
+	out := client.Round{Round: r.ID, Version: r.Version, State: string(r.State), Reason: r.Reason, Blame: orgStrings(r.Blame),
+		ReportedBy: string(r.ReportedBy), Aggregator: string(r.Aggregator), OpenedAt: r.Opened, EndedAt: r.Ended,
+		Inputs: orgStrings(slices.Sorted(maps.Keys(r.Inputs))), Decryptors: []string{}}
+	if r.Sealed != nil {
+		out.Inputs = orgStrings(r.Sealed)
+	}
+	if r.Release != nil {
+		out.Decryptors = orgStrings(r.Release.Decryptors)
+	}
+	if out.Inputs == nil {
+		out.Inputs = []string{}
+	}
+	return out
 }

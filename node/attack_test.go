@@ -115,6 +115,15 @@ func TestDeviatingAggregator(t *testing.T) {
 		if _, err := m.Client.Results(ctx, "nps-dev", ""); err == nil {
 			t.Fatalf("%s serves a release of a deviating aggregator's round", m.Org)
 		}
+		rounds, err := m.Client.Rounds(ctx, "nps-dev")
+		if err != nil || len(rounds.Rounds) != 4 {
+			t.Fatalf("%s lists %+v: %v", m.Org, rounds, err)
+		}
+		for _, r := range rounds.Rounds {
+			if r.State != "failed" || strings.Join(r.Blame, ",") != "org-0" || r.Aggregator != "org-0" || r.EndedAt == "" {
+				t.Fatalf("%s lists %+v: want failed, blaming org-0", m.Org, r)
+			}
+		}
 	}
 	res, err := c.Nodes[1].Client.RunRound(ctx, "nps-dev")
 	if err != nil {

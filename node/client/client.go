@@ -294,3 +294,9 @@ func (c *Client) Results(ctx context.Context, contract, round string) (*Results,
 	}
 	return &out, c.getJSON(ctx, path, &out)
 }
+
+// Rounds returns every round of a contract, oldest first.
+func (c *Client) Rounds(ctx context.Context, contract string) (*Rounds, error) {
+	var out Rounds
+	return &out, c.getJSON(ctx, "/v1/contracts/"+url.PathEscape(contract)+"/rounds", &out)
+}

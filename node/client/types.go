@@ -287,3 +287,24 @@ type Privacy struct {
 	Epsilon    float64 `json:"epsilon"`
 	Suppressed int     `json:"suppressed"` // cells under min_cohort, not shown
 }
+
+// Rounds is GET /v1/contracts/{id}/rounds: every round of a contract,
+// oldest first.
+type Rounds struct {
+	Rounds []Round `json:"rounds"`
+}
+
+// Round is a round as `round list` shows it.
+type Round struct {
+	Round      string   `json:"round"`
+	Version    int      `json:"version"`
+	State      string   `json:"state"`            // open | released | failed
+	Reason     string   `json:"reason,omitempty"` // why it failed
+	Blame      []string `json:"blame,omitempty"`  // whom the failure's report holds responsible
+	ReportedBy string   `json:"reported_by,omitempty"`
+	Aggregator string   `json:"aggregator"`
+	Inputs     []string `json:"inputs"`     // committed, or summed once sealed
+	Decryptors []string `json:"decryptors"` // once released
+	OpenedAt   string   `json:"opened_at"`
+	EndedAt    string   `json:"ended_at,omitempty"`
+}
