@@ -21,7 +21,8 @@ func roundCommand() *ucli.Command {
 			Name:      "run",
 			Usage:     "run a round of an active contract now, with this node aggregating; wait for the release and print it",
 			ArgsUsage: "CONTRACT_ID",
-			Flags:     []ucli.Flag{jsonFlag},
+			Flags: []ucli.Flag{jsonFlag,
+				&ucli.BoolFlag{Name: "trace", Usage: "also print how long each step of the round took"}},
 			Action: func(c *ucli.Context) error {
 				if c.NArg() != 1 {
 					return usagef("round run: name one contract id")
@@ -30,11 +31,19 @@ func roundCommand() *ucli.Command {
 				if err != nil {
 					return err
 				}
-				res, err := cl.RunRound(c.Context, c.Args().First())
+				res, err := cl.RunRoundWith(c.Context, client.RoundRequest{Contract: c.Args().First(), Trace: c.Bool("trace")})
 				if err != nil {
 					return apiErr(err)
 				}
-				return printResults(c, res)
+				if err := printResults(c, res); err != nil || c.Bool("json") || len(res.Trace) == 0 {
+					return err
+				}
+				fmt.Fprintln(c.App.Writer)
+				t := newTable(c.App.Writer, "STEP", "SECONDS")
+				for _, s := range res.Trace {
+					t.row(s.Step, strconv.FormatFloat(s.Seconds, 'f', 4, 64))
+				}
+				return t.flush()
 			},
 		}, {
 			Name:      "list",

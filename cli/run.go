@@ -21,6 +21,7 @@ override it. Logs go to stderr (slog; --log-format json for collectors).`,
 			&ucli.StringFlag{Name: "log-format", Usage: "text | json", EnvVars: []string{"CXNET_LOG_FORMAT"}},
 			&ucli.StringFlag{Name: "store-profile", Usage: "small | large", EnvVars: []string{"CXNET_STORE_PROFILE"}},
 			&ucli.DurationFlag{Name: "raft-heartbeat", Usage: "raft heartbeat timeout; elections after twice that (default 2s, WAN-safe)", EnvVars: []string{"CXNET_RAFT_HEARTBEAT"}},
+			&ucli.DurationFlag{Name: "round-timeout", Usage: "bound on every KPI round: past it the round is recorded failed (default 60s)", EnvVars: []string{"CXNET_ROUND_TIMEOUT"}},
 		},
 		Action: func(c *ucli.Context) error {
 			home := c.String("home")
@@ -40,8 +41,11 @@ override it. Logs go to stderr (slog; --log-format json for collectors).`,
 			if c.IsSet("log-format") {
 				cfg.Log.Format = c.String("log-format")
 			}
-			if c.IsSet("raft-heartbeat") {
-				cfg.Raft = node.RaftConfig{Heartbeat: c.Duration("raft-heartbeat")}
+			if c.IsSet("raft-heartbeat") { // only its own field: the rest of raft's section stays
+				cfg.Raft.Heartbeat = c.Duration("raft-heartbeat")
+			}
+			if c.IsSet("round-timeout") {
+				cfg.Round.Timeout = c.Duration("round-timeout")
 			}
 			if c.IsSet("store-profile") {
 				cfg.Store.Profile = c.String("store-profile")

@@ -20,26 +20,30 @@ func (n *Node) handleRunRound(w http.ResponseWriter, r *http.Request) {
 	if !n.synced(w, r, "round run") {
 		return
 	}
-	round, err := n.cons.runRound(r.Context(), kpi.ContractID(req.Contract))
+	round, tr, err := n.cons.runRound(r.Context(), kpi.ContractID(req.Contract))
 	if err != nil {
 		n.writeErr(w, "round run", err)
 		return
 	}
-	n.writeResults(w, r, req.Contract, round, true)
+	trace := []client.TraceStep{} // non-nil: this node ran the round
+	if req.Trace {
+		trace = tr.client()
+	}
+	n.writeResults(w, r, req.Contract, round, trace)
 }
 
 func (n *Node) handleResults(w http.ResponseWriter, r *http.Request) {
 	if !n.synced(w, r, "results") {
 		return
 	}
-	n.writeResults(w, r, r.PathValue("id"), r.URL.Query().Get("round"), false)
+	n.writeResults(w, r, r.PathValue("id"), r.URL.Query().Get("round"), nil)
 }
 
 // writeResults answers with a contract's released result — round "" is
 // the latest — and this node's own value beside each cell, when this
-// organisation may read it. The node that ran the round (ran) but may not
-// read it gets the round without its cells.
-func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID string, ran bool) {
+// organisation may read it. The node that ran the round (ran, with the
+// round's trace) but may not read it gets the round without its cells.
+func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID string, ran []client.TraceStep) {
 	rec, ok := n.contract(w, id)
 	if !ok {
 		return
@@ -77,10 +81,10 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 		n.writeErr(w, "results", err)
 		return
 	}
-	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(n.cfg.Org)) && ran {
+	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(n.cfg.Org)) && ran != nil {
 		writeJSON(w, http.StatusOK, client.Results{Contract: id, Version: round.Version, Round: round.ID, ReleasedAt: round.Release.Released,
 			Participants: orgStrings(round.Release.Inputs), Decryptors: orgStrings(round.Release.Decryptors),
-			Aggregate: string(c.Aggregate), SealedTo: orgStrings(c.Readers), Privacy: client.Privacy{MinCohort: c.Privacy.MinCohort}})
+			Aggregate: string(c.Aggregate), SealedTo: orgStrings(c.Readers), Privacy: client.Privacy{MinCohort: c.Privacy.MinCohort}, Trace: ran})
 		return
 	}
 	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(n.cfg.Org)) {
@@ -98,6 +102,9 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 	if err := n.releasedCells(round, &out.Cells); err != nil {
 		n.writeErr(w, "results", fmt.Errorf("round %s: released cells: %w", round.ID, err))
 		return
+	}
+	if len(ran) > 0 {
+		out.Trace = ran
 	}
 	out.Privacy.Suppressed = 0
 	for _, cell := range out.Cells {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -35,8 +36,25 @@ type Config struct {
 	API      string   `yaml:"api"`                // host:port of the local API, loopback only
 	Log      LogConfig
 	Store    StoreConfig
-	Raft     RaftConfig `yaml:"raft,omitempty"`
+	Raft     RaftConfig  `yaml:"raft,omitempty"`
+	Round    RoundConfig `yaml:"round,omitempty"`
 }
+
+// RoundConfig bounds KPI rounds.
+type RoundConfig struct {
+	// Timeout bounds every round: the aggregator gives up and records
+	// the round failed after it, and any other member of the round records
+	// it failed when it is still open that long after it saw it open
+	// (its aggregator stopped answering). Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Round timeouts: the default, and the bounds Validate accepts.
+const (
+	DefaultRoundTimeout = 60 * time.Second
+	minRoundTimeout     = time.Second
+	maxRoundTimeout     = time.Hour
+)
 
 // LogConfig selects the daemon's log output.
 type LogConfig struct {
@@ -90,6 +108,12 @@ func (c *Config) Validate() error {
 	}
 	if !contains([]string{"text", "json"}, c.Log.Format) {
 		bad("log.format", "%q is not text or json", c.Log.Format)
+	}
+	if c.Round.Timeout == 0 {
+		c.Round.Timeout = DefaultRoundTimeout
+	}
+	if c.Round.Timeout < minRoundTimeout || c.Round.Timeout > maxRoundTimeout {
+		bad("round.timeout", "%v is not from %v to %v", c.Round.Timeout, minRoundTimeout, maxRoundTimeout)
 	}
 	if c.Store.Profile == "" {
 		c.Store.Profile = "small"

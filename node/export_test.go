@@ -49,6 +49,10 @@ type Deviation struct {
 	// InflateCounts: as aggregator, the node claims every cell reaches
 	// the floor, with a count of 1000, when it asks for the pads.
 	InflateCounts bool
+	// AfterCommit and AfterDecrypt run on the aggregator once the
+	// participants committed (before the seal), and once the decryptors
+	// gave their shares (faults: a test stops a node there).
+	AfterCommit, AfterDecrypt func()
 }
 
 // Deviate makes the node deviate as d says (adversarial tests only).
@@ -73,6 +77,12 @@ func (n *Node) Deviate(d Deviation) {
 				c.log.Warn("deviating: fetched before the seal", "from", string(org), "err", err)
 			}
 		}
+	}
+	if f := d.AfterCommit; f != nil {
+		h.beforeSeal = func(string) { f() }
+	}
+	if f := d.AfterDecrypt; f != nil {
+		h.shares = func(string, map[kpi.OrgID]round.Share) { f() }
 	}
 	if d.DropInput != "" {
 		h.inputs = func(_ string, in map[kpi.OrgID]round.Input) { delete(in, kpi.OrgID(d.DropInput)) }

@@ -52,6 +52,7 @@ import (
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/privacy"
 	"github.com/cxnet/cxnet/protocol/round"
 	"github.com/cxnet/cxnet/protocol/rpc"
@@ -847,7 +848,7 @@ func describe(errs map[kpi.OrgID]error) (string, []kpi.OrgID) {
 // runRound opens a round of contract id, aggregates it and publishes its
 // release. It returns the round id. A round that fails is recorded as
 // failed in the log, with the reason.
-func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, error) {
+func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, *roundTrace, error) {
 	var (
 		rec  contracts.ContractRecord
 		keys contracts.KeyEpoch
@@ -858,30 +859,165 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, e
 		keys, _ = s.Keys()
 	})
 	if !ok {
-		return "", inputError{fmt.Sprintf("no contract %q in this consortium: see `cxnet contract list`", id)}
+		return "", nil, inputError{fmt.Sprintf("no contract %q in this consortium: see `cxnet contract list`", id)}
 	}
 	if rec.State != contracts.ContractActive {
-		return "", inputError{fmt.Sprintf("%s v%d is %s; a round needs an active contract (approved, and the consortium's key covering its participants: see `cxnet status`)", id, rec.Version, rec.State)}
+		return "", nil, inputError{fmt.Sprintf("%s v%d is %s; a round needs an active contract (approved, and the consortium's key covering its participants: see `cxnet status`)", id, rec.Version, rec.State)}
 	}
+	timeout := c.cfg.Round.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRoundTimeout
+	}
+	tr := newRoundTrace()
+	tr.step("open (raft commit)")
 	entry, err := c.keys.sign(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: id, Version: rec.Version, Hash: rec.Hash, Epoch: keys.Epoch})
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	ev, err := c.submit(ctx, entry)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	roundID := ev.Object
+	c.rounds.running(roundID, true)
+	defer c.rounds.running(roundID, false)
 	log := c.log.With("round", roundID)
-	err = c.aggregate(ctx, roundID, log)
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err = c.aggregate(actx, roundID, log, tr)
+	tr.done()
 	var f *roundFailure
-	if errors.As(err, &f) {
-		log.Warn("round failed", "reason", f.reason)
-		if rerr := c.recordFailure(ctx, f); rerr != nil {
-			log.Warn("record the round's failure", "err", rerr)
-		}
+	switch {
+	case err == nil:
+		log.Info("round trace", "steps", tr.String())
+		return roundID, tr, nil
+	case errors.As(err, &f):
+	case errors.Is(actx.Err(), context.DeadlineExceeded):
+		f = &roundFailure{round: roundID, reason: fmt.Sprintf("timed out after %v (round.timeout) at step %q: %v", timeout, tr.current(), err)}
+	default:
+		f = &roundFailure{round: roundID, reason: fmt.Sprintf("step %q: %v", tr.current(), err)}
 	}
-	return roundID, err
+	log.Warn("round failed", "reason", f.reason, "steps", tr.String())
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	if rerr := c.recordFailure(rctx, f); rerr != nil {
+		log.Warn("record the round's failure", "err", rerr)
+	}
+	return roundID, tr, f
+}
+
+// failStaleRounds records as failed every ongoing round this node takes
+// part in whose aggregator stopped answering: still ongoing round.timeout
+// after this node first saw it (members report one after another, a few
+// seconds apart, so that usually one failure is recorded). A round this
+// node aggregates is left to runRound, unless this node is not running it
+// (it restarted).
+func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
+	org := kpi.OrgID(c.cfg.Org)
+	timeout := c.cfg.Round.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRoundTimeout
+	}
+	type stale struct {
+		r    contracts.Round
+		rank int
+	}
+	var todo []stale
+	c.fsm.Read(func(s *contracts.State) {
+		keys, _ := s.Keys()
+		for _, r := range s.Rounds("") {
+			if !r.State.Ongoing() {
+				continue
+			}
+			rec, _ := s.Contract(r.Contract)
+			pt, member := keys.Point(org)
+			if !member && !slices.Contains(rec.Participants, org) && r.Aggregator != org {
+				continue
+			}
+			todo = append(todo, stale{r, pt})
+		}
+	})
+	for _, st := range todo {
+		r := st.r
+		seen := c.rounds.firstSeen(r.ID, now)
+		if r.Aggregator == org && c.rounds.isRunning(r.ID) {
+			continue
+		}
+		wait := timeout + time.Duration(st.rank)*3*time.Second
+		if now.Sub(seen) < wait {
+			continue
+		}
+		f := &roundFailure{round: r.ID, reason: fmt.Sprintf("aggregator %s stopped answering: the round was still %s %v after %s saw it open (round.timeout %v)",
+			r.Aggregator, r.State, now.Sub(seen).Round(time.Second), org, timeout)}
+		if err := c.recordFailure(ctx, f); err != nil && ctx.Err() == nil {
+			c.log.Warn("record a stale round's failure", "round", r.ID, "err", err)
+			continue
+		}
+		c.log.Warn("round failed: its aggregator stopped answering", "round", r.ID, "aggregator", string(r.Aggregator))
+	}
+}
+
+// roundTrace times the steps of a round this node aggregates.
+type roundTrace struct {
+	start time.Time
+	steps []traceStep
+}
+
+type traceStep struct {
+	Name     string
+	Duration time.Duration
+	at       time.Time
+}
+
+func newRoundTrace() *roundTrace { return &roundTrace{start: time.Now()} }
+
+// step ends the current step and starts the next.
+func (t *roundTrace) step(name string) {
+	if t == nil {
+		return
+	}
+	t.done()
+	t.steps = append(t.steps, traceStep{Name: name, at: time.Now()})
+}
+
+// done ends the current step.
+func (t *roundTrace) done() {
+	if t == nil || len(t.steps) == 0 {
+		return
+	}
+	if last := &t.steps[len(t.steps)-1]; last.Duration == 0 {
+		last.Duration = time.Since(last.at)
+	}
+}
+
+// current names the step under way (or the last).
+func (t *roundTrace) current() string {
+	if t == nil || len(t.steps) == 0 {
+		return ""
+	}
+	return t.steps[len(t.steps)-1].Name
+}
+
+// client is the trace as the API gives it: never nil, for a round this
+// node ran.
+func (t *roundTrace) client() []client.TraceStep {
+	out := []client.TraceStep{}
+	if t == nil {
+		return out
+	}
+	for _, s := range t.steps {
+		out = append(out, client.TraceStep{Step: s.Name, Seconds: s.Duration.Seconds()})
+	}
+	return append(out, client.TraceStep{Step: "total", Seconds: time.Since(t.start).Seconds()})
+}
+
+func (t *roundTrace) String() string {
+	var b strings.Builder
+	for _, s := range t.steps {
+		fmt.Fprintf(&b, "%s=%v ", s.Name, s.Duration.Round(100*time.Microsecond))
+	}
+	fmt.Fprintf(&b, "total=%v", time.Since(t.start).Round(100*time.Microsecond))
+	return b.String()
 }
 
 // recordFailure records a failed round in the log, unless it has ended.
@@ -905,7 +1041,7 @@ func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
 
 // aggregate runs an opened round to its release (steps 2 to 8 at the top
 // of this file).
-func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Logger) error {
+func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Logger, tr *roundTrace) error {
 	fail := func(reason string, blame ...kpi.OrgID) error {
 		return &roundFailure{round: roundID, reason: reason, blame: blame}
 	}
@@ -916,6 +1052,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	log.Info("round opened", "participants", len(v.contract.Participants))
 
 	// 2. commit
+	tr.step("commit (participants encrypt, raft commits)")
 	_, errs := fanOut(v.contract.Participants, func(org kpi.OrgID) (struct{}, error) {
 		var ok struct{}
 		return ok, c.callRound(ctx, org, round.Request{Op: round.OpCommit, Round: roundID}, &ok)
@@ -924,6 +1061,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		log.Warn("round input", "from", string(org), "err", err)
 	}
 	// 3. seal: the state machine fixes the inputs.
+	tr.step("seal (raft commit)")
 	if err := c.sync(ctx); err != nil {
 		return err
 	}
@@ -951,6 +1089,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		return err
 	}
 	// 4. fetch
+	tr.step("fetch")
 	inputs, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (round.Input, error) {
 		var in round.Input
 		if err := c.callRound(ctx, org, round.Request{Op: round.OpFetch, Round: roundID}, &in); err != nil {
@@ -969,6 +1108,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		f(roundID, inputs)
 	}
 	// 5. decrypt
+	tr.step("decrypt (decryptors sum and share)")
 	active := c.thresholdSet(v)
 	shares, errs := fanOut(active, func(org kpi.OrgID) (round.Share, error) {
 		var sh round.Share
@@ -986,6 +1126,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		f(roundID, shares)
 	}
 	// 6. attest
+	tr.step("open (aggregator sums and combines)")
 	counts, values, err := sumInputs(c.keys.params, inputs)
 	if err != nil {
 		return fail("sum the inputs: " + err.Error())
@@ -994,6 +1135,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if err != nil {
 		return fail("open: " + err.Error())
 	}
+	tr.step("attest")
 	attest := contracts.AttestBytes(v.cid, roundID, v.round.Epoch, active, opened)
 	sigs, errs := fanOut(active, func(org kpi.OrgID) ([]byte, error) {
 		var sig []byte
@@ -1012,6 +1154,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		return fail("attestation: "+why, blame...)
 	}
 	// 7. pads
+	tr.step("pads")
 	asked := opened
 	var sealedCounts map[kpi.OrgID][]byte
 	if len(v.contract.Readers) > 0 {
@@ -1041,6 +1184,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		return fail("pads: "+why, blame...)
 	}
 	// 8. release
+	tr.step("release (raft commit)")
 	entry, err = c.keys.sign(contracts.EntryRoundRelease, contracts.RoundRelease{Round: roundID, Decryptors: active,
 		Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts})
 	if err != nil {
@@ -1107,6 +1251,8 @@ type roundGuard struct {
 	now     func() time.Time
 	opened  map[kpi.OrgID][]roundSeen // per aggregator, the rounds served in the last minute
 	reports map[string]bool           // rounds whose aggregator's deviation this node reported
+	seen    map[string]time.Time      // ongoing rounds, when this node first saw each
+	runs    map[string]bool           // rounds this node is aggregating now
 }
 
 // firstReport reports whether round id's deviation is to be reported now:
@@ -1161,4 +1307,39 @@ func (g *roundGuard) allow(agg kpi.OrgID, id string) error {
 	}
 	g.opened[agg] = append(recent, roundSeen{id: id, at: now})
 	return nil
+}
+
+// firstSeen returns when this node first saw ongoing round id, now the
+// first time it is asked.
+func (g *roundGuard) firstSeen(id string, now time.Time) time.Time {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.seen == nil {
+		g.seen = map[string]time.Time{}
+	}
+	if t, ok := g.seen[id]; ok {
+		return t
+	}
+	g.seen[id] = now
+	return now
+}
+
+// running records that this node aggregates round id (or no longer).
+func (g *roundGuard) running(id string, on bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.runs == nil {
+		g.runs = map[string]bool{}
+	}
+	if on {
+		g.runs[id] = true
+	} else {
+		delete(g.runs, id)
+	}
+}
+
+func (g *roundGuard) isRunning(id string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.runs[id]
 }

@@ -24,10 +24,11 @@ func (c *consortium) tendRounds(ctx context.Context, seen map[kpi.ContractID]tim
 	if err := c.forgetEndedRounds(); err != nil {
 		c.log.Warn("forget ended rounds", "err", err)
 	}
+	c.failStaleRounds(ctx, time.Now())
 	for _, id := range c.dueRounds(time.Now(), seen) {
 		log := c.log.With("contract", id)
 		log.Info("scheduled round due")
-		round, err := c.runRound(ctx, id)
+		round, _, err := c.runRound(ctx, id)
 		if c.metrics != nil {
 			outcome := "released"
 			if err != nil {

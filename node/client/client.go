@@ -281,8 +281,13 @@ func (c *Client) Import(ctx context.Context, opt ImportRequest, mapping []byte, 
 // RunRound runs a round of a contract with this node as its aggregator,
 // waits for the release and returns it.
 func (c *Client) RunRound(ctx context.Context, contract string) (*Results, error) {
+	return c.RunRoundWith(ctx, RoundRequest{Contract: contract})
+}
+
+// RunRoundWith runs a round as req asks (with its trace, say).
+func (c *Client) RunRoundWith(ctx context.Context, req RoundRequest) (*Results, error) {
 	var out Results
-	return &out, c.postJSON(ctx, "/v1/rounds", RoundRequest{Contract: contract}, &out)
+	return &out, c.postJSON(ctx, "/v1/rounds", req, &out)
 }
 
 // Results returns a contract's released result: round "" is the latest.

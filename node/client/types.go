@@ -261,6 +261,14 @@ type NextRound struct {
 // RoundRequest is POST /v1/rounds: run a round of a contract now.
 type RoundRequest struct {
 	Contract string `json:"contract"`
+	// Trace asks for the time each step of the round took.
+	Trace bool `json:"trace,omitempty"`
+}
+
+// TraceStep is one step of a round the node aggregated, and its time.
+type TraceStep struct {
+	Step    string  `json:"step"`
+	Seconds float64 `json:"seconds"`
 }
 
 // Results is a released round's result (GET /v1/results/{contract}, and
@@ -279,6 +287,9 @@ type Results struct {
 	// node ran the round but is not one of them: it has no cells.
 	SealedTo []string `json:"sealed_to,omitempty"`
 	Privacy  Privacy  `json:"privacy"`
+	// Trace is the time each step of the round took, when `round run
+	// --trace` asked for it.
+	Trace []TraceStep `json:"trace,omitempty"`
 }
 
 // Privacy states how a result was protected.

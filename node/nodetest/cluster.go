@@ -32,6 +32,8 @@ type Options struct {
 	// defaults when zero.
 	SnapshotThreshold, TrailingLogs uint64
 	SnapshotInterval                time.Duration
+	// RoundTimeout bounds rounds; the node's default when zero.
+	RoundTimeout time.Duration
 }
 
 // Cluster is n nodes, not yet in a consortium (see Form).
@@ -86,7 +88,8 @@ func (c *Cluster) start(org string, opts Options) *Member {
 	cfg := node.Config{Org: org, Kind: "hospital", API: "127.0.0.1:0", Listen: []string{"/ip4/127.0.0.1/tcp/0"},
 		Raft: node.RaftConfig{Heartbeat: opts.Heartbeat, DeadVoterAfter: opts.DeadVoterAfter,
 			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs, SnapshotInterval: opts.SnapshotInterval},
-		Log: node.LogConfig{Level: "debug"}}
+		Round: node.RoundConfig{Timeout: opts.RoundTimeout},
+		Log:   node.LogConfig{Level: "debug"}}
 	if _, err := node.Init(home, cfg); err != nil {
 		t.Fatalf("nodetest: init %s: %v", org, err)
 	}
