@@ -132,6 +132,9 @@ func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEve
 		onEvent(e)
 		c.learnMembers()
 		c.keys.poke()
+		if e.Type == contracts.EventRoundOpened {
+			c.rounds.firstSeen(e.Object, time.Now()) // the round timeout runs from here
+		}
 	}
 	return c
 }
@@ -199,6 +202,7 @@ func (c *consortium) start(ctx context.Context) error {
 	c.wg.Go(func() { every(c.ctx, connectInterval, func() { c.connectMembers(c.ctx) }) })
 	seen := map[kpi.ContractID]time.Time{} // when this node first saw each scheduled contract active
 	c.wg.Go(func() { every(c.ctx, roundsInterval, func() { c.tendRounds(c.ctx, seen) }) })
+	c.wg.Go(func() { every(c.ctx, time.Second, func() { c.failStaleRounds(c.ctx, time.Now()) }) })
 	return nil
 }
 

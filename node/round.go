@@ -908,11 +908,14 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, *
 
 // failStaleRounds records as failed every ongoing round this node takes
 // part in whose aggregator stopped answering: still ongoing round.timeout
-// after this node first saw it (members report one after another, a few
-// seconds apart, so that usually one failure is recorded). A round this
+// after this node applied its opening (members report one after another,
+// half a second apart, so that usually one failure is recorded). A round this
 // node aggregates is left to runRound, unless this node is not running it
 // (it restarted).
 func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
+	if c.getRaft() == nil {
+		return
+	}
 	org := kpi.OrgID(c.cfg.Org)
 	timeout := c.cfg.Round.Timeout
 	if timeout <= 0 {
@@ -943,7 +946,7 @@ func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
 		if r.Aggregator == org && c.rounds.isRunning(r.ID) {
 			continue
 		}
-		wait := timeout + time.Duration(st.rank)*3*time.Second
+		wait := timeout + time.Duration(st.rank)*500*time.Millisecond
 		if now.Sub(seen) < wait {
 			continue
 		}

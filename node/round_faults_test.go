@@ -64,15 +64,15 @@ func TestRoundAggregatorStops(t *testing.T) {
 		go func() { agg.Stop(); close(stopped) }()
 		time.Sleep(time.Minute) // never reaches the seal
 	}})
-	start := time.Now()
 	go agg.Client.RunRound(ctx, "nps-faults") //nolint:errcheck // the node stops under it
 	<-stopped
+	start := time.Now()
 	r := waitRound(t, c.Nodes[1], "", 30*time.Second)
 	took := time.Since(start)
 	if r.State != "failed" || !strings.Contains(r.Reason, "aggregator org-0 stopped answering") {
 		t.Fatalf("round %+v, want failed: its aggregator stopped answering", r)
 	}
-	t.Logf("recorded failed %v after the round opened: %s", took.Round(100*time.Millisecond), r.Reason)
+	t.Logf("recorded failed %v after the aggregator stopped: %s", took.Round(100*time.Millisecond), r.Reason)
 	for _, m := range c.Nodes[1:] {
 		if got := waitRound(t, m, r.Round, 10*time.Second); got.State != "failed" || got.Reason != r.Reason {
 			t.Fatalf("%s lists %+v, %s lists %+v", m.Org, got, c.Nodes[1].Org, r)

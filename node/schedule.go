@@ -24,7 +24,6 @@ func (c *consortium) tendRounds(ctx context.Context, seen map[kpi.ContractID]tim
 	if err := c.forgetEndedRounds(); err != nil {
 		c.log.Warn("forget ended rounds", "err", err)
 	}
-	c.failStaleRounds(ctx, time.Now())
 	for _, id := range c.dueRounds(time.Now(), seen) {
 		log := c.log.With("contract", id)
 		log.Info("scheduled round due")
