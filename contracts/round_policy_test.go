@@ -134,3 +134,20 @@ func TestKeepAndRelease(t *testing.T) {
 		t.Fatalf("a count the inputs do not sum to: %v", err)
 	}
 }
+
+// TestAttestNoCellKept: when no cell reaches the floor the opened counts
+// are empty, and an attestation reads the same whether they cross the
+// wire as [] or not at all (JSON drops an empty list).
+func TestAttestNoCellKept(t *testing.T) {
+	empty := kpi.Opened{Keep: []int{}, Counts: []int64{}, Sums: []byte{}}
+	dropped := kpi.Opened{}
+	a := AttestBytes("c", "nps/1", 1, []kpi.OrgID{"a", "b"}, &empty)
+	b := AttestBytes("c", "nps/1", 1, []kpi.OrgID{"a", "b"}, &dropped)
+	if string(a) != string(b) {
+		t.Fatalf("attestations differ:\n%s\n%s", a, b)
+	}
+	w := Withheld(&empty)
+	if string(AttestBytes("c", "nps/1", 1, []kpi.OrgID{"a", "b"}, &w)) != string(a) {
+		t.Fatal("withholding no counts changes the attestation")
+	}
+}

@@ -91,7 +91,7 @@ func RoundSigner(key ed25519.PrivateKey) func(msg []byte) []byte {
 // withhold the counts) and their padded sums.
 func AttestBytes(consortiumID, round string, epoch uint64, decryptors []kpi.OrgID, o *kpi.Opened) []byte {
 	digest := o.CountsDigest
-	if o.Counts != nil {
+	if digest == "" || o.Counts != nil { // no cell kept: no counts, as JSON may drop them
 		digest = CountsDigest(o.Counts)
 	}
 	body, _ := json.Marshal(struct {
@@ -100,8 +100,16 @@ func AttestBytes(consortiumID, round string, epoch uint64, decryptors []kpi.OrgI
 		Keep         []int       `json:"keep"`
 		CountsDigest string      `json:"counts_digest"`
 		Sums         []byte      `json:"sums"`
-	}{epoch, decryptors, o.Keep, digest, o.Sums}) // slices and a struct: deterministic
+	}{epoch, decryptors, nonNil(o.Keep), digest, nonNil(o.Sums)}) // deterministic, nil or empty alike
 	return signedRoundBytes("cxnet/round-attest/v1", consortiumID, round, body)
+}
+
+// nonNil is s, or an empty slice for nil: both encode alike.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // CountsDigest is the digest of opened counts that attestations sign.
