@@ -111,18 +111,39 @@ func TestDeviatingAggregator(t *testing.T) {
 			}
 		})
 	}
+	// A release whose values are not what the decryptors opened is
+	// refused by every node's state machine, naming its signer.
+	agg.Node.Deviate(node.Deviation{ForgeRelease: true})
+	if _, err := agg.Client.RunRound(ctx, "nps-dev"); err == nil || !strings.Contains(err.Error(), "did not attest what the release says was opened") {
+		t.Fatalf("a forged release: %v", err)
+	}
+	agg.Node.Deviate(node.Deviation{})
+	for _, m := range c.Nodes {
+		refused := 0
+		for _, e := range auditOf(t, m, "round.release") {
+			if e.Detail["outcome"] == "rejected" && e.Actor == "org-0" {
+				refused++
+			}
+		}
+		if refused != 1 {
+			t.Fatalf("%s's audit log holds %d refused releases by org-0, want 1", m.Org, refused)
+		}
+	}
 	for _, m := range c.Nodes {
 		if _, err := m.Client.Results(ctx, "nps-dev", ""); err == nil {
 			t.Fatalf("%s serves a release of a deviating aggregator's round", m.Org)
 		}
 		rounds, err := m.Client.Rounds(ctx, "nps-dev")
-		if err != nil || len(rounds.Rounds) != 4 {
+		if err != nil || len(rounds.Rounds) != 5 {
 			t.Fatalf("%s lists %+v: %v", m.Org, rounds, err)
 		}
-		for _, r := range rounds.Rounds {
+		for _, r := range rounds.Rounds[:4] {
 			if r.State != "failed" || strings.Join(r.Blame, ",") != "org-0" || r.Aggregator != "org-0" || r.EndedAt == "" {
 				t.Fatalf("%s lists %+v: want failed, blaming org-0", m.Org, r)
 			}
+		}
+		if r := rounds.Rounds[4]; r.State != "failed" || !strings.Contains(r.Reason, "release refused") {
+			t.Fatalf("%s lists %+v: want the forged release's round failed", m.Org, r)
 		}
 	}
 	res, err := c.Nodes[1].Client.RunRound(ctx, "nps-dev")

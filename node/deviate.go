@@ -28,6 +28,8 @@ type deviations struct {
 	inputs func(round string, in map[kpi.OrgID]round.Input)
 	shares func(round string, s map[kpi.OrgID]round.Share)
 	opened func(round string, o *kpi.Opened)
+	// release changes the release this aggregator publishes.
+	release func(r *contracts.RoundRelease)
 	// tap sees every round request this node sends and the reply it
 	// gets, as a wiretap on the stream would after decryption.
 	tap func(to kpi.OrgID, req, reply []byte)

@@ -49,6 +49,10 @@ type Deviation struct {
 	// InflateCounts: as aggregator, the node claims every cell reaches
 	// the floor, with a count of 1000, when it asks for the pads.
 	InflateCounts bool
+	// ForgeRelease: as aggregator, the node publishes a release whose
+	// opened sums are not those the decryptors attested (to release
+	// values of its choosing).
+	ForgeRelease bool
 	// AfterCommit and AfterDecrypt run on the aggregator once the
 	// participants committed (before the seal), and once the decryptors
 	// gave their shares (faults: a test stops a node there).
@@ -75,6 +79,14 @@ func (n *Node) Deviate(d Deviation) {
 				var in round.Input
 				err := c.callRound(context.Background(), org, round.Request{Op: round.OpFetch, Round: id}, &in)
 				c.log.Warn("deviating: fetched before the seal", "from", string(org), "err", err)
+			}
+		}
+	}
+	if d.ForgeRelease {
+		h.release = func(r *contracts.RoundRelease) {
+			r.Opened.Sums = slices.Clone(r.Opened.Sums)
+			if len(r.Opened.Sums) > 0 {
+				r.Opened.Sums[0]++
 			}
 		}
 	}
