@@ -404,7 +404,7 @@ func TestOtherPages(t *testing.T) {
 	c := h.login("")
 	cases := []struct{ path, want string }{
 		{"/ui/", `hosp-b</td>`},
-		{"/ui/", `<code>cxnet contract approve waiting</code>`},         // waits for this org's approval
+		{"/ui/", `<code>cxnet contract approve waiting</code>`},          // waits for this org's approval
 		{"/ui/", `nps-care/7`},                                           // the latest release
 		{"/ui/contracts", `spent 0.5, left 1.5`},                         // the privacy budget
 		{"/ui/contracts", `hosp-b<br><span class="sub">released sealed`}, // readers
