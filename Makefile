@@ -10,7 +10,13 @@ LDFLAGS := -X github.com/cxnet/cxnet/node.Version=$(VERSION)
 FUZZTIME ?= 20000x
 FUZZMINIMIZE ?= 1000x
 
-.PHONY: build test race check bench demo fuzz clean
+.PHONY: build test race check bench demo fuzz chartjs clean
+
+# The dashboard's charting library (node/ui), vendored from npm at a pinned
+# version whose tarball must match the registry's integrity hash.
+CHARTJS_VERSION   ?= 4.6.1
+CHARTJS_INTEGRITY ?= sha512-hJyniucsFmq//EvXYvJ6c6mahPoI3kaxdjVH8awTaJ/fDNWeSqqqArixMJWkWNN6fcYvPU3HneSANFNYtRi61g==
+CHARTJS_DIR       := node/ui/static/vendor/chartjs
 
 build: ## build bin/cxnet
 	$(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN) .
@@ -41,6 +47,18 @@ bench: build ## benchmarks: Go micro-benchmarks and cxnet vs sqlite3 on 1M rows
 
 demo: build ## a node on real CMS data, results printed
 	$(GO) run ./simulations/cmd/demo -cxnet $(BIN)
+
+chartjs: ## refresh the vendored Chart.js: CHARTJS_VERSION from npm, checked against CHARTJS_INTEGRITY
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	curl -sSfL -o "$$tmp/chart.tgz" https://registry.npmjs.org/chart.js/-/chart.js-$(CHARTJS_VERSION).tgz; \
+	got="sha512-$$(openssl dgst -sha512 -binary "$$tmp/chart.tgz" | openssl base64 -A)"; \
+	if [ "$$got" != "$(CHARTJS_INTEGRITY)" ]; then \
+	  echo "chart.js $(CHARTJS_VERSION): tarball integrity $$got, want $(CHARTJS_INTEGRITY);"; \
+	  echo "for a new version, set CHARTJS_INTEGRITY to what \`npm view chart.js@$(CHARTJS_VERSION) dist.integrity\` says"; exit 1; fi; \
+	tar -xzf "$$tmp/chart.tgz" -C "$$tmp" package/dist/chart.umd.min.js package/LICENSE.md; \
+	cp "$$tmp/package/dist/chart.umd.min.js" "$$tmp/package/LICENSE.md" $(CHARTJS_DIR)/; \
+	echo $(CHARTJS_VERSION) > $(CHARTJS_DIR)/VERSION; \
+	echo "vendored Chart.js $(CHARTJS_VERSION) (MIT, LICENSE.md beside it) in $(CHARTJS_DIR)"
 
 clean:
 	rm -rf bin simulations/out

@@ -55,6 +55,7 @@ func NewApp(stdout, stderr io.Writer) *ucli.App {
 			roundCommand(),
 			resultsCommand(),
 			auditCommand(),
+			uiCommand(),
 			demoCommand(),
 		},
 		OnUsageError: func(c *ucli.Context, err error, _ bool) error {

@@ -24,7 +24,8 @@ import (
 // Every route answers only requests whose Host names the API — its
 // listen address, or localhost, 127.0.0.1 or [::1] with its port — so a
 // web page that rebinds its own name to this machine reads nothing
-// (hostCheck). Everything under /v1 needs the bearer token too; /metrics
+// (hostCheck). Everything under /v1 needs the bearer token too, and the
+// dashboard under /ui/ a session from a login link (uiRoutes); /metrics
 // and /healthz carry no data and are open to local scrapers, on a
 // loopback Host only.
 func (n *Node) routes() http.Handler {
@@ -40,6 +41,7 @@ func (n *Node) routes() http.Handler {
 	n.consortiumRoutes(handle)
 	handle("GET /v1/audit", "audit", n.handleAudit)
 	handle("GET /v1/audit/verify", "audit_verify", n.handleAuditVerify)
+	n.uiRoutes(mux, handle)
 	mux.Handle("GET /metrics", hosts.guard(n.metrics.handler(), true))
 	mux.Handle("GET /healthz", hosts.guard(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !n.ready.Load() {

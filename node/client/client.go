@@ -305,3 +305,10 @@ func (c *Client) Rounds(ctx context.Context, contract string) (*Rounds, error) {
 	var out Rounds
 	return &out, c.getJSON(ctx, "/v1/contracts/"+url.PathEscape(contract)+"/rounds", &out)
 }
+
+// UILogin asks the node for a one-time login link to its dashboard,
+// landing on path ("/ui/" when empty).
+func (c *Client) UILogin(ctx context.Context, path string) (*UILogin, error) {
+	var out UILogin
+	return &out, c.postJSON(ctx, "/v1/ui/login", UILoginRequest{Path: path}, &out)
+}

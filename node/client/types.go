@@ -319,3 +319,16 @@ type Round struct {
 	OpenedAt   string   `json:"opened_at"`
 	EndedAt    string   `json:"ended_at,omitempty"`
 }
+
+// UILoginRequest is POST /v1/ui/login: a one-time login link to the
+// node's dashboard, landing on Path ("/ui/" when empty).
+type UILoginRequest struct {
+	Path string `json:"path,omitempty"`
+}
+
+// UILogin is a one-time login link to the dashboard: it works once,
+// before Expires (at most a minute), and starts a browser session.
+type UILogin struct {
+	URL     string    `json:"url"`
+	Expires time.Time `json:"expires"`
+}
