@@ -22,8 +22,8 @@ func cmsShare(part, split int) (Export, error) {
 	}
 	return Export{
 		Name: "cms-oas-cahps-2024-07.csv", Format: "csv", Body: b.Bytes(), Records: sum.Records,
-		What: fmt.Sprintf("its %d of the %d facilities of the CMS outpatient survey file (OAS CAHPS, July 2024): %d completed surveys (CSV)",
-			sum.Facilities, len(cms.Share(fs, 0, 0)), sum.Records),
+		What: fmt.Sprintf("its %d of the %d facilities of the CMS outpatient survey file (OAS CAHPS, July 2024), one record per completed survey (CSV)",
+			sum.Facilities, len(cms.Share(fs, 0, 0))),
 	}, nil
 }
 

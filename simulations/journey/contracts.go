@@ -60,8 +60,8 @@ func (d *Dataset) Contracts() []Contract {
 			Participants: sorted(EastPharmacy.ID, BayPharmacy.ID, NorthGeneral.ID), Readers: readers,
 			ProposedBy: EastPharmacy.ID, RunBy: BayPharmacy.ID, ReadOn: Ridge.ID, Beside: EastPharmacy.ID,
 			Why: "every contract needs at least three participants (with two, each would learn the other's cells by " +
-				"subtracting its own), so North General's outpatient pharmacy joins the two pharmacies; " +
-				"the release is sealed to " + strings.Join(readers, " and ") + " only",
+				"subtracting its own), so North General's outpatient pharmacy joins the two pharmacies; the readers " +
+				"see the result, the pharmacies do not",
 		},
 		{
 			ID: "wait-by-region", Title: "Mean minutes waited before being seen, by where patients live",

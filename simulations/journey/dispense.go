@@ -29,7 +29,7 @@ var DrugClasses = func() []string {
 // adherent is the share of each dispensing organisation's therapies that
 // refill on time: East runs refill reminders, North General's outpatient
 // pharmacy sees patients just out of hospital.
-var adherent = map[string]float64{EastPharmacy.ID: 0.80, BayPharmacy.ID: 0.62, NorthGeneral.ID: 0.50}
+var adherent = map[string]float64{EastPharmacy.ID: 0.82, BayPharmacy.ID: 0.55, NorthGeneral.ID: 0.42}
 
 // fill is one dispense of a therapy, on day (0-based) of Year.
 type fill struct {
