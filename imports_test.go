@@ -11,8 +11,9 @@ import (
 // contracts, privacy, store and ingest never import one another; kpi and
 // node/client stay leaves; cli reaches the node only through its API client
 // (and node itself for init, run and demo, and the demo's data from
-// simulations/journey); simulations import nothing of cxnet; the wire-protocol packages under
-// protocol stay on go-libp2p and their own framing.
+// simulations/journey); simulations import nothing of cxnet; the
+// wire-protocol packages under protocol stay on go-libp2p and their own
+// framing.
 func TestImportRule(t *testing.T) {
 	const mod = "github.com/cxnet/cxnet"
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
