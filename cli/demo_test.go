@@ -38,7 +38,6 @@ func TestDemo(t *testing.T) {
 		"$ cxnet data import --format csv programme-survey-2025.csv",
 		"$ cxnet data import --format fhir --map drug-classes.yaml dispenses-2025.ndjson",
 		"9 patients moved from East to Bay during the year and filled prescriptions at both",
-		"key epoch 6 over 6 members",
 		"sealed to payer-west, pharma-ridge: pharm-bay's node got no cells",
 		"`cxnet results adherence-pdc` on hosp-north: refused (403), as on every participant",
 		"payer-west, a reader too, opens the same 3 cells on its node",
@@ -48,6 +47,9 @@ func TestDemo(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
+	}
+	if !regexp.MustCompile(`key epoch [0-9]+ over 6 members, public key sha256:[0-9a-f]{12}…; any 4 of them must cooperate`).MatchString(out) {
+		t.Error("output lacks the key over six members, four to decrypt")
 	}
 	if strings.Contains(out, "DIFFERS") || strings.Contains(out, "surveys add up to CMS's") {
 		t.Errorf("a difference, or a CMS check without the CMS file")
