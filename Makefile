@@ -45,8 +45,8 @@ bench: build ## benchmarks: Go micro-benchmarks and cxnet vs sqlite3 on 1M rows
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 	bash simulations/bench/import_vs_sqlite.sh
 
-demo: build ## a node on real CMS data, results printed
-	$(GO) run ./simulations/cmd/demo -cxnet $(BIN)
+demo: build ## the patient journey: hospitals, a pharma programme and pharmacies release four KPIs, checked against the pooled data
+	$(BIN) demo
 
 chartjs: ## refresh the vendored Chart.js: CHARTJS_VERSION from npm, checked against CHARTJS_INTEGRITY
 	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \

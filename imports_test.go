@@ -10,8 +10,10 @@ import (
 // TestImportRule enforces the dependency rule of STYLE.md: protocol,
 // contracts, privacy, store and ingest never import one another; kpi and
 // node/client stay leaves; cli reaches the node only through its API client
-// (and node itself for init, run and demo); the wire-protocol packages under
-// protocol stay on go-libp2p and their own framing.
+// (and node itself for init, run and demo, and the demo's data from
+// simulations/journey); simulations import nothing of cxnet; the
+// wire-protocol packages under protocol stay on go-libp2p and their own
+// framing.
 func TestImportRule(t *testing.T) {
 	const mod = "github.com/cxnet/cxnet"
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
@@ -102,9 +104,18 @@ func TestImportRule(t *testing.T) {
 				}
 			}
 		}
+		// The demo's data (simulations/journey, for `cxnet demo`) is
+		// plain data and arithmetic: nothing of cxnet.
+		if self == "simulations" {
+			for _, dep := range p.Deps {
+				if strings.HasPrefix(dep, mod+"/") && top(dep) != "simulations" {
+					t.Errorf("%s depends on %s: simulations import nothing of cxnet (their tests may)", p.ImportPath, dep)
+				}
+			}
+		}
 		if self == "cli" {
 			for _, imp := range p.Imports {
-				if strings.HasPrefix(imp, mod+"/") && imp != mod+"/node" && imp != mod+"/node/client" && imp != mod+"/kpi" && top(imp) != "cli" {
+				if strings.HasPrefix(imp, mod+"/") && imp != mod+"/node" && imp != mod+"/node/client" && imp != mod+"/kpi" && top(imp) != "cli" && imp != mod+"/simulations/journey" {
 					t.Errorf("%s imports %s: cli talks to parts only through node and its API client", p.ImportPath, imp)
 				}
 			}
