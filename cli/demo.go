@@ -169,12 +169,14 @@ func (d *demo) serve() {
 }
 
 // serveHints are the commands printed for a running consortium: what to
-// type, and what it shows. The dashboard's login link (`cxnet ui`) belongs
-// in this list once that command exists.
+// type, and what it shows — the dashboard's login link first.
 func (d *demo) serveHints() [][2]string {
 	home := func(org string) string { return "cxnet --home " + filepath.Join(d.dir, org) }
 	cs := d.data.Contracts()
-	var out [][2]string
+	out := [][2]string{
+		{home(cs[0].ReadOn) + " ui --open", "the analyst's dashboard: a one-time login link, opened in a browser"},
+		{home(cs[0].RunBy) + " round list " + cs[0].ID, "every round: released or failed, and why"},
+	}
 	for _, c := range cs {
 		if len(c.Readers) == 0 {
 			out = append(out, [2]string{home(c.ReadOn) + " results " + c.ID, "the release beside " + c.ReadOn + "'s own value"})
