@@ -33,20 +33,45 @@ func CheckInputs(r *Round, digests map[kpi.OrgID]string) error {
 	return nil
 }
 
+// MinContributors is the fewest organisations whose records a released
+// cell must hold: with one, the cell is that organisation's own; with
+// two, each learns the other's by subtracting its own.
+const MinContributors = MinReleaseInputs
+
+// Contributes says, for an organisation's own cell counts, which cells it
+// feeds (1) and which not (0): summed over the inputs, how many
+// organisations feed each cell.
+func Contributes(counts []int64) []int64 {
+	out := make([]int64, len(counts))
+	for i, n := range counts {
+		if n > 0 {
+			out[i] = 1
+		}
+	}
+	return out
+}
+
 // Keep opens what the decryptors of a round of c opened: the cells whose
-// count reaches the cohort floor, their counts, and their components'
-// padded sums modulo 2^64 (counts and sums as the opened sums, in cell
-// and component order).
-func Keep(c *Contract, counts, sums []*big.Int) (*kpi.Opened, error) {
+// count reaches the cohort floor and that at least MinContributors
+// organisations feed, their counts, and their components' padded sums
+// modulo 2^64 (counts, contributors and sums as opened, in cell and
+// component order); and the cells that reach the floor but too few
+// organisations feed.
+func Keep(c *Contract, counts, contributors, sums []*big.Int) (*kpi.Opened, error) {
 	n, w := len(c.Cells()), c.Width()
-	if len(counts) != n || len(sums) != n*w {
-		return nil, fmt.Errorf("%d counts and %d sums for %d cells of %d components", len(counts), len(sums), n, w)
+	if len(counts) != n || len(contributors) != n || len(sums) != n*w {
+		return nil, fmt.Errorf("%d counts, %d contributor counts and %d sums for %d cells of %d components", len(counts), len(contributors), len(sums), n, w)
 	}
 	floor := big.NewInt(int64(c.Privacy.MinCohort))
+	enough := big.NewInt(MinContributors)
 	mask := new(big.Int).SetUint64(^uint64(0))
 	o := &kpi.Opened{Keep: []int{}, Counts: []int64{}, Sums: []byte{}}
 	for i, cnt := range counts {
 		if cnt.Cmp(floor) < 0 || !cnt.IsInt64() {
+			continue
+		}
+		if contributors[i].Cmp(enough) < 0 {
+			o.Few = append(o.Few, i)
 			continue
 		}
 		o.Keep = append(o.Keep, i)

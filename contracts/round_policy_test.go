@@ -72,14 +72,14 @@ func TestKeepAndRelease(t *testing.T) {
 	// Padded sums may exceed 2^64 (n inputs of up to 2^64 each): only the
 	// sum modulo 2^64 is kept.
 	big1 := new(big.Int).Add(new(big.Int).Lsh(big.NewInt(1), 64), big.NewInt(5))
-	o, err := Keep(c, ints(11, 10, 40), append(append(ints(11, 3, 2), ints(10, 1, 1)...), big1, big.NewInt(7), big.NewInt(8)))
+	o, err := Keep(c, ints(11, 10, 40), ints(3, 3, 5), append(append(ints(11, 3, 2), ints(10, 1, 1)...), big1, big.NewInt(7), big.NewInt(8)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(o.Keep, []int{0, 2}) || !slices.Equal(o.Counts, []int64{11, 40}) || binary.LittleEndian.Uint64(o.Sums[24:]) != 5 {
 		t.Fatalf("opened %+v: want cells 0 and 2 (cell 1 has 10 records, under 11), sums mod 2^64", o)
 	}
-	if _, err := Keep(c, ints(1), ints(1)); err == nil {
+	if _, err := Keep(c, ints(1), ints(1), ints(1)); err == nil {
 		t.Fatal("a short opening kept")
 	}
 	for _, tc := range []struct {
@@ -119,7 +119,7 @@ func TestKeepAndRelease(t *testing.T) {
 	for i, x := range comps {
 		sums[i] = new(big.Int).SetUint64(uint64(x) + pads[0][i] + pads[1][i])
 	}
-	o, _ = Keep(c, ints(11, 10, 40), sums)
+	o, _ = Keep(c, ints(11, 10, 40), ints(3, 4, 3), sums)
 	o.Counts = []int64{11, 40}
 	kp := make([][]byte, 2)
 	for i := range pads {
@@ -132,6 +132,44 @@ func TestKeepAndRelease(t *testing.T) {
 	o.Counts[1] = 41
 	if _, err := ReleaseOpened(c, o, kp); err == nil || !strings.Contains(err.Error(), "the inputs' count is 40 but the decryptors opened 41") {
 		t.Fatalf("a count the inputs do not sum to: %v", err)
+	}
+}
+
+// TestCellOfTooFewOrganisations: a cell above the floor that one or two
+// organisations feed is not kept (it would be one organisation's own
+// cell, or two that each learn the other's): suppressed, saying so.
+func TestCellOfTooFewOrganisations(t *testing.T) {
+	c := govContract(t, []byte("id: nps-few\nmeasure: nps\naggregate: nps\ngroup_by: {site: [a, b, c]}\nparticipants: [org-x, org-y, org-z]\nprivacy: {min_cohort: 11}\n"))
+	n := func(xs ...int64) []*big.Int {
+		out := make([]*big.Int, len(xs))
+		for i, x := range xs {
+			out[i] = big.NewInt(x)
+		}
+		return out
+	}
+	o, err := Keep(c, n(500, 40, 12), n(1, 2, 3), n(500, 100, 50, 40, 4, 4, 12, 2, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(o.Keep, []int{2}) || !slices.Equal(o.Few, []int{0, 1}) {
+		t.Fatalf("kept %v, few %v: want site c kept, a (one organisation's 500 answers) and b (two's) suppressed", o.Keep, o.Few)
+	}
+	if err := CheckOpened(c, o); err != nil {
+		t.Fatal(err)
+	}
+	cells, err := ReleaseOpened(c, o, [][]byte{make([]byte, 24)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{SuppressedFewOrgs, SuppressedFewOrgs, ""} {
+		if cells[i].Reason != want || cells[i].Suppressed != (want != "") {
+			t.Errorf("cell %d: %+v, want reason %q", i, cells[i], want)
+		}
+	}
+	bad := *o
+	bad.Few = []int{2}
+	if err := CheckOpened(c, &bad); err == nil {
+		t.Error("a cell both kept and too thin accepted")
 	}
 }
 

@@ -75,6 +75,7 @@ type ReleasedCell struct {
 // Suppression reasons.
 const (
 	SuppressedMinCohort    = "min_cohort"
+	SuppressedFewOrgs      = "min_organisations"
 	SuppressedDifferencing = "differencing"
 )
 
@@ -98,9 +99,10 @@ func AttestBytes(consortiumID, round string, epoch uint64, decryptors []kpi.OrgI
 		Epoch        uint64      `json:"epoch"`
 		Decryptors   []kpi.OrgID `json:"decryptors"`
 		Keep         []int       `json:"keep"`
+		Few          []int       `json:"few"`
 		CountsDigest string      `json:"counts_digest"`
 		Sums         []byte      `json:"sums"`
-	}{epoch, decryptors, nonNil(o.Keep), digest, nonNil(o.Sums)}) // deterministic, nil or empty alike
+	}{epoch, decryptors, nonNil(o.Keep), nonNil(o.Few), digest, nonNil(o.Sums)}) // deterministic, nil or empty alike
 	return signedRoundBytes("cxnet/round-attest/v1", consortiumID, round, body)
 }
 
@@ -124,7 +126,7 @@ func CountsDigest(counts []int64) string {
 // Withheld is o as a release to readers carries it: the counts replaced
 // by their digest.
 func Withheld(o *kpi.Opened) kpi.Opened {
-	return kpi.Opened{Keep: o.Keep, CountsDigest: CountsDigest(o.Counts), Sums: o.Sums}
+	return kpi.Opened{Keep: o.Keep, Few: o.Few, CountsDigest: CountsDigest(o.Counts), Sums: o.Sums}
 }
 
 // SealedBytes is the canonical encoding of ciphertexts sealed to readers,
@@ -220,6 +222,11 @@ func checkKept(c *Contract, o *kpi.Opened, withCounts bool) error {
 			return fmt.Errorf("the kept cells must be distinct cells 0 to %d, ascending", cells-1)
 		}
 	}
+	for i, k := range o.Few {
+		if k < 0 || k >= cells || i > 0 && o.Few[i-1] >= k || slices.Contains(o.Keep, k) {
+			return fmt.Errorf("the cells too few organisations feed must be distinct cells 0 to %d, ascending, none of them kept", cells-1)
+		}
+	}
 	if len(o.Sums) != 8*len(o.Keep)*c.Width() {
 		return fmt.Errorf("%d bytes of sums for %d kept cells of %d components", len(o.Sums), len(o.Keep), c.Width())
 	}
@@ -299,6 +306,9 @@ func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, e
 			continue
 		}
 		out[i].Suppressed, out[i].Reason = true, SuppressedMinCohort
+		if slices.Contains(o.Few, i) {
+			out[i].Reason = SuppressedFewOrgs
+		}
 	}
 	return out, nil
 }

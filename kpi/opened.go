@@ -12,8 +12,13 @@ package kpi
 // never opens.
 type Opened struct {
 	// Keep lists the cells (positions in the contract's cell layout)
-	// whose count reaches the floor, ascending.
+	// whose count reaches the floor, fed by enough organisations,
+	// ascending.
 	Keep []int `json:"keep"`
+	// Few lists the cells whose count reaches the floor but that too few
+	// organisations feed (one organisation's cell, or two whose each
+	// would learn the other's), ascending: suppressed too.
+	Few []int `json:"few,omitempty"`
 	// Counts are the kept cells' opened counts, in Keep order. A release
 	// to readers withholds them (nil) and gives their digest instead, the
 	// counts themselves sealed to the readers.

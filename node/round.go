@@ -406,6 +406,9 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 	if err != nil {
 		return nil, err
 	}
+	// Which cells this organisation has records in, before any noise:
+	// summed, how many organisations feed each cell (contracts.Keep).
+	contributes := contracts.Contributes(v.contract.CellCounts(comps))
 	if eps := v.contract.Privacy.Epsilon; eps.Mantissa != 0 && v.contract.Sensitivity() > 0 {
 		// This member's share of the round's Laplace noise: shares of the
 		// fewest participants a release may sum add up to one full draw,
@@ -419,7 +422,7 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 			comps[i] += x
 		}
 	}
-	counts := v.contract.CellCounts(comps)
+	counts := append(v.contract.CellCounts(comps), contributes...)
 	in := &keptInput{Pads: make([]uint64, len(comps))}
 	var buf [8]byte
 	padded := make([]int64, len(comps))
@@ -645,7 +648,9 @@ func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.
 	}
 	n := len(c.Cells())
 	w := c.Width()
-	openedCounts, err := privacy.Open(p, counts, cs, n)
+	// The counts vector is every cell's count, then how many
+	// organisations feed it.
+	openedCounts, err := privacy.Open(p, counts, cs, 2*n)
 	if err != nil {
 		return nil, fmt.Errorf("the counts do not open: %w", err)
 	}
@@ -653,7 +658,7 @@ func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.
 	if err != nil {
 		return nil, fmt.Errorf("the sums do not open: %w", err)
 	}
-	return contracts.Keep(c, openedCounts, sums)
+	return contracts.Keep(c, openedCounts[:n], openedCounts[n:], sums)
 }
 
 // attest opens a round's sums from every decryptor's signed share and

@@ -18,9 +18,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/ingest"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/privacy"
 	"github.com/cxnet/cxnet/protocol/round"
+	"github.com/cxnet/cxnet/store"
 )
 
 const peerC = "12D3KooWPtfMgpnHgTxG9WPa3h7DU5T8Ff8BQJkkfoKFMZmeJeHN"
@@ -119,14 +121,19 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 	f.apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: ct.ID, Version: 1, Hash: ct.Hash()}, "hosp-b", keyB)
 	f.apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: ct.ID, Version: 1, Hash: ct.Hash()}, "hosp-c", keyC)
 	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: ct.ID, Version: 1, Hash: ct.Hash(), Epoch: 1}, "hosp-b", keyB).Object
+	// hosp-a's own records: 5 answers, 2 promoters, 1 detractor.
+	csv := "record_id,subject,measure,value,time\na-1,p1,nps,9,2026-03-01\na-2,p2,nps,10,2026-03-01\na-3,p3,nps,8,2026-03-01\na-4,p4,nps,7,2026-03-01\na-5,p5,nps,3,2026-03-01\n"
+	if _, err := c.db.Import(context.Background(), ingest.NewCSVReader(strings.NewReader(csv), "a.csv", ingest.Options{}), store.ImportOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	f.commitAll(t)
 	return f
 }
 
 // commitAll commits every participant's input to the fixture's round:
-// hosp-a's node makes its own (no records: zeros), registered as its
-// node would through raft; 10 answers from hosp-b (4 promoters, 3
-// detractors) and hosp-c (3, 5), padded.
+// hosp-a's node makes its own (5 answers), registered as its node would
+// through raft; 10 answers from hosp-b (4 promoters, 3 detractors) and
+// hosp-c (3, 5), padded.
 func (f *policyFixture) commitAll(t testing.TB) {
 	c := f.c
 	p := c.keys.params
@@ -150,7 +157,7 @@ func (f *policyFixture) commitAll(t testing.TB) {
 		for i := range comps {
 			padded[i] = int64(uint64(comps[i]) + pads[i])
 		}
-		in.Counts, _ = privacy.Encrypt(p, pk, comps[:1])
+		in.Counts, _ = privacy.Encrypt(p, pk, []int64{comps[0], 1}) // the count, and that it feeds the cell
 		in.Values, _ = privacy.Encrypt(p, pk, padded)
 		f.inputs[org], f.pads[org] = in, pads
 		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: inputDigest(&in)}, org, f.keys[org])
@@ -357,11 +364,11 @@ func TestForgedShareAttack(t *testing.T) {
 	if err := json.Unmarshal(reply, &sig); err != nil {
 		t.Fatal(err)
 	}
-	// hosp-a's own records are none: the cell holds 20 answers of b and
-	// c, above the floor of 11, opened as the sum of the padded values.
+	// The cell holds 25 answers of a, b and c, above the floor of 11,
+	// opened as the sum of the padded values.
 	opened, err := openShares(f.c.keys.params, f.view(t, contracts.RoundSealed).contract, kept.Counts, kept.Values, ab,
 		map[kpi.OrgID]round.Share{"hosp-a": kept.Share, "hosp-b": honestB})
-	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 20 {
+	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 25 {
 		t.Fatalf("opened %+v: %v", opened, err)
 	}
 	attest := contracts.AttestBytes(f.c.consortiumID(), f.round, 1, ab, opened)

@@ -63,6 +63,7 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 	// Each participant's components: a few NPS answers per site, the
 	// last site often under the floor network-wide.
 	pooled := make([]int64, cells*w)
+	feeders := make([]int, cells) // organisations with records in each cell
 	inputs := map[kpi.OrgID]round.Input{}
 	var pads [][]uint64
 	for i := range n {
@@ -82,6 +83,11 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 				}
 			}
 		}
+		for k := range cells {
+			if comps[k*w] > 0 {
+				feeders[k]++
+			}
+		}
 		pad := make([]uint64, len(comps))
 		padded := make([]int64, len(comps))
 		for j, x := range comps {
@@ -90,7 +96,7 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 			padded[j] = int64(uint64(x) + pad[j])
 		}
 		var in round.Input
-		if in.Counts, err = privacy.Encrypt(p, pk, c.CellCounts(comps)); err != nil {
+		if in.Counts, err = privacy.Encrypt(p, pk, append(c.CellCounts(comps), contracts.Contributes(c.CellCounts(comps))...)); err != nil {
 			rt.Fatal(err)
 		}
 		if in.Values, err = privacy.Encrypt(p, pk, padded); err != nil {
@@ -141,9 +147,12 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 	}
 	want, _ := c.Release(pooled)
 	for k, cell := range got {
-		if pooled[k*w] < 11 {
+		if pooled[k*w] < 11 || feeders[k] < contracts.MinContributors {
 			if !cell.Suppressed || cell.Count != nil {
-				rt.Fatalf("cell %d (%d records) released: %+v", k, pooled[k*w], cell)
+				rt.Fatalf("cell %d (%d records from %d organisations) released: %+v", k, pooled[k*w], feeders[k], cell)
+			}
+			if want := contracts.SuppressedMinCohort; pooled[k*w] >= 11 && cell.Reason == want {
+				rt.Fatalf("cell %d: %d records from %d organisations suppressed for %s", k, pooled[k*w], feeders[k], want)
 			}
 			if slices.Contains(opened.Keep, k) || len(opened.Sums) != 8*w*len(opened.Keep) {
 				rt.Fatalf("cell %d under the floor opened", k)

@@ -239,3 +239,40 @@ func TestScheduledRound(t *testing.T) {
 		t.Fatalf("next round due %s, want about a day from now", info.NextRound.Due)
 	}
 }
+
+// TestCellOfOneOrganisationSuppressed: a cell above the cohort floor that
+// one organisation alone feeds would release that organisation's own
+// cell to the others: it is suppressed (reason min_organisations), while
+// the cells every organisation feeds are released.
+func TestCellOfOneOrganisationSuppressed(t *testing.T) {
+	ctx := context.Background()
+	c, truth := npsConsortium(t, "one-org", 7, 100, 100, 100)
+	var b strings.Builder
+	b.WriteString("record_id,subject,measure,value,time,care_setting\n")
+	for i := range 30 {
+		fmt.Fprintf(&b, "tele-%d,t%d,nps,%d,2026-03-%02d,telehealth\n", i, i, i%11, 1+i%28)
+	}
+	if _, err := c.Nodes[0].Client.Import(ctx, client.ImportRequest{Format: "csv"}, nil,
+		[]client.ImportFile{{Name: "tele.csv", Body: strings.NewReader(b.String())}}); err != nil {
+		t.Fatal(err)
+	}
+	agree(t, "nps-tele", "id: nps-tele\nmeasure: nps\naggregate: nps\ngroup_by: {care_setting: [inpatient, outpatient, telehealth]}\n"+
+		"participants: [org-0, org-1, org-2]\napprovals: 1\nprivacy: {min_cohort: 11}\n", c.Nodes[0])
+	c.RequireSameState()
+	res, err := c.Nodes[1].Client.RunRound(ctx, "nps-tele")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, cell := range res.Cells {
+		care := cell.Group["care_setting"]
+		if care == "telehealth" {
+			if !cell.Suppressed || cell.Count != nil || cell.Reason != "min_organisations" {
+				t.Fatalf("org-0's own 30 telehealth answers released to the others: %+v", cell)
+			}
+			continue
+		}
+		if cell.Suppressed || cell.Count == nil || *cell.Count != truth[care].n {
+			t.Fatalf("%s: %+v, want %d answers released", care, cell, truth[care].n)
+		}
+	}
+}
