@@ -173,8 +173,16 @@ func (d *demo) serve() {
 func (d *demo) serveHints() [][2]string {
 	home := func(org string) string { return "cxnet --home " + filepath.Join(d.dir, org) }
 	cs := d.data.Contracts()
+	// The dashboard of an organisation that may read every released KPI
+	// (the readers' contract's reader, when it reads the others too).
+	dash := cs[0].ReadOn
+	for _, c := range cs {
+		if len(c.Readers) > 0 {
+			dash = c.ReadOn
+		}
+	}
 	out := [][2]string{
-		{home(cs[0].ReadOn) + " ui --open", "the analyst's dashboard: a one-time login link, opened in a browser"},
+		{home(dash) + " ui --open", "the analyst's dashboard: every released KPI beside " + dash + "'s own values"},
 		{home(cs[0].RunBy) + " round list " + cs[0].ID, "every round: released or failed, and why"},
 	}
 	for _, c := range cs {
