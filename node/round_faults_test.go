@@ -57,7 +57,7 @@ func waitRound(t *testing.T, m *nodetest.Member, id string, within time.Duration
 // releases exactly, over the three live inputs.
 func TestRoundAggregatorStops(t *testing.T) {
 	ctx := context.Background()
-	c, _ := faultConsortium(t, "agg-stops", 3*time.Second)
+	c, _ := faultConsortium(t, "agg-stops", 10*time.Second) // a round under the race detector takes seconds
 	agg := c.Nodes[0]
 	stopped := make(chan struct{})
 	agg.Node.Deviate(node.Deviation{AfterCommit: func() {
