@@ -245,7 +245,7 @@ func contractPreviewCommand() *ucli.Command {
 			fmt.Fprintf(c.App.Writer, "%s v%d  %s of %s  (this node's own data, %d records scanned)\n", p.Contract, p.Version, p.Aggregate, p.Measure, p.Scanned)
 			t := newTable(c.App.Writer, "GROUP", "COUNT", "VALUE")
 			for _, cell := range p.Cells {
-				t.row(groupString(cell.Group), *cell.Count, valueString(cell.Value))
+				t.row(groupString(cell.Group), *cell.Count, client.FormatValue(cell.Value))
 			}
 			return t.flush()
 		},

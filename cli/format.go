@@ -70,21 +70,3 @@ func groupString(g map[string]string) string {
 	}
 	return strings.Join(parts, " ")
 }
-
-// valueString renders a cell value for a table.
-func valueString(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return "-"
-	case float64:
-		return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.4f", x), "0"), ".")
-	case []any:
-		parts := make([]string, len(x))
-		for i, e := range x {
-			parts[i] = valueString(e)
-		}
-		return "[" + strings.Join(parts, " ") + "]"
-	default:
-		return fmt.Sprint(x)
-	}
-}

@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"encoding/csv"
 	"fmt"
-	"io"
-	"slices"
 	"strconv"
 	"strings"
 
@@ -113,7 +110,7 @@ func printResults(c *ucli.Context, res *client.Results) error {
 	case c.Bool("json"):
 		return printJSON(w, res)
 	case c.Bool("csv"):
-		return resultsCSV(w, res)
+		return client.WriteResultsCSV(w, res)
 	}
 	fmt.Fprintf(w, "%s v%d  %s  round %s, released %s\n", res.Contract, res.Version, res.Aggregate, res.Round, res.ReleasedAt)
 	if len(res.SealedTo) > 0 {
@@ -127,11 +124,11 @@ func printResults(c *ucli.Context, res *client.Results) error {
 	for _, cell := range res.Cells {
 		count, value := "-", "suppressed"
 		if !cell.Suppressed {
-			count, value = countString(cell.Count), valueString(cell.Value)
+			count, value = countString(cell.Count), client.FormatValue(cell.Value)
 		}
 		ownCount, ownValue := "-", "-"
 		if cell.Local != nil {
-			ownCount, ownValue = strconv.FormatInt(cell.Local.Count, 10), valueString(cell.Local.Value)
+			ownCount, ownValue = strconv.FormatInt(cell.Local.Count, 10), client.FormatValue(cell.Local.Value)
 		}
 		t.row(groupString(cell.Group), count, value, ownCount, ownValue)
 	}
@@ -143,43 +140,4 @@ func countString(n *int64) string {
 		return "-"
 	}
 	return strconv.FormatInt(*n, 10)
-}
-
-// resultsCSV writes one row per cell: the group's dimensions, then the
-// network's count and value, suppression, and this node's own values.
-func resultsCSV(w io.Writer, res *client.Results) error {
-	var dims []string
-	if len(res.Cells) > 0 {
-		dims = sortedKeys(res.Cells[0].Group)
-	}
-	cw := csv.NewWriter(w)
-	cw.Write(append(slices.Clone(dims), "count", "value", "suppressed", "own_count", "own_value"))
-	for _, cell := range res.Cells {
-		row := make([]string, 0, len(dims)+5)
-		for _, d := range dims {
-			row = append(row, cell.Group[d])
-		}
-		count, value := "", ""
-		if !cell.Suppressed {
-			count, value = countString(cell.Count), csvValue(cell.Value)
-		}
-		ownCount, ownValue := "", ""
-		if cell.Local != nil {
-			ownCount, ownValue = strconv.FormatInt(cell.Local.Count, 10), csvValue(cell.Local.Value)
-		}
-		cw.Write(append(row, count, value, strconv.FormatBool(cell.Suppressed), ownCount, ownValue))
-	}
-	cw.Flush()
-	return cw.Error()
-}
-
-// csvValue renders a value for CSV at full precision.
-func csvValue(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	}
-	return valueString(v)
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/cxnet/cxnet/node/client"
-	"github.com/cxnet/cxnet/node/ui"
 )
 
 const uiLoginJSON = `{"url":"http://127.0.0.1:8001/ui/login?code=Zm9vYmFyYmF6","expires":"2026-11-22T09:25:56Z"}`
@@ -92,9 +91,9 @@ func TestDashboardDownloadsAreTheCLIs(t *testing.T) {
 					t.Fatalf("exit %d: %s", code, errOut)
 				}
 				var buf bytes.Buffer
-				write := ui.WriteResultsCSV
+				write := client.WriteResultsCSV
 				if format == "--json" {
-					write = ui.WriteResultsJSON
+					write = client.WriteResultsJSON
 				}
 				if err := write(&buf, &res); err != nil {
 					t.Fatal(err)

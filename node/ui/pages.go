@@ -380,11 +380,11 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	name := strings.NewReplacer("/", "-", "\"", "").Replace(cmp.Or(res.Round, id))
 	var buf bytes.Buffer
 	if strings.HasSuffix(r.URL.Path, ".csv") {
-		err = WriteResultsCSV(&buf, res)
+		err = client.WriteResultsCSV(&buf, res)
 		w.Header().Set("Content-Type", "text/csv; charset=utf-8")
 		name += ".csv"
 	} else {
-		err = WriteResultsJSON(&buf, res)
+		err = client.WriteResultsJSON(&buf, res)
 		w.Header().Set("Content-Type", "application/json")
 		name += ".json"
 	}

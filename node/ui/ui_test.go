@@ -392,9 +392,9 @@ func TestDownloads(t *testing.T) {
 		w := h.get("/ui/contracts/nps-care/results."+format+"?round=nps-care%2F7", c)
 		var want bytes.Buffer
 		if format == "csv" {
-			WriteResultsCSV(&want, h.src.results["nps-care"])
+			client.WriteResultsCSV(&want, h.src.results["nps-care"])
 		} else {
-			WriteResultsJSON(&want, h.src.results["nps-care"])
+			client.WriteResultsJSON(&want, h.src.results["nps-care"])
 		}
 		if w.Code != http.StatusOK || w.Body.String() != want.String() ||
 			w.Header().Get("Content-Disposition") != `attachment; filename="nps-care-7.`+format+`"` {
@@ -402,7 +402,7 @@ func TestDownloads(t *testing.T) {
 		}
 	}
 	var csv bytes.Buffer
-	WriteResultsCSV(&csv, h.src.results["nps-care"])
+	client.WriteResultsCSV(&csv, h.src.results["nps-care"])
 	if want := "care_setting,count,value,suppressed,own_count,own_value\ninpatient,214,-3.27103,false,67,1.49254\n" +
 		"outpatient,,,true,131,-9.16031\npharmacy,,,true,2,-50\n"; csv.String() != want {
 		t.Errorf("CSV:\n%s\nwant:\n%s", csv.String(), want)

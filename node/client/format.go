@@ -1,4 +1,4 @@
-package ui
+package client
 
 import (
 	"encoding/csv"
@@ -8,22 +8,21 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/cxnet/cxnet/node/client"
 )
 
 // WriteResultsJSON writes a result as `cxnet results --json` prints it.
-func WriteResultsJSON(w io.Writer, res *client.Results) error {
+func WriteResultsJSON(w io.Writer, res *Results) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(res)
 }
 
-// WriteResultsCSV writes a result as `cxnet results --csv` prints it: one
-// row per cell, the group's dimensions (sorted), then the network's count
-// and value, suppression, and this node's own count and value. A
-// suppressed cell's count and value are empty, never zero.
-func WriteResultsCSV(w io.Writer, res *client.Results) error {
+// WriteResultsCSV writes a result as `cxnet results --csv` prints it (and
+// the dashboard downloads it): one row per cell, the group's dimensions
+// (sorted), then the network's count and value, suppression, and this
+// node's own count and value. A suppressed cell's count and value are
+// empty, never zero.
+func WriteResultsCSV(w io.Writer, res *Results) error {
 	var dims []string
 	if len(res.Cells) > 0 {
 		for k := range res.Cells[0].Group {
@@ -39,8 +38,8 @@ func WriteResultsCSV(w io.Writer, res *client.Results) error {
 			row = append(row, cell.Group[d])
 		}
 		count, value := "", ""
-		if !cell.Suppressed {
-			count, value = countString(cell.Count), csvValue(cell.Value)
+		if !cell.Suppressed && cell.Count != nil {
+			count, value = strconv.FormatInt(*cell.Count, 10), csvValue(cell.Value)
 		}
 		ownCount, ownValue := "", ""
 		if cell.Local != nil {
@@ -53,7 +52,7 @@ func WriteResultsCSV(w io.Writer, res *client.Results) error {
 }
 
 // csvValue renders a value for CSV: a number at full precision, a
-// histogram's counts as the CLI's tables show them.
+// histogram's counts as FormatValue does.
 func csvValue(v any) string {
 	switch x := v.(type) {
 	case nil:
@@ -61,11 +60,12 @@ func csvValue(v any) string {
 	case float64:
 		return strconv.FormatFloat(x, 'f', -1, 64)
 	}
-	return tableValue(v)
+	return FormatValue(v)
 }
 
-// tableValue is the CLI's rendering of a value in its tables.
-func tableValue(v any) string {
+// FormatValue renders a cell's value for a table: a number to 4 decimals
+// without trailing zeros, a histogram's counts in brackets, "-" for none.
+func FormatValue(v any) string {
 	switch x := v.(type) {
 	case nil:
 		return "-"
@@ -74,7 +74,7 @@ func tableValue(v any) string {
 	case []any:
 		parts := make([]string, len(x))
 		for i, e := range x {
-			parts[i] = tableValue(e)
+			parts[i] = FormatValue(e)
 		}
 		return "[" + strings.Join(parts, " ") + "]"
 	default:
