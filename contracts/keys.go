@@ -64,11 +64,14 @@ func (k *KeyEpoch) Committed() bool { return len(k.Commits) == len(k.Members) }
 
 // Uncommitted returns the members whose commitment is still missing,
 // sorted.
-func (k *KeyEpoch) Uncommitted() []kpi.OrgID {
+func (k *KeyEpoch) Uncommitted() []kpi.OrgID { return absentFrom(k.Members, k.Commits) }
+
+// absentFrom returns the members (sorted) that m has no entry for.
+func absentFrom[V any](members []kpi.OrgID, m map[kpi.OrgID]V) []kpi.OrgID {
 	var out []kpi.OrgID
-	for _, m := range k.Members {
-		if _, ok := k.Commits[m]; !ok {
-			out = append(out, m)
+	for _, o := range members {
+		if _, ok := m[o]; !ok {
+			out = append(out, o)
 		}
 	}
 	return out
@@ -89,15 +92,7 @@ func KeyShareDigest(epoch uint64, org kpi.OrgID, share []byte) string {
 }
 
 // Missing returns the members whose share is still missing, sorted.
-func (k *KeyEpoch) Missing() []kpi.OrgID {
-	var out []kpi.OrgID
-	for _, m := range k.Members {
-		if _, ok := k.Shares[m]; !ok {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+func (k *KeyEpoch) Missing() []kpi.OrgID { return absentFrom(k.Members, k.Shares) }
 
 // OrderedShares returns the shares in member order; nil entries for
 // members whose share is missing.
