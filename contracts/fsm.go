@@ -26,6 +26,10 @@ type FSM struct {
 	// goroutine and outside the lock: it may call Read, and should be
 	// quick. Set it before raft starts.
 	OnEvent func(Event)
+	// OnSettled, when set, is called once Index reports an entry (after
+	// OnEvent returned for it), on raft's FSM goroutine: it wakes readers
+	// waiting for an index. Set it before raft starts.
+	OnSettled func()
 
 	mu    sync.RWMutex
 	state *State
@@ -84,6 +88,9 @@ func (f *FSM) Apply(l *raft.Log) any {
 		f.OnEvent(ev)
 	}
 	f.settled.Store(l.Index)
+	if f.OnSettled != nil {
+		f.OnSettled()
+	}
 	return &ApplyResult{Event: ev, Err: err}
 }
 

@@ -109,6 +109,10 @@ type consortium struct {
 
 	// rounds serialises and limits the round protocol on this node.
 	rounds roundGuard
+	// appliedCh is closed (and replaced) when the state machine applies
+	// a command entry: it wakes waitApplied.
+	appliedMu sync.Mutex
+	appliedCh chan struct{}
 	// deviate makes the node deviate from the protocol (adversarial
 	// tests only: export_test.go).
 	deviate deviationHooks
@@ -136,6 +140,7 @@ func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEve
 			c.rounds.firstSeen(e.Object, time.Now()) // the round timeout runs from here
 		}
 	}
+	c.fsm.OnSettled = c.notifyApplied
 	return c
 }
 

@@ -87,6 +87,7 @@ func (c *consortium) waitApplied(ctx context.Context, idx uint64) error {
 		if r == nil {
 			return errNoConsortium
 		}
+		woken := c.appliedSignal() // taken before the index is read: no wake-up is missed
 		applied := c.fsm.Index()
 		if applied >= idx {
 			return nil
@@ -101,11 +102,36 @@ func (c *consortium) waitApplied(ctx context.Context, idx uint64) error {
 		if known && applied >= last {
 			return nil
 		}
+		// The state machine wakes us when it applies a command entry;
+		// raft's applied index (non-command entries) is polled.
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("this node has not caught up with the governance log (at %d of %d): %w", applied, idx, ctx.Err())
+		case <-woken:
 		case <-time.After(10 * time.Millisecond):
 		}
+	}
+}
+
+// appliedSignal returns a channel closed the next time the state machine
+// applies a command entry.
+func (c *consortium) appliedSignal() <-chan struct{} {
+	c.appliedMu.Lock()
+	defer c.appliedMu.Unlock()
+	if c.appliedCh == nil {
+		c.appliedCh = make(chan struct{})
+	}
+	return c.appliedCh
+}
+
+// notifyApplied wakes every waitApplied: the state machine applied a
+// command entry.
+func (c *consortium) notifyApplied() {
+	c.appliedMu.Lock()
+	defer c.appliedMu.Unlock()
+	if c.appliedCh != nil {
+		close(c.appliedCh)
+		c.appliedCh = nil
 	}
 }
 
