@@ -545,3 +545,14 @@ func (k *keyManager) info() *client.Keys {
 	}
 	return out
 }
+
+// publicKey returns the collective key of epoch e, building it if needed.
+func (k *keyManager) publicKey(e contracts.KeyEpoch) (*privacy.PublicKey, error) {
+	k.usePublicKey(e)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.pkEpoch != e.Epoch {
+		return nil, fmt.Errorf("the collective public key of epoch %d is not built (a share may not match its commitment: see the node's log)", e.Epoch)
+	}
+	return k.pk, nil
+}

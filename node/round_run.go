@@ -1,0 +1,495 @@
+package node
+
+// The aggregator's side of a round: runRound opens a round, drives its
+// steps (round.go) to the release, and records why when it fails; every
+// member records a round whose aggregator stopped answering.
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/privacy"
+	"github.com/cxnet/cxnet/protocol/round"
+)
+
+// callRound sends a round request to a member's node (or serves it
+// locally when the member is this node).
+func (c *consortium) callRound(ctx context.Context, org kpi.OrgID, req round.Request, out any) error {
+	if org == kpi.OrgID(c.cfg.Org) {
+		reply, err := round.Dispatch(ctx, c.roundServer(), c.host.ID(), &req)
+		if err != nil {
+			return fmt.Errorf("%s: %w", org, err)
+		}
+		b, _ := json.Marshal(reply) // the same reply as over the wire
+		return json.Unmarshal(b, out)
+	}
+	var pid peer.ID
+	c.fsm.Read(func(s *contracts.State) {
+		if m, ok := s.Member(org); ok {
+			pid, _ = peer.Decode(m.Member.PeerID)
+		}
+	})
+	cl := round.NewClient(c.host.Raw(), roundLimits)
+	if f := c.dev().tap; f != nil {
+		cl.Tap = func(_ peer.ID, req, reply []byte) { f(org, req, reply) }
+	}
+	if err := cl.Call(ctx, pid, &req, out); err != nil {
+		return fmt.Errorf("%s: %w", org, err)
+	}
+	return nil
+}
+
+// fanOut calls every org in parallel; call returns its reply.
+func fanOut[T any](orgs []kpi.OrgID, call func(org kpi.OrgID) (T, error)) (map[kpi.OrgID]T, map[kpi.OrgID]error) {
+	var mu sync.Mutex
+	out, errs := map[kpi.OrgID]T{}, map[kpi.OrgID]error{}
+	var wg sync.WaitGroup
+	for _, org := range orgs {
+		wg.Go(func() {
+			r, err := call(org)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs[org] = err
+				return
+			}
+			out[org] = r
+		})
+	}
+	wg.Wait()
+	return out, errs
+}
+
+// roundFailure is a round that failed, as runRound reports it: the
+// reason is recorded in the log.
+type roundFailure struct {
+	round  string
+	reason string
+	blame  []kpi.OrgID
+}
+
+func (f *roundFailure) Error() string { return "round " + f.round + " failed: " + f.reason }
+
+// describe lists the members that failed and why, sorted.
+func describe(errs map[kpi.OrgID]error) (string, []kpi.OrgID) {
+	orgs := slices.Sorted(maps.Keys(errs))
+	parts := make([]string, len(orgs))
+	for i, o := range orgs {
+		parts[i] = errs[o].Error()
+	}
+	return strings.Join(parts, "; "), orgs
+}
+
+// runRound opens a round of contract id, aggregates it and publishes its
+// release. It returns the round id. A round that fails is recorded as
+// failed in the log, with the reason.
+func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, *roundTrace, error) {
+	var (
+		rec  contracts.ContractRecord
+		keys contracts.KeyEpoch
+		ok   bool
+	)
+	c.fsm.Read(func(s *contracts.State) {
+		rec, ok = s.Contract(id)
+		keys, _ = s.Keys()
+	})
+	if !ok {
+		return "", nil, inputError{fmt.Sprintf("no contract %q in this consortium: see `cxnet contract list`", id)}
+	}
+	if rec.State != contracts.ContractActive {
+		return "", nil, inputError{fmt.Sprintf("%s v%d is %s; a round needs an active contract (approved, and the consortium's key covering its participants: see `cxnet status`)", id, rec.Version, rec.State)}
+	}
+	timeout := c.cfg.Round.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRoundTimeout
+	}
+	tr := newRoundTrace()
+	tr.step("open (raft commit)")
+	entry, err := c.keys.sign(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: id, Version: rec.Version, Hash: rec.Hash, Epoch: keys.Epoch})
+	if err != nil {
+		return "", nil, err
+	}
+	ev, err := c.submit(ctx, entry)
+	if err != nil {
+		return "", nil, err
+	}
+	roundID := ev.Object
+	c.rounds.running(roundID, true)
+	defer c.rounds.running(roundID, false)
+	log := c.log.With("round", roundID)
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	err = c.aggregate(actx, roundID, log, tr)
+	tr.done()
+	var f *roundFailure
+	switch {
+	case err == nil:
+		log.Info("round trace", "steps", tr.String())
+		return roundID, tr, nil
+	case errors.As(err, &f):
+	case errors.Is(actx.Err(), context.DeadlineExceeded):
+		f = &roundFailure{round: roundID, reason: fmt.Sprintf("timed out after %v (round.timeout) at step %q: %v", timeout, tr.current(), err)}
+	default:
+		f = &roundFailure{round: roundID, reason: fmt.Sprintf("step %q: %v", tr.current(), err)}
+	}
+	log.Warn("round failed", "reason", f.reason, "steps", tr.String())
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	if rerr := c.recordFailure(rctx, f); rerr != nil {
+		log.Warn("record the round's failure", "err", rerr)
+	}
+	return roundID, tr, f
+}
+
+// failStaleRounds records as failed every ongoing round this node takes
+// part in whose aggregator stopped answering: still ongoing round.timeout
+// after this node applied its opening (members report one after another,
+// half a second apart, so that usually one failure is recorded). A round this
+// node aggregates is left to runRound, unless this node is not running it
+// (it restarted).
+func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
+	if c.getRaft() == nil {
+		return
+	}
+	org := kpi.OrgID(c.cfg.Org)
+	timeout := c.cfg.Round.Timeout
+	if timeout <= 0 {
+		timeout = DefaultRoundTimeout
+	}
+	type stale struct {
+		r    contracts.Round
+		rank int
+	}
+	var todo []stale
+	c.fsm.Read(func(s *contracts.State) {
+		keys, _ := s.Keys()
+		for _, r := range s.Rounds("") {
+			if !r.State.Ongoing() {
+				continue
+			}
+			rec, _ := s.Contract(r.Contract)
+			pt, member := keys.Point(org)
+			if !member && !slices.Contains(rec.Participants, org) && r.Aggregator != org {
+				continue
+			}
+			todo = append(todo, stale{r, pt})
+		}
+	})
+	for _, st := range todo {
+		r := st.r
+		seen := c.rounds.firstSeen(r.ID, now)
+		if r.Aggregator == org && c.rounds.isRunning(r.ID) {
+			continue
+		}
+		wait := timeout + time.Duration(st.rank)*500*time.Millisecond
+		if now.Sub(seen) < wait {
+			continue
+		}
+		f := &roundFailure{round: r.ID, reason: fmt.Sprintf("aggregator %s stopped answering: the round was still %s %v after %s saw it open (round.timeout %v)",
+			r.Aggregator, r.State, now.Sub(seen).Round(time.Second), org, timeout)}
+		if err := c.recordFailure(ctx, f); err != nil && ctx.Err() == nil {
+			c.log.Warn("record a stale round's failure", "round", r.ID, "err", err)
+			continue
+		}
+		c.log.Warn("round failed: its aggregator stopped answering", "round", r.ID, "aggregator", string(r.Aggregator))
+	}
+}
+
+// roundTrace times the steps of a round this node aggregates.
+type roundTrace struct {
+	start time.Time
+	steps []traceStep
+}
+
+type traceStep struct {
+	Name     string
+	Duration time.Duration
+	at       time.Time
+}
+
+func newRoundTrace() *roundTrace { return &roundTrace{start: time.Now()} }
+
+// step ends the current step and starts the next.
+func (t *roundTrace) step(name string) {
+	if t == nil {
+		return
+	}
+	t.done()
+	t.steps = append(t.steps, traceStep{Name: name, at: time.Now()})
+}
+
+// done ends the current step.
+func (t *roundTrace) done() {
+	if t == nil || len(t.steps) == 0 {
+		return
+	}
+	if last := &t.steps[len(t.steps)-1]; last.Duration == 0 {
+		last.Duration = time.Since(last.at)
+	}
+}
+
+// current names the step under way (or the last).
+func (t *roundTrace) current() string {
+	if t == nil || len(t.steps) == 0 {
+		return ""
+	}
+	return t.steps[len(t.steps)-1].Name
+}
+
+// client is the trace as the API gives it: never nil, for a round this
+// node ran.
+func (t *roundTrace) client() []client.TraceStep {
+	out := []client.TraceStep{}
+	if t == nil {
+		return out
+	}
+	for _, s := range t.steps {
+		out = append(out, client.TraceStep{Step: s.Name, Seconds: s.Duration.Seconds()})
+	}
+	return append(out, client.TraceStep{Step: "total", Seconds: time.Since(t.start).Seconds()})
+}
+
+func (t *roundTrace) String() string {
+	var b strings.Builder
+	for _, s := range t.steps {
+		fmt.Fprintf(&b, "%s=%v ", s.Name, s.Duration.Round(100*time.Microsecond))
+	}
+	fmt.Fprintf(&b, "total=%v", time.Since(t.start).Round(100*time.Microsecond))
+	return b.String()
+}
+
+// recordFailure records a failed round in the log, unless it has ended.
+func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
+	var r contracts.Round
+	c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(f.round) })
+	if !r.State.Ongoing() {
+		return nil
+	}
+	reason := f.reason
+	if len(reason) > 900 {
+		reason = reason[:900] + "…"
+	}
+	entry, err := c.keys.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: reason, Blame: f.blame})
+	if err != nil {
+		return err
+	}
+	_, err = c.submit(context.WithoutCancel(ctx), entry)
+	return err
+}
+
+// aggregate runs an opened round to its release (steps 2 to 8 at the top
+// of this file).
+func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Logger, tr *roundTrace) error {
+	fail := func(reason string, blame ...kpi.OrgID) error {
+		return &roundFailure{round: roundID, reason: reason, blame: blame}
+	}
+	v, err := c.roundView(roundID, contracts.RoundCollecting)
+	if err != nil {
+		return err
+	}
+	log.Info("round opened", "participants", len(v.contract.Participants))
+
+	// 2. commit
+	tr.step("commit (participants encrypt, raft commits)")
+	_, errs := fanOut(v.contract.Participants, func(org kpi.OrgID) (struct{}, error) {
+		var ok struct{}
+		return ok, c.callRound(ctx, org, round.Request{Op: round.OpCommit, Round: roundID}, &ok)
+	})
+	for org, err := range errs {
+		log.Warn("round input", "from", string(org), "err", err)
+	}
+	// 3. seal: the state machine fixes the inputs.
+	tr.step("seal (raft commit)")
+	if err := c.sync(ctx); err != nil {
+		return err
+	}
+	if f := c.dev().beforeSeal; f != nil {
+		f(roundID)
+	}
+	entry, err := c.keys.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: roundID})
+	if err != nil {
+		return err
+	}
+	if _, err := c.submit(ctx, entry); err != nil {
+		return fail("seal: " + err.Error())
+	}
+	if v, err = c.roundView(roundID, contracts.RoundSealed); err != nil {
+		var r contracts.Round
+		c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(roundID) })
+		if r.State == contracts.RoundFailed {
+			msg := r.Reason
+			if len(errs) > 0 {
+				why, _ := describe(errs)
+				msg += " (" + why + ")"
+			}
+			return &roundFailure{round: roundID, reason: msg} // recorded by the seal
+		}
+		return err
+	}
+	// 4. fetch
+	tr.step("fetch")
+	inputs, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (round.Input, error) {
+		var in round.Input
+		if err := c.callRound(ctx, org, round.Request{Op: round.OpFetch, Round: roundID}, &in); err != nil {
+			return in, err
+		}
+		if inputDigest(&in) != v.round.Inputs[org] {
+			return in, fmt.Errorf("%s sent another input than the one it registered", org)
+		}
+		return in, nil
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return fail("sealed inputs missing: "+why, blame...)
+	}
+	if f := c.dev().inputs; f != nil {
+		f(roundID, inputs)
+	}
+	// 5. decrypt
+	tr.step("decrypt (decryptors sum and share)")
+	active := c.thresholdSet(v)
+	shares, errs := fanOut(active, func(org kpi.OrgID) (round.Share, error) {
+		var sh round.Share
+		err := c.callRound(ctx, org, round.Request{Op: round.OpDecrypt, Round: roundID, Active: active, Inputs: inputs}, &sh)
+		return sh, err
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return fail("decryption: "+why, blame...)
+	}
+	if err := c.verifyShares(v, active, shares); err != nil {
+		return fail("decryption: " + err.Error())
+	}
+	if f := c.dev().shares; f != nil {
+		f(roundID, shares)
+	}
+	// 6. attest
+	tr.step("open (aggregator sums and combines)")
+	counts, values, err := sumInputs(c.keys.params, inputs)
+	if err != nil {
+		return fail("sum the inputs: " + err.Error())
+	}
+	opened, err := openShares(c.keys.params, v.contract, counts, values, active, shares)
+	if err != nil {
+		return fail("open: " + err.Error())
+	}
+	tr.step("attest")
+	attest := contracts.AttestBytes(v.cid, roundID, v.round.Epoch, active, opened)
+	sigs, errs := fanOut(active, func(org kpi.OrgID) ([]byte, error) {
+		var sig []byte
+		if err := c.callRound(ctx, org, round.Request{Op: round.OpAttest, Round: roundID, Active: active, Shares: shares}, &sig); err != nil {
+			return nil, err
+		}
+		var verr error
+		c.fsm.Read(func(s *contracts.State) { verr = s.VerifyMember(org, attest, sig) })
+		if verr != nil {
+			return nil, fmt.Errorf("%s attests other opened cells than the aggregator's", org)
+		}
+		return sig, nil
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return fail("attestation: "+why, blame...)
+	}
+	// 7. pads
+	tr.step("pads")
+	asked := opened
+	var sealedCounts map[kpi.OrgID][]byte
+	if len(v.contract.Readers) > 0 {
+		// Only the readers see the counts: they are sealed to each.
+		withheld := contracts.Withheld(opened)
+		asked = &withheld
+		counts, _ := json.Marshal(opened.Counts)
+		sealedCounts = map[kpi.OrgID][]byte{}
+		info := contracts.SealInfo(v.cid, roundID, "counts", kpi.OrgID(c.cfg.Org))
+		for _, r := range v.contract.Readers {
+			if sealedCounts[r], err = privacy.SealTo(v.keys.ReaderKeys[r], info, counts); err != nil {
+				return fail(fmt.Sprintf("seal the counts to reader %s: %v", r, err))
+			}
+		}
+	}
+	if f := c.dev().opened; f != nil {
+		asked = &kpi.Opened{Keep: slices.Clone(asked.Keep), Counts: slices.Clone(asked.Counts), CountsDigest: asked.CountsDigest, Sums: asked.Sums}
+		f(roundID, asked)
+	}
+	pads, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (contracts.SignedPads, error) {
+		var p round.Pads
+		err := c.callRound(ctx, org, round.Request{Op: round.OpPads, Round: roundID, Active: active, Opened: asked, Attest: sigs}, &p)
+		return contracts.SignedPads{Pads: p.Pads, Sealed: p.Sealed, Sig: p.Sig}, err
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return fail("pads: "+why, blame...)
+	}
+	// 8. release
+	tr.step("release (raft commit)")
+	rel := contracts.RoundRelease{Round: roundID, Decryptors: active, Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts}
+	if f := c.dev().release; f != nil {
+		f(&rel)
+	}
+	entry, err = c.keys.sign(contracts.EntryRoundRelease, rel)
+	if err != nil {
+		return err
+	}
+	if _, err := c.submit(ctx, entry); err != nil {
+		return fail("release refused: " + err.Error())
+	}
+	log.Info("round released", "inputs", len(v.round.Sealed), "kept", len(opened.Keep), "cells", len(v.contract.Cells()))
+	return nil
+}
+
+// thresholdSet picks the members to decrypt a round: participants first
+// (a participant that deviates as a decryptor can do no more than with
+// its own input), then this node, then members it is connected to
+// (likely up), then the others; exactly the threshold of them, sorted.
+func (c *consortium) thresholdSet(v *roundView) []kpi.OrgID {
+	candidates := slices.Clone(v.keys.Members)
+	rank := c.decryptorRank()
+	score := func(o kpi.OrgID) int {
+		s := rank(o)
+		if !slices.Contains(v.round.Sealed, o) {
+			s += 10
+		}
+		return s
+	}
+	slices.SortStableFunc(candidates, func(a, b kpi.OrgID) int { return score(a) - score(b) })
+	active := slices.Clone(candidates[:v.keys.Threshold])
+	slices.Sort(active)
+	return active
+}
+
+// decryptorRank orders the members to ask for decryption shares: this
+// node (0), members it has a live connection to (1), the others (2).
+func (c *consortium) decryptorRank() func(kpi.OrgID) int {
+	peers := map[kpi.OrgID]peer.ID{}
+	c.fsm.Read(func(s *contracts.State) {
+		for _, m := range s.Members() {
+			if id, err := peer.Decode(m.Member.PeerID); err == nil {
+				peers[m.Member.Org] = id
+			}
+		}
+	})
+	return func(org kpi.OrgID) int {
+		switch {
+		case org == kpi.OrgID(c.cfg.Org):
+			return 0
+		case c.host.Raw().Network().Connectedness(peers[org]) == network.Connected:
+			return 1
+		}
+		return 2
+	}
+}
