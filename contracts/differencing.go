@@ -47,10 +47,6 @@ import (
 // sum, and so the fewest participants a contract may have.
 const MinReleaseInputs = 3
 
-// ReasonDifferencing is the reason given for a cell that SuppressMoved
-// suppresses.
-const ReasonDifferencing = "differencing"
-
 // exact reports whether c releases exact values (epsilon 0).
 func (c *Contract) exact() bool { return c.Privacy.Epsilon.Mantissa == 0 }
 
@@ -303,7 +299,7 @@ func (c *Contract) valueDefinition() string {
 // value_range, threshold, bins).
 //
 // For a differentially private contract it suppresses nothing. The
-// suppressed cells' reason is ReasonDifferencing.
+// suppressed cells' reason is SuppressedDifferencing.
 func SuppressMoved(c *Contract, prev map[string]PrevCell, cells []Cell) []bool {
 	out := make([]bool, len(cells))
 	if !c.exact() {

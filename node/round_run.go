@@ -174,7 +174,7 @@ func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
 		r    contracts.Round
 		rank int
 	}
-	var todo []stale
+	var ongoing []stale
 	c.fsm.Read(func(s *contracts.State) {
 		keys, _ := s.Keys()
 		for _, r := range s.Rounds("") {
@@ -186,10 +186,10 @@ func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
 			if !member && !slices.Contains(rec.Participants, org) && r.Aggregator != org {
 				continue
 			}
-			todo = append(todo, stale{r, pt})
+			ongoing = append(ongoing, stale{r, pt})
 		}
 	})
-	for _, st := range todo {
+	for _, st := range ongoing {
 		r := st.r
 		seen := c.rounds.firstSeen(r.ID, now)
 		if r.Aggregator == org && c.rounds.isRunning(r.ID) {

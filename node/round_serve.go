@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -305,14 +304,6 @@ func checkInputs(v *roundView, inputs map[kpi.OrgID]round.Input) error {
 	return contracts.CheckInputs(&v.round, digests)
 }
 
-func joinOrgIDs(orgs []kpi.OrgID) string {
-	s := make([]string, len(orgs))
-	for i, o := range orgs {
-		s[i] = string(o)
-	}
-	return "{" + strings.Join(s, ",") + "}"
-}
-
 // sumInputs adds the inputs' counts and values, in org order.
 func sumInputs(p privacy.Params, inputs map[kpi.OrgID]round.Input) (counts, values privacy.Ciphertexts, err error) {
 	var cs, vs []privacy.Ciphertexts
@@ -445,7 +436,7 @@ func (c *consortium) roundSign(msg []byte) []byte {
 // round and threshold set.
 func (c *consortium) verifyShares(v *roundView, active []kpi.OrgID, shares map[kpi.OrgID]round.Share) error {
 	if got := slices.Sorted(maps.Keys(shares)); !slices.Equal(got, active) {
-		return fmt.Errorf("round %s: shares from %s, want one from each of %s", v.round.ID, joinOrgIDs(got), joinOrgIDs(active))
+		return fmt.Errorf("round %s: shares from %s, want one from each of %s", v.round.ID, got, active)
 	}
 	var err error
 	c.fsm.Read(func(s *contracts.State) {
