@@ -36,8 +36,8 @@ func drawEntry(t *rapid.T, g *govLog, pool []*testOrg) []byte {
 	}
 	h := Header{Time: testTime, Nonce: strconv.Itoa(len(g.log))} // unique unless replayed
 	action := rapid.IntRange(0, 16).Draw(t, "action")
-	if _, ok := g.s.PendingKeys(); ok && rapid.IntRange(0, 2).Draw(t, "share now") == 0 {
-		action = 15 // an epoch is keyed only once all its members share
+	if _, ok := g.s.PendingKeys(); ok && rapid.IntRange(0, 1).Draw(t, "share now") == 0 {
+		action = 15 // an epoch is keyed only once all its members commit, then share
 	}
 	ids := []kpi.ContractID{"nps-a", "nps-b"}
 	if existing := g.s.Contracts(); len(existing) > 0 && action >= 7 && action <= 11 && rapid.IntRange(0, 9).Draw(t, "existing") > 0 {
