@@ -109,6 +109,8 @@ type consortium struct {
 
 	// rounds serialises and limits the round protocol on this node.
 	rounds roundGuard
+	// nudger carries each commit to the followers at once.
+	nudger *commitNudger
 	// appliedCh is closed (and replaced) when the state machine applies
 	// a command entry: it wakes waitApplied.
 	appliedMu sync.Mutex
@@ -132,6 +134,7 @@ func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEve
 	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: contracts.NewFSM(),
 		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet()}
 	c.keys = newKeyManager(c)
+	c.nudger = newCommitNudger(c.getRaft)
 	c.fsm.OnEvent = func(e contracts.Event) {
 		onEvent(e)
 		c.learnMembers()
@@ -203,6 +206,7 @@ func (c *consortium) start(ctx context.Context) error {
 	rc := c.cfg.Raft
 	rc.fill()
 	c.wg.Go(func() { c.keys.run(c.ctx) })
+	c.wg.Go(func() { c.nudger.run(c.ctx) })
 	c.wg.Go(func() { every(c.ctx, min(5*time.Second, rc.DeadVoterAfter/2), c.manageVoters) })
 	c.wg.Go(func() { every(c.ctx, connectInterval, func() { c.connectMembers(c.ctx) }) })
 	seen := map[kpi.ContractID]time.Time{} // when this node first saw each scheduled contract active

@@ -92,11 +92,15 @@ func (c *consortium) waitApplied(ctx context.Context, idx uint64) error {
 		if applied >= idx {
 			return nil
 		}
-		// Once raft has handed every entry up to idx to the state
-		// machine, only command entries count: idx itself may be a
-		// barrier, a no-op or a configuration change, which the state
-		// machine never sees.
-		if !known && r.AppliedIndex() >= idx {
+		// Only command entries count: idx itself may be a barrier, a
+		// no-op or a configuration change, which the state machine never
+		// sees. Which entries up to idx are commands is known once raft
+		// has handed them to the state machine, or as soon as this
+		// node's log holds the leader's entry at idx (of the current
+		// term: by raft's log matching, every entry before it is the
+		// leader's too), so that a barrier the leader appended last (a
+		// nudge, a read index) is not waited for.
+		if !known && (r.AppliedIndex() >= idx || c.holdsLeaderEntry(r, idx)) {
 			last, known = c.lastCommand(idx, applied), true
 		}
 		if known && applied >= last {
@@ -133,6 +137,16 @@ func (c *consortium) notifyApplied() {
 		close(c.appliedCh)
 		c.appliedCh = nil
 	}
+}
+
+// holdsLeaderEntry says whether this node's log holds, at idx, an entry
+// of raft's current term (the current leader's).
+func (c *consortium) holdsLeaderEntry(r *raft.Raft, idx uint64) bool {
+	if r.LastIndex() < idx {
+		return false
+	}
+	var l raft.Log
+	return c.db.RaftLog().GetLog(idx, &l) == nil && l.Term == r.CurrentTerm()
 }
 
 // lastCommand returns the index of the last command entry of the local
@@ -248,6 +262,7 @@ func (c *consortium) lead(req govRequest) (contracts.Event, error) {
 		if err := f.Error(); err != nil {
 			return contracts.Event{}, err
 		}
+		c.nudger.nudge()
 		if c.loseReplies.Load() > 0 && c.loseReplies.Add(-1) >= 0 {
 			return contracts.Event{}, raft.ErrLeadershipLost
 		}
