@@ -42,7 +42,7 @@ func TestImportRule(t *testing.T) {
 	wire := map[string]struct{ cxnet, thirdParty []string }{
 		"protocol/rpc":   {nil, []string{"github.com/libp2p/go-libp2p"}},
 		"protocol/keys":  {[]string{"kpi", "protocol/rpc"}, []string{"github.com/libp2p/go-libp2p"}},
-		"protocol/round": {[]string{"kpi", "protocol/rpc"}, []string{"github.com/libp2p/go-libp2p"}},
+		"protocol/round": {[]string{"kpi", "protocol/rpc"}, []string{"github.com/libp2p/go-libp2p", "github.com/fxamacker/cbor/v2"}},
 	}
 	top := func(path string) string {
 		rest := strings.TrimPrefix(strings.TrimPrefix(path, mod), "/")

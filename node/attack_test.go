@@ -89,8 +89,8 @@ func TestDeviatingAggregator(t *testing.T) {
 		want string // in the failure's reason
 	}{
 		{"input cancellation: ciphertexts asked for before the seal", node.Deviation{FetchBeforeSeal: true}, "not sealed"},
-		{"a subset of the inputs decrypted", node.Deviation{DropInput: "org-2"}, "the log fixes them"},
-		{"a decryptor's share forged", node.Deviation{ForgeShare: true}, "signature does not verify"},
+		{"a subset of the inputs decrypted", node.Deviation{DropInput: "org-2"}, "not the sum of the inputs"},
+		{"a decryptor's share forged", node.Deviation{ForgeShare: true}, "not the sum of the shares"},
 		{"every count claimed above the floor", node.Deviation{InflateCounts: true}, "did not attest"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -28,6 +28,12 @@ type deviations struct {
 	inputs func(round string, in map[kpi.OrgID]round.Input)
 	shares func(round string, s map[kpi.OrgID]round.Share)
 	opened func(round string, o *kpi.Opened)
+	// shareParts chooses whose shares the aggregator sums (the threshold
+	// set, once each).
+	shareParts func(active []kpi.OrgID) []kpi.OrgID
+	// unchecked: the aggregator passes on what it collected without
+	// checking the fingerprints it got (the decryptors check them).
+	unchecked bool
 	// release changes the release this aggregator publishes.
 	release func(r *contracts.RoundRelease)
 	// tap sees every round request this node sends and the reply it

@@ -1,9 +1,7 @@
 package node
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"slices"
 
@@ -41,10 +39,11 @@ type Deviation struct {
 	// after seeing theirs).
 	FetchBeforeSeal bool
 	// DropInput: as aggregator, the node leaves this organisation's input
-	// out of what it has decrypted.
+	// out of the sum it has decrypted.
 	DropInput string
-	// ForgeShare: as aggregator, the node changes another decryptor's
-	// share before passing the shares on.
+	// ForgeShare: as aggregator, the node counts another decryptor's
+	// share twice in the shares' sum it has the decryptors open (any
+	// other sum than the true one, to open counts of its choosing).
 	ForgeShare bool
 	// InflateCounts: as aggregator, the node claims every cell reaches
 	// the floor, with a count of 1000, when it asks for the pads.
@@ -98,19 +97,18 @@ func (n *Node) Deviate(d Deviation) {
 	}
 	if d.DropInput != "" {
 		h.inputs = func(_ string, in map[kpi.OrgID]round.Input) { delete(in, kpi.OrgID(d.DropInput)) }
+		h.unchecked = true
 	}
 	if d.ForgeShare {
-		h.shares = func(_ string, s map[kpi.OrgID]round.Share) {
-			for org, sh := range s {
+		h.shareParts = func(active []kpi.OrgID) []kpi.OrgID {
+			for _, org := range active {
 				if org != c.keys.org {
-					sh.Counts = slices.Clone(sh.Counts)
-					sh.Counts[0] = slices.Clone(sh.Counts[0])
-					sh.Counts[0][len(sh.Counts[0])-1] ^= 1
-					s[org] = sh
-					return
+					return append(slices.Clone(active), org)
 				}
 			}
+			return active
 		}
+		h.unchecked = true
 	}
 	if d.InflateCounts {
 		h.opened = func(_ string, o *kpi.Opened) {
@@ -169,43 +167,34 @@ func CheckRoundMessage(b []byte, request bool) (int, error) {
 		return privacy.CheckShares(p, v)
 	}
 	if request {
-		var req round.Request
-		if err := strictJSON(b, &req); err != nil {
+		req, err := round.Decode(b)
+		if err != nil {
 			return 0, err
 		}
-		for _, in := range req.Inputs {
-			if err := errors.Join(cts(in.Counts), cts(in.Values)); err != nil {
-				return n, err
-			}
-		}
-		for _, s := range req.Shares {
-			if err := errors.Join(shares(s.Counts), shares(s.Values)); err != nil {
-				return n, err
-			}
+		switch {
+		case req.Op == round.OpDecrypt: // the sum of the inputs
+			return n, errors.Join(cts(req.Sum.Counts), cts(req.Sum.Values))
+		case req.Op == round.OpAttest: // the sum of the shares
+			return n, errors.Join(shares(req.Sum.Counts), shares(req.Sum.Values))
 		}
 		return n, nil
 	}
-	var reply struct {
-		Counts privacy.Ciphertexts `json:"counts"`
-		Values privacy.Ciphertexts `json:"values"`
-		Sig    []byte              `json:"sig"`
-		Pads   []byte              `json:"pads"`
-	}
-	if len(b) > 0 && b[0] == '"' { // an attestation: a signature
+	if len(b) > 0 && b[0]>>5 == 2 { // a CBOR byte string: an attestation
 		var sig []byte
-		return 0, json.Unmarshal(b, &sig)
+		return 0, round.DecodeReply(b, &sig)
 	}
-	if err := strictJSON(b, &reply); err != nil {
+	var reply struct {
+		Counts      privacy.Ciphertexts `json:"counts"`
+		Values      privacy.Ciphertexts `json:"values"`
+		Sig         []byte              `json:"sig"`
+		Pads        []byte              `json:"pads"`
+		Fingerprint []uint64            `json:"fingerprint"`
+	}
+	if err := round.DecodeReply(b, &reply); err != nil {
 		return 0, err
 	}
-	if reply.Sig != nil && reply.Pads == nil { // a share
+	if reply.Sig != nil && reply.Pads == nil && reply.Fingerprint == nil { // a share
 		return n, errors.Join(shares(reply.Counts), shares(reply.Values))
 	}
 	return n, errors.Join(cts(reply.Counts), cts(reply.Values))
-}
-
-func strictJSON(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	return d.Decode(v)
 }

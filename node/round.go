@@ -15,12 +15,17 @@ package node
 //     fails the round when the privacy rules refuse that set;
 //  4. fetch: only now does each sealed participant hand its ciphertexts
 //     to the aggregator, so no input can be chosen after seeing another;
-//  5. decrypt: a threshold set of key members each check the inputs
-//     against the sealed digests, sum them and give one decryption share
-//     of the sums (kept, and given again unchanged), signed;
-//  6. attest: each of them gets every signed share, opens the counts and
-//     the padded sums itself, decides which cells reach the floor and
-//     signs what it opened (kpi.Opened);
+//  5. print, decrypt: the aggregator sums the inputs and asks every
+//     sealed participant for its input's fingerprint against the sum
+//     (privacy/fingerprint.go), signed; a threshold set of key members
+//     each check, by those fingerprints, that the sum is the sum of
+//     exactly the sealed inputs, and give one decryption share of it
+//     (kept, and given again unchanged), signed;
+//  6. print, attest: the aggregator sums the shares and asks each
+//     decryptor for its share's fingerprint against that sum; each
+//     decryptor checks the shares' sum by the fingerprints, opens the
+//     counts and the padded sums with it itself, decides which cells
+//     reach the floor and signs what it opened (kpi.Opened);
 //  7. pads: each sealed participant checks the decryptors' signatures and
 //     the floor, and reveals its pads of the kept cells only, signed:
 //     the padded sum of a cell under the floor stays uniformly random;
@@ -37,6 +42,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -49,8 +56,8 @@ import (
 	"github.com/cxnet/cxnet/protocol/rpc"
 )
 
-// roundLimits bound /cxnet/round exchanges: a decryption request carries
-// every input of the round.
+// roundLimits bound /cxnet/round exchanges: the largest is a participant's
+// input, or a sum of the inputs (as large).
 var roundLimits = rpc.Limits{MaxMsgSize: 64 << 20, Timeout: 2 * time.Minute}
 
 // inputDigest is what a participant registers in the log for its input.
@@ -67,6 +74,79 @@ func inputDigest(in *round.Input) string {
 		}
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// sumDigest names a sum of inputs or of shares; the fingerprints that
+// check it are drawn from it (printSeed).
+func sumDigest(of round.Of, sum *round.Input) []byte {
+	h := sha256.New()
+	fmt.Fprintf(h, "cxnet/round-sum/v1\x00%s\x00", of)
+	for _, v := range [][][]byte{sum.Counts, sum.Values} {
+		fmt.Fprintf(h, "%d\x00", len(v))
+		for _, b := range v {
+			fmt.Fprintf(h, "%d\x00", len(b))
+			h.Write(b)
+		}
+	}
+	return h.Sum(nil)
+}
+
+// printSeed is the seed of the fingerprints of a round's inputs or shares
+// against the sum whose digest is digest.
+func printSeed(consortiumID, id string, of round.Of, digest []byte) []byte {
+	return fmt.Appendf(nil, "cxnet/round-print/v1\x00%s\x00%s\x00%s\x00%x", consortiumID, id, of, digest)
+}
+
+// printBytes is what a member signs with a fingerprint.
+func printBytes(consortiumID, id string, of round.Of, digest []byte, fp []uint64) []byte {
+	return fmt.Appendf(printSeed(consortiumID, id, of, digest), "\x00%v", fp)
+}
+
+// fingerprint is the fingerprint of an input (of: input) or of a share or
+// a sum of shares (of: share) under seed.
+func fingerprint(p privacy.Params, of round.Of, x *round.Input, seed []byte) (privacy.Fingerprint, error) {
+	all := append(slices.Clone(x.Counts), x.Values...)
+	if of == round.OfShare {
+		return privacy.FingerprintShares(p, all, seed)
+	}
+	return privacy.FingerprintCiphertexts(p, all, seed)
+}
+
+// checkPrints checks that sum is the sum of the parts of exactly the
+// members want, by their signed fingerprints against it.
+func (c *consortium) checkPrints(v *roundView, of round.Of, sum *round.Input, prints map[kpi.OrgID]round.Print, want []kpi.OrgID) error {
+	got := slices.Sorted(maps.Keys(prints))
+	if of == round.OfInput {
+		if err := contracts.CheckInputs(&v.round, got); err != nil {
+			return err
+		}
+	} else if !slices.Equal(got, want) {
+		return fmt.Errorf("round %s: fingerprints of the %ss of %v, want exactly %v's", v.round.ID, of, got, want)
+	}
+	digest := sumDigest(of, sum)
+	var err error
+	parts := make([]privacy.Fingerprint, 0, len(want))
+	c.fsm.Read(func(s *contracts.State) {
+		for _, o := range want {
+			pr := prints[o]
+			if e := s.VerifyMember(o, printBytes(v.cid, v.round.ID, of, digest, pr.Fingerprint), pr.Sig); e != nil {
+				err = fmt.Errorf("round %s: the fingerprint of the %s said to be %s's: %w", v.round.ID, of, o, e)
+				return
+			}
+			parts = append(parts, pr.Fingerprint)
+		}
+	})
+	if err != nil {
+		return err
+	}
+	fp, err := fingerprint(c.keys.params, of, sum, printSeed(v.cid, v.round.ID, of, digest))
+	if err != nil {
+		return fmt.Errorf("round %s: the sum of the %ss: %w", v.round.ID, of, err)
+	}
+	if err := privacy.CheckSum(c.keys.params, fp, parts); err != nil {
+		return fmt.Errorf("round %s: the sum to open is not the sum of the %ss of %v: %w", v.round.ID, of, want, err)
+	}
+	return nil
 }
 
 // keptInput is what a participant keeps of its input: the ciphertexts and

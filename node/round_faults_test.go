@@ -110,7 +110,7 @@ func TestRoundParticipantStops(t *testing.T) {
 }
 
 // TestRoundDecryptorStops: a decryptor stops between its share and the
-// attestation: the round fails within the timeout, naming it, never
+// attestation (before it fingerprints its share): the round fails within the timeout, naming it, never
 // hangs; a retry picks another threshold set and releases.
 func TestRoundDecryptorStops(t *testing.T) {
 	ctx := context.Background()
@@ -118,8 +118,8 @@ func TestRoundDecryptorStops(t *testing.T) {
 	c.Nodes[0].Node.Deviate(node.Deviation{AfterDecrypt: func() { c.Nodes[1].Stop() }})
 	start := time.Now()
 	_, err := c.Nodes[0].Client.RunRound(ctx, "nps-faults")
-	if err == nil || !strings.Contains(err.Error(), "attestation") || !strings.Contains(err.Error(), "org-1") {
-		t.Fatalf("round run: %v, want it failed at the attestation, naming org-1", err)
+	if err == nil || !strings.Contains(err.Error(), "fingerprints of the shares: org-1") {
+		t.Fatalf("round run: %v, want it failed when the decryptors fingerprint their shares, naming org-1", err)
 	}
 	if took := time.Since(start); took > 12*time.Second {
 		t.Fatalf("the round took %v; the timeout is 10s", took)

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -176,7 +175,7 @@ func (f *policyFixture) serve(ctx context.Context, from peer.ID, req *round.Requ
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(reply)
+	return round.Encode(reply)
 }
 
 func (f *policyFixture) view(t testing.TB, want contracts.RoundState) *roundView {
@@ -191,8 +190,61 @@ func (f *policyFixture) seal() {
 	f.apply(contracts.EntryRoundSeal, contracts.RoundSeal{Round: f.round}, "hosp-b", f.keys["hosp-b"])
 }
 
-func (f *policyFixture) decrypt(active []kpi.OrgID, inputs map[kpi.OrgID]round.Input) *round.Request {
-	return &round.Request{Op: round.OpDecrypt, Round: f.round, Active: active, Inputs: inputs}
+// decrypt is a decryption request for the sum of the inputs summed, with
+// the signed fingerprint of each input of printed against it (as its
+// participant gives it: of its own input).
+func (f *policyFixture) decrypt(active []kpi.OrgID, summed, printed map[kpi.OrgID]round.Input) *round.Request {
+	counts, values, err := sumInputs(f.c.keys.params, summed)
+	if err != nil {
+		panic(err) // the fixture's inputs are well formed
+	}
+	sum := round.Input{Counts: counts, Values: values}
+	return &round.Request{Op: round.OpDecrypt, Round: f.round, Active: active, Sum: &sum, Prints: f.prints(round.OfInput, &sum, printed)}
+}
+
+// prints are the signed fingerprints of parts (inputs or shares, by
+// member) against sum, as their members give them.
+func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgID]round.Input) map[kpi.OrgID]round.Print {
+	digest := sumDigest(of, sum)
+	seed := printSeed(f.c.consortiumID(), f.round, of, digest)
+	out := map[kpi.OrgID]round.Print{}
+	for org, part := range parts {
+		fp, err := fingerprint(f.c.keys.params, of, &part, seed)
+		if err != nil {
+			panic(err)
+		}
+		key, ok := f.keys[org]
+		if !ok {
+			_, key, _ = ed25519.GenerateKey(nil) // a stranger's
+		}
+		out[org] = round.Print{Fingerprint: fp, Sig: ed25519.Sign(key, printBytes(f.c.consortiumID(), f.round, of, digest, fp))}
+	}
+	return out
+}
+
+// attest is an attestation request for the sum of the shares summed
+// (with repeats), with the signed fingerprint of each share of printed
+// against it.
+func (f *policyFixture) attest(active []kpi.OrgID, summed []round.Share, printed map[kpi.OrgID]round.Share) *round.Request {
+	p := f.c.keys.params
+	var cs, vs []privacy.Ciphertexts
+	for _, s := range summed {
+		cs, vs = append(cs, s.Counts), append(vs, s.Values)
+	}
+	hc, err := privacy.SumShares(p, cs)
+	if err != nil {
+		panic(err)
+	}
+	hv, err := privacy.SumShares(p, vs)
+	if err != nil {
+		panic(err)
+	}
+	sum := round.Input{Counts: hc, Values: hv}
+	parts := map[kpi.OrgID]round.Input{}
+	for org, s := range printed {
+		parts[org] = round.Input{Counts: s.Counts, Values: s.Values}
+	}
+	return &round.Request{Op: round.OpAttest, Round: f.round, Active: active, Sum: &sum, Prints: f.prints(round.OfShare, &sum, parts)}
 }
 
 // shareOf is member org's honest signed share of the fixture's round for
@@ -236,7 +288,7 @@ func TestInputsCommittedBeforeAnyCiphertextLeaves(t *testing.T) {
 	}
 	var in round.Input
 	mine := f.inputs["hosp-a"]
-	if err := json.Unmarshal(reply, &in); err != nil || inputDigest(&in) != inputDigest(&mine) {
+	if err := round.DecodeReply(reply, &in); err != nil || inputDigest(&in) != inputDigest(&mine) {
 		t.Fatalf("fetched input: %v", err)
 	}
 	// Too late to register an input that depends on what was fetched.
@@ -258,7 +310,7 @@ func TestDecryptionSharePolicy(t *testing.T) {
 	f := newPolicyFixture(t)
 	ctx := context.Background()
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
-	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "not sealed") {
+	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs, f.inputs)); err == nil || !strings.Contains(err.Error(), "not sealed") {
 		t.Fatalf("a share before the seal: %v", err)
 	}
 	f.seal()
@@ -272,14 +324,17 @@ func TestDecryptionSharePolicy(t *testing.T) {
 		req  *round.Request
 		want string
 	}{
-		{"not the aggregator", outsider, f.decrypt(ab, f.inputs), "only its aggregator"},
-		{"an input other than registered", f.b, f.decrypt(ab, tampered), "not the one it registered"},
-		{"a subset of the sealed inputs", f.b, f.decrypt(ab, subset), "the log fixes them"},
-		{"an input the seal does not hold", f.b, f.decrypt(ab, stranger), "the log fixes them"},
-		{"threshold set too small", f.b, f.decrypt(ab[:1], f.inputs), "must be 2 distinct"},
-		{"threshold set without this node", f.b, f.decrypt([]kpi.OrgID{"hosp-b", "hosp-c"}, f.inputs), "not in the threshold set"},
-		{"threshold set with a repeat", f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-a"}, f.inputs), "must be 2 distinct"},
-		{"unknown round", f.b, &round.Request{Op: round.OpDecrypt, Round: "nps-abc/1", Active: ab, Inputs: f.inputs}, "no round"},
+		{"not the aggregator", outsider, f.decrypt(ab, f.inputs, f.inputs), "only its aggregator"},
+		{"an input other than registered", f.b, f.decrypt(ab, tampered, f.inputs), "not the sum of the inputs"},
+		{"a subset of the sealed inputs", f.b, f.decrypt(ab, subset, subset), "the log fixes them"},
+		{"a subset passed off as the sum", f.b, f.decrypt(ab, subset, f.inputs), "not the sum of the inputs"},
+		{"one input alone passed off as the sum", f.b, f.decrypt(ab, map[kpi.OrgID]round.Input{"hosp-b": f.inputs["hosp-b"]}, f.inputs), "not the sum of the inputs"},
+		{"an input the seal does not hold", f.b, f.decrypt(ab, stranger, stranger), "the log fixes them"},
+		{"a fingerprint not signed by its participant", f.b, f.withPrintSigOf(f.decrypt(ab, f.inputs, f.inputs), "hosp-c", f.keys["hosp-b"]), "said to be hosp-c's"},
+		{"threshold set too small", f.b, f.decrypt(ab[:1], f.inputs, f.inputs), "must be 2 distinct"},
+		{"threshold set without this node", f.b, f.decrypt([]kpi.OrgID{"hosp-b", "hosp-c"}, f.inputs, f.inputs), "not in the threshold set"},
+		{"threshold set with a repeat", f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-a"}, f.inputs, f.inputs), "must be 2 distinct"},
+		{"unknown round", f.b, withRound(f.decrypt(ab, f.inputs, f.inputs), "nps-abc/1"), "no round"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := f.serve(ctx, tc.from, tc.req)
@@ -295,7 +350,7 @@ func TestDecryptionSharePolicy(t *testing.T) {
 	replies := make([][]byte, 4)
 	var wg sync.WaitGroup
 	for i := range replies {
-		wg.Go(func() { replies[i], _ = f.serve(ctx, f.b, f.decrypt(ab, f.inputs)) })
+		wg.Go(func() { replies[i], _ = f.serve(ctx, f.b, f.decrypt(ab, f.inputs, f.inputs)) })
 	}
 	wg.Wait()
 	for i, r := range replies {
@@ -304,30 +359,31 @@ func TestDecryptionSharePolicy(t *testing.T) {
 		}
 	}
 	var share round.Share
-	if err := json.Unmarshal(replies[0], &share); err != nil || len(share.Counts) != 1 || len(share.Values) != 1 {
+	if err := round.DecodeReply(replies[0], &share); err != nil || len(share.Counts) != 1 || len(share.Values) != 1 {
 		t.Fatalf("share: %v", err)
 	}
-	if _, err := f.serve(ctx, f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-c"}, f.inputs)); err == nil || !strings.Contains(err.Error(), "another threshold set") {
+	if _, err := f.serve(ctx, f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-c"}, f.inputs, f.inputs)); err == nil || !strings.Contains(err.Error(), "another threshold set") {
 		t.Fatalf("a second share for another threshold set (two shares of one ciphertext give the key away): %v", err)
 	}
 
 	// Once the contract is retired, no more shares.
 	f.apply(contracts.EntryContractRetire, contracts.ContractRetire{ID: "nps-abc", Version: 1}, "hosp-b", f.keys["hosp-b"])
-	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs)); err == nil || !strings.Contains(err.Error(), "no longer active") {
+	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs, f.inputs)); err == nil || !strings.Contains(err.Error(), "no longer active") {
 		t.Fatalf("share for a retired contract: %v", err)
 	}
 }
 
-// TestForgedShareAttack: the aggregator hands a decryptor a forged share
-// of another member (offset so that every count opens above the floor).
-// The decryptor checks every share's signature, refuses to attest, and
+// TestForgedShareAttack: the aggregator hands a decryptor another sum of
+// the shares than the decryptors' (counting one share twice, or one
+// alone: counts of its choosing, above the floor). The decryptor checks
+// the sum by the decryptors' signed fingerprints, refuses to attest, and
 // the counts stay unopened.
 func TestForgedShareAttack(t *testing.T) {
 	f := newPolicyFixture(t)
 	ctx := context.Background()
 	f.seal()
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
-	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs)); err != nil {
+	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs, f.inputs)); err != nil {
 		t.Fatal(err)
 	}
 	kept, err := f.c.keptShare(f.view(t, contracts.RoundSealed))
@@ -335,39 +391,36 @@ func TestForgedShareAttack(t *testing.T) {
 		t.Fatal(err)
 	}
 	honestB := f.shareOf(t, "hosp-b", ab)
-	forged := honestB
-	forged.Counts = slices.Clone(honestB.Counts)
-	forged.Counts[0] = slices.Clone(forged.Counts[0])
-	forged.Counts[0][len(forged.Counts[0])-1] ^= 1
+	both := map[kpi.OrgID]round.Share{"hosp-a": kept.Share, "hosp-b": honestB}
 	for _, tc := range []struct {
-		name   string
-		shares map[kpi.OrgID]round.Share
-		want   string
+		name string
+		req  *round.Request
+		want string
 	}{
-		{"a forged share", map[kpi.OrgID]round.Share{"hosp-a": kept.Share, "hosp-b": forged}, "signature does not verify"},
-		{"a share missing", map[kpi.OrgID]round.Share{"hosp-a": kept.Share}, "want one from each"},
-		{"another share said to be this node's", map[kpi.OrgID]round.Share{"hosp-a": honestB, "hosp-b": honestB}, "signature does not verify"},
+		{"a share counted twice", f.attest(ab, []round.Share{kept.Share, honestB, honestB}, both), "not the sum of the shares"},
+		{"another's share alone", f.attest(ab, []round.Share{honestB}, both), "not the sum of the shares"},
+		{"a fingerprint missing", f.attest(ab, []round.Share{kept.Share, honestB}, map[kpi.OrgID]round.Share{"hosp-a": kept.Share}), "want exactly"},
+		{"another share passed off as this node's", f.attest(ab, []round.Share{honestB, honestB}, map[kpi.OrgID]round.Share{"hosp-a": honestB, "hosp-b": honestB}), "is not of the share it gave"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := f.serve(ctx, f.b, &round.Request{Op: round.OpAttest, Round: f.round, Active: ab, Shares: tc.shares})
+			_, err := f.serve(ctx, f.b, tc.req)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
 	}
-	reply, err := f.serve(ctx, f.b, &round.Request{Op: round.OpAttest, Round: f.round, Active: ab,
-		Shares: map[kpi.OrgID]round.Share{"hosp-a": kept.Share, "hosp-b": honestB}})
+	reply, err := f.serve(ctx, f.b, f.attest(ab, []round.Share{kept.Share, honestB}, both))
 	if err != nil {
 		t.Fatalf("honest shares: %v", err)
 	}
 	var sig []byte
-	if err := json.Unmarshal(reply, &sig); err != nil {
+	if err := round.DecodeReply(reply, &sig); err != nil {
 		t.Fatal(err)
 	}
 	// The cell holds 25 answers of a, b and c, above the floor of 11,
 	// opened as the sum of the padded values.
-	opened, err := openShares(f.c.keys.params, f.view(t, contracts.RoundSealed).contract, kept.Counts, kept.Values, ab,
-		map[kpi.OrgID]round.Share{"hosp-a": kept.Share, "hosp-b": honestB})
+	opened, err := openShares(f.c.keys.params, f.view(t, contracts.RoundSealed).contract, kept.Counts, kept.Values,
+		[]round.Input{{Counts: kept.Share.Counts, Values: kept.Share.Values}, {Counts: honestB.Counts, Values: honestB.Values}})
 	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 25 {
 		t.Fatalf("opened %+v: %v", opened, err)
 	}
@@ -375,6 +428,21 @@ func TestForgedShareAttack(t *testing.T) {
 	if !ed25519.Verify(f.c.home.GovernanceKey.Public().(ed25519.PublicKey), attest, sig) {
 		t.Fatal("the attestation does not cover what the shares open")
 	}
+}
+
+// withRound is req for another round.
+func withRound(req *round.Request, id string) *round.Request {
+	req.Round = id
+	return req
+}
+
+// withPrintSig is the request with org's fingerprint signed by key.
+func (f *policyFixture) withPrintSigOf(req *round.Request, org kpi.OrgID, key ed25519.PrivateKey) *round.Request {
+	pr := req.Prints[org]
+	digest := sumDigest(round.OfInput, req.Sum)
+	pr.Sig = ed25519.Sign(key, printBytes(f.c.consortiumID(), req.Round, round.OfInput, digest, pr.Fingerprint))
+	req.Prints[org] = pr
+	return req
 }
 
 // TestPadsOnlyForAttestedCellsAboveTheFloor: a participant reveals its
@@ -420,7 +488,7 @@ func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	var p contracts.SignedPads
-	if err := json.Unmarshal(reply, &p); err != nil || len(p.Pads) != 24 {
+	if err := round.DecodeReply(reply, &p); err != nil || len(p.Pads) != 24 {
 		t.Fatalf("pads: %v", err)
 	}
 	if got := binary.LittleEndian.Uint64(p.Pads); got != f.pads["hosp-a"][0] {
@@ -432,7 +500,7 @@ func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
 		t.Fatal(err)
 	}
 	var none2 contracts.SignedPads
-	if err := json.Unmarshal(reply, &none2); err != nil || len(none2.Pads) != 0 {
+	if err := round.DecodeReply(reply, &none2); err != nil || len(none2.Pads) != 0 {
 		t.Fatalf("pads revealed for suppressed cells: %d bytes", len(none2.Pads))
 	}
 }
@@ -446,7 +514,7 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	ctx := context.Background()
 	f.seal()
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
-	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs)); err != nil {
+	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs, f.inputs)); err != nil {
 		t.Fatal(err)
 	}
 	old := f.round
@@ -466,7 +534,7 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	if want := []string{roundSecret(f.round, "input"), secretTKey}; !slices.Equal(names, want) {
 		t.Fatalf("secrets after the round ended: %q, want %q", names, want)
 	}
-	if _, err := f.serve(ctx, f.b, &round.Request{Op: round.OpDecrypt, Round: old, Active: ab, Inputs: f.inputs}); err == nil || !strings.Contains(err.Error(), "abandoned") {
+	if _, err := f.serve(ctx, f.b, withRound(f.decrypt(ab, f.inputs, f.inputs), old)); err == nil || !strings.Contains(err.Error(), "abandoned") {
 		t.Fatalf("share for an ended round: %v", err)
 	}
 }
@@ -477,13 +545,21 @@ func FuzzRoundRequest(f *testing.F) {
 	fx := newPolicyFixture(f)
 	// Small seeds (real ciphertexts make 1.4 MB requests, too slow to
 	// mutate): the structure of valid requests, with stand-in inputs.
-	small := map[kpi.OrgID]round.Input{"hosp-a": {Counts: privacy.Ciphertexts{{1}}, Values: privacy.Ciphertexts{{2}}}}
-	good, _ := json.Marshal(fx.decrypt([]kpi.OrgID{"hosp-a", "hosp-b"}, small))
-	for _, s := range [][]byte{good, []byte(`{"op":"commit","round":"` + fx.round + `"}`), []byte(`{"op":"fetch","round":"` + fx.round + `"}`),
-		[]byte(`{"op":"pads","round":"` + fx.round + `","opened":{"keep":[0],"counts":[20],"sums":"AAAA"}}`),
-		[]byte(`{"op":"attest","round":"` + fx.round + `","shares":{"hosp-a":{}}}`), []byte(`{"op":"decrypt"}`), []byte(`{`), nil} {
-		f.Add(s, true)
+	small := &round.Input{Counts: privacy.Ciphertexts{{1}}, Values: privacy.Ciphertexts{{2}}}
+	prints := map[kpi.OrgID]round.Print{"hosp-a": {Fingerprint: []uint64{1}, Sig: []byte{2}}}
+	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
+	for _, r := range []*round.Request{
+		{Op: round.OpDecrypt, Round: fx.round, Active: ab, Sum: small, Prints: prints},
+		{Op: round.OpAttest, Round: fx.round, Active: ab, Sum: small, Prints: prints},
+		{Op: round.OpPrint, Round: fx.round, Of: round.OfInput, Digest: make([]byte, round.DigestSize)},
+		{Op: round.OpCommit, Round: fx.round}, {Op: round.OpFetch, Round: fx.round},
+		{Op: round.OpPads, Round: fx.round, Active: ab, Opened: &kpi.Opened{Keep: []int{0}, Counts: []int64{20}, Sums: make([]byte, 3)}, Attest: map[kpi.OrgID][]byte{"hosp-a": {1}}},
+	} {
+		b, _ := round.Encode(r)
+		f.Add(b, true)
 	}
+	f.Add([]byte{0xbf}, true)
+	f.Add([]byte(nil), false)
 	outsider, _ := peer.Decode("12D3KooWHGGA18DhvnUqNckCCHiDzpzLtDiwKT3KCtYWJ8AQS9QL")
 	f.Fuzz(func(t *testing.T, b []byte, fromAggregator bool) {
 		from := outsider

@@ -109,8 +109,7 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 	if err != nil {
 		rt.Fatal(err)
 	}
-	var names []kpi.OrgID
-	roundShares := map[kpi.OrgID]round.Share{}
+	var roundShares []round.Input
 	for _, a := range active {
 		var mine [][]byte
 		for d := range n {
@@ -124,14 +123,12 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 		if err != nil {
 			rt.Fatal(err)
 		}
-		var s round.Share
+		var s round.Input
 		s.Counts, _ = d.Share(counts)
 		s.Values, _ = d.Share(values)
-		name := kpi.OrgID(fmt.Sprintf("p%d", a))
-		names = append(names, name)
-		roundShares[name] = s
+		roundShares = append(roundShares, s)
 	}
-	opened, err := openShares(p, c, counts, values, names, roundShares)
+	opened, err := openShares(p, c, counts, values, roundShares)
 	if err != nil {
 		rt.Fatal(err)
 	}

@@ -34,8 +34,11 @@ func (c *consortium) callRound(ctx context.Context, org kpi.OrgID, req round.Req
 		if err != nil {
 			return fmt.Errorf("%s: %w", org, err)
 		}
-		b, _ := json.Marshal(reply) // the same reply as over the wire
-		return json.Unmarshal(b, out)
+		b, err := round.Encode(reply) // the same reply as over the wire
+		if err != nil {
+			return err
+		}
+		return round.DecodeReply(b, out)
 	}
 	var pid peer.ID
 	c.fsm.Read(func(s *contracts.State) {
@@ -359,12 +362,25 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if f := c.dev().inputs; f != nil {
 		f(roundID, inputs)
 	}
-	// 5. decrypt
-	tr.step("decrypt (decryptors sum and share)")
+	// 5. print, decrypt
+	tr.step("print (participants fingerprint their inputs)")
+	sumCounts, sumValues, err := sumInputs(c.keys.params, inputs)
+	if err != nil {
+		return fail("sum the inputs: " + err.Error())
+	}
+	sum := round.Input{Counts: sumCounts, Values: sumValues}
+	inputPrints, err := c.collectPrints(ctx, v, round.OfInput, &sum, v.round.Sealed, func(org kpi.OrgID) *round.Input {
+		in := inputs[org]
+		return &in
+	})
+	if err != nil {
+		return err
+	}
+	tr.step("decrypt (decryptors check the sum and share)")
 	active := c.thresholdSet(v)
 	shares, errs := fanOut(active, func(org kpi.OrgID) (round.Share, error) {
 		var sh round.Share
-		err := c.callRound(ctx, org, round.Request{Op: round.OpDecrypt, Round: roundID, Active: active, Inputs: inputs}, &sh)
+		err := c.callRound(ctx, org, round.Request{Op: round.OpDecrypt, Round: roundID, Active: active, Sum: &sum, Prints: inputPrints}, &sh)
 		return sh, err
 	})
 	if len(errs) > 0 {
@@ -377,21 +393,45 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if f := c.dev().shares; f != nil {
 		f(roundID, shares)
 	}
-	// 6. attest
-	tr.step("open (aggregator sums and combines)")
-	counts, values, err := sumInputs(c.keys.params, inputs)
-	if err != nil {
-		return fail("sum the inputs: " + err.Error())
+	// 6. print, attest
+	tr.step("open (aggregator sums the shares and opens)")
+	summed := active
+	if f := c.dev().shareParts; f != nil {
+		summed = f(active)
 	}
-	opened, err := openShares(c.keys.params, v.contract, counts, values, active, shares)
+	parts := make([]privacy.Ciphertexts, 0, len(summed))
+	for _, o := range summed {
+		parts = append(parts, shares[o].Counts)
+	}
+	hCounts, err := privacy.SumShares(c.keys.params, parts)
+	if err != nil {
+		return fail("sum the shares: " + err.Error())
+	}
+	parts = parts[:0]
+	for _, o := range summed {
+		parts = append(parts, shares[o].Values)
+	}
+	hValues, err := privacy.SumShares(c.keys.params, parts)
+	if err != nil {
+		return fail("sum the shares: " + err.Error())
+	}
+	shareSum := round.Input{Counts: hCounts, Values: hValues}
+	opened, err := openShares(c.keys.params, v.contract, sum.Counts, sum.Values, []round.Input{shareSum})
 	if err != nil {
 		return fail("open: " + err.Error())
+	}
+	tr.step("print (decryptors fingerprint their shares)")
+	sharePrints, err := c.collectPrints(ctx, v, round.OfShare, &shareSum, active, func(org kpi.OrgID) *round.Input {
+		return &round.Input{Counts: shares[org].Counts, Values: shares[org].Values}
+	})
+	if err != nil {
+		return err
 	}
 	tr.step("attest")
 	attest := contracts.AttestBytes(v.cid, roundID, v.round.Epoch, active, opened)
 	sigs, errs := fanOut(active, func(org kpi.OrgID) ([]byte, error) {
 		var sig []byte
-		if err := c.callRound(ctx, org, round.Request{Op: round.OpAttest, Round: roundID, Active: active, Shares: shares}, &sig); err != nil {
+		if err := c.callRound(ctx, org, round.Request{Op: round.OpAttest, Round: roundID, Active: active, Sum: &shareSum, Prints: sharePrints}, &sig); err != nil {
 			return nil, err
 		}
 		var verr error
@@ -450,6 +490,37 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	log.Info("round released", "inputs", len(v.round.Sealed), "kept", len(opened.Keep), "cells", len(v.contract.Cells()))
 	return nil
+}
+
+// collectPrints asks each of orgs for its signed fingerprint of its part
+// (an input or a share) against sum, and checks them as the decryptors
+// will: when they do not add up to sum's, it finds the member whose
+// fingerprint is not of the part it sent (part returns it), and fails the
+// round naming it.
+func (c *consortium) collectPrints(ctx context.Context, v *roundView, of round.Of, sum *round.Input, orgs []kpi.OrgID, part func(kpi.OrgID) *round.Input) (map[kpi.OrgID]round.Print, error) {
+	digest := sumDigest(of, sum)
+	prints, errs := fanOut(orgs, func(org kpi.OrgID) (round.Print, error) {
+		var pr round.Print
+		err := c.callRound(ctx, org, round.Request{Op: round.OpPrint, Round: v.round.ID, Of: of, Digest: digest}, &pr)
+		return pr, err
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return nil, &roundFailure{round: v.round.ID, reason: fmt.Sprintf("fingerprints of the %ss: %s", of, why), blame: blame}
+	}
+	err := c.checkPrints(v, of, sum, prints, orgs)
+	if err == nil || c.dev().unchecked {
+		return prints, nil
+	}
+	seed := printSeed(v.cid, v.round.ID, of, digest)
+	for _, org := range orgs {
+		fp, ferr := fingerprint(c.keys.params, of, part(org), seed)
+		if ferr == nil && !slices.Equal(fp, prints[org].Fingerprint) {
+			return nil, &roundFailure{round: v.round.ID, blame: []kpi.OrgID{org},
+				reason: fmt.Sprintf("%s sent a fingerprint that is not of the %s it sent", org, of)}
+		}
+	}
+	return nil, &roundFailure{round: v.round.ID, reason: err.Error()}
 }
 
 // thresholdSet picks the members to decrypt a round: participants first

@@ -50,6 +50,10 @@ func (b roundBackend) Fetch(ctx context.Context, from peer.ID, req *round.Reques
 	return serveAs(b, ctx, from, req, b.c.fetchInput)
 }
 
+func (b roundBackend) Print(ctx context.Context, from peer.ID, req *round.Request) (*round.Print, error) {
+	return serveAs(b, ctx, from, req, func(v *roundView) (*round.Print, error) { return b.c.print(v, req) })
+}
+
 func (b roundBackend) Decrypt(ctx context.Context, from peer.ID, req *round.Request) (*round.Share, error) {
 	return serveAs(b, ctx, from, req, func(v *roundView) (*round.Share, error) { return b.c.decryptShare(v, req) })
 }
@@ -88,17 +92,22 @@ func (b roundBackend) serve(ctx context.Context, from peer.ID, req *round.Reques
 			c.metrics.roundRequests.WithLabelValues(string(req.Op), outcome).Inc()
 		}
 	}()
-	// Check against the leader's latest state: the round, its inputs.
-	if err := b.sync(ctx); err != nil {
-		return nil, err
-	}
 	want := contracts.RoundSealed
 	if req.Op == round.OpCommit {
 		want = contracts.RoundCollecting
 	}
+	// This node's own state, when it has the round where the step needs
+	// it (a round only moves forward, and the aggregator asks once the
+	// log says so); otherwise the leader's latest: the round, its inputs.
 	v, err := c.roundView(req.Round, want)
 	if err != nil {
-		if req.Op == round.OpFetch || req.Op == round.OpDecrypt {
+		if err := b.sync(ctx); err != nil {
+			return nil, err
+		}
+		v, err = c.roundView(req.Round, want)
+	}
+	if err != nil {
+		if req.Op == round.OpFetch || req.Op == round.OpPrint || req.Op == round.OpDecrypt {
 			var r contracts.Round
 			c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(req.Round) })
 			if r.State == contracts.RoundCollecting && c.isAggregator(r, from) {
@@ -293,15 +302,31 @@ func (c *consortium) inputRegistered(round string, org kpi.OrgID) bool {
 	return ok
 }
 
-// checkInputs checks the inputs a decryption request carries against the
-// log (contracts.CheckInputs): exactly the sealed inputs, each the one its
-// participant registered.
-func checkInputs(v *roundView, inputs map[kpi.OrgID]round.Input) error {
-	digests := make(map[kpi.OrgID]string, len(inputs))
-	for org, in := range inputs {
-		digests[org] = inputDigest(&in)
+// print signs this member's fingerprint of its input (a sealed
+// participant) or of its share (a decryptor that gave one) against the
+// sum req.Digest names. A fingerprint tells no more of a ciphertext or a
+// share than the aggregator, who holds it, knows.
+func (c *consortium) print(v *roundView, req *round.Request) (*round.Print, error) {
+	var of round.Input
+	switch req.Of {
+	case round.OfInput:
+		in, err := c.fetchInput(v)
+		if err != nil {
+			return nil, err
+		}
+		of = *in
+	case round.OfShare:
+		kept, err := c.keptShare(v)
+		if err != nil {
+			return nil, fmt.Errorf("round %s: this member gave no share to it", v.round.ID)
+		}
+		of = round.Input{Counts: kept.Share.Counts, Values: kept.Share.Values}
 	}
-	return contracts.CheckInputs(&v.round, digests)
+	fp, err := fingerprint(c.keys.params, req.Of, &of, printSeed(v.cid, v.round.ID, req.Of, req.Digest))
+	if err != nil {
+		return nil, err
+	}
+	return &round.Print{Fingerprint: fp, Sig: c.roundSign(printBytes(v.cid, v.round.ID, req.Of, req.Digest, fp))}, nil
 }
 
 // sumInputs adds the inputs' counts and values, in org order.
@@ -351,7 +376,7 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 	if err != nil {
 		return nil, deviated(err)
 	}
-	if err := checkInputs(v, req.Inputs); err != nil {
+	if err := c.checkPrints(v, round.OfInput, req.Sum, req.Prints, v.round.Sealed); err != nil {
 		return nil, deviated(err)
 	}
 	c.rounds.shareMu.Lock()
@@ -373,10 +398,7 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 	if err != nil {
 		return nil, err
 	}
-	counts, values, err := sumInputs(p, req.Inputs)
-	if err != nil {
-		return nil, err
-	}
+	counts, values := req.Sum.Counts, req.Sum.Values
 	d, err := privacy.NewDecryptor(p, tk, own-1, len(v.keys.Members), v.keys.Threshold, active)
 	if err != nil {
 		return nil, err
@@ -451,14 +473,14 @@ func (c *consortium) verifyShares(v *roundView, active []kpi.OrgID, shares map[k
 	return err
 }
 
-// open combines the decryptors' shares of a round's sums and returns what
-// they open: the cells that reach the floor, their counts and padded
-// sums.
-func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.Ciphertexts, active []kpi.OrgID, shares map[kpi.OrgID]round.Share) (*kpi.Opened, error) {
+// openShares combines decryption shares of a round's sums (each
+// decryptor's, or their sum: privacy.SumShares) and returns what they
+// open: the cells that reach the floor, their counts and padded sums.
+func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.Ciphertexts, shares []round.Input) (*kpi.Opened, error) {
 	var cs, vs []privacy.Ciphertexts
-	for _, o := range active {
-		cs = append(cs, shares[o].Counts)
-		vs = append(vs, shares[o].Values)
+	for _, s := range shares {
+		cs = append(cs, s.Counts)
+		vs = append(vs, s.Values)
 	}
 	n := len(c.Cells())
 	w := c.Width()
@@ -475,9 +497,9 @@ func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.
 	return contracts.Keep(c, openedCounts[:n], openedCounts[n:], sums)
 }
 
-// attest opens a round's sums from every decryptor's signed share and
-// signs what they open. This decryptor's own share must be among them,
-// unchanged.
+// attest opens a round's sums with the sum of the decryptors' shares,
+// once their signed fingerprints (this decryptor's own among them) show
+// it is that sum, and signs what they open.
 func (c *consortium) attest(v *roundView, req *round.Request) ([]byte, error) {
 	kept, err := c.keptShare(v)
 	if err != nil {
@@ -486,13 +508,15 @@ func (c *consortium) attest(v *roundView, req *round.Request) ([]byte, error) {
 	if !slices.Equal(kept.Active, req.Active) {
 		return nil, fmt.Errorf("round %s: this member decrypted for the threshold set %v, not %v", v.round.ID, kept.Active, req.Active)
 	}
-	if err := c.verifyShares(v, req.Active, req.Shares); err != nil {
+	if err := c.checkPrints(v, round.OfShare, req.Sum, req.Prints, req.Active); err != nil {
 		return nil, deviated(err)
 	}
-	if mine := req.Shares[kpi.OrgID(c.cfg.Org)]; !slices.Equal(mine.Sig, kept.Share.Sig) {
-		return nil, deviated(fmt.Errorf("round %s: the share said to be this member's is not the one it gave", v.round.ID))
+	own := round.Input{Counts: kept.Share.Counts, Values: kept.Share.Values}
+	seed := printSeed(v.cid, v.round.ID, round.OfShare, sumDigest(round.OfShare, req.Sum))
+	if fp, err := fingerprint(c.keys.params, round.OfShare, &own, seed); err != nil || !slices.Equal(fp, req.Prints[kpi.OrgID(c.cfg.Org)].Fingerprint) {
+		return nil, deviated(fmt.Errorf("round %s: the fingerprint said to be %s's is not of the share it gave", v.round.ID, c.cfg.Org))
 	}
-	opened, err := openShares(c.keys.params, v.contract, kept.Counts, kept.Values, req.Active, req.Shares)
+	opened, err := openShares(c.keys.params, v.contract, kept.Counts, kept.Values, []round.Input{*req.Sum})
 	if err != nil {
 		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
 	}

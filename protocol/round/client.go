@@ -2,7 +2,6 @@ package round
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/libp2p/go-libp2p/core/host"
@@ -28,7 +27,7 @@ func (c *Client) Call(ctx context.Context, to peer.ID, req *Request, reply any) 
 	if err := req.Check(); err != nil {
 		return err
 	}
-	b, err := json.Marshal(req)
+	b, err := Encode(req)
 	if err != nil {
 		return err
 	}
@@ -39,7 +38,7 @@ func (c *Client) Call(ctx context.Context, to peer.ID, req *Request, reply any) 
 	if err != nil {
 		return err
 	}
-	if err := json.Unmarshal(out, reply); err != nil {
+	if err := DecodeReply(out, reply); err != nil {
 		return fmt.Errorf("round: %s's reply to %s: %w", to, req.Op, err)
 	}
 	return nil

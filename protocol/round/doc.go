@@ -8,9 +8,15 @@
 //
 //	commit   a participant computes, pads, encrypts and commits its input
 //	fetch    a participant hands over its ciphertexts, once the round is sealed
-//	decrypt  a decryptor gives its signed share of the sums of the sealed inputs
-//	attest   a decryptor opens the sums from every share and signs what opened
+//	print    a participant signs its input's fingerprint against the inputs' sum
+//	decrypt  a decryptor checks the sum by the fingerprints and gives its signed share
+//	print    a decryptor signs its share's fingerprint against the shares' sum
+//	attest   a decryptor checks the shares' sum by the fingerprints, opens the
+//	         round's sums with it and signs what opened
 //	pads     a participant reveals (or seals to the readers) its pads of the kept cells
 //
-// It imports only the standard library, kpi, go-libp2p and protocol/rpc.
+// Messages are CBOR (codec.go).
+//
+// It imports only the standard library, kpi, go-libp2p, fxamacker/cbor and
+// protocol/rpc.
 package round

@@ -10,32 +10,48 @@ import (
 	"github.com/cxnet/cxnet/kpi"
 )
 
-// ID is the protocol's ID. Version 2 is the round with committed and
-// sealed inputs, attested openings and pads; version 1 nodes cannot take
-// part.
-const ID p2pproto.ID = "/cxnet/round/2.0.0"
+// ID is the protocol's ID. Version 3 checks sums by fingerprints (a
+// decryptor receives the sum of the inputs, not every input) and encodes
+// messages in CBOR; version 2 nodes cannot take part.
+const ID p2pproto.ID = "/cxnet/round/3.0.0"
 
 // Op names a request.
 type Op string
 
-// The requests, in the order a round makes them.
+// The requests, in the order a round makes them (print twice: of the
+// inputs before decrypt, of the shares before attest).
 const (
 	OpCommit  Op = "commit"
 	OpFetch   Op = "fetch"
+	OpPrint   Op = "print"
 	OpDecrypt Op = "decrypt"
 	OpAttest  Op = "attest"
 	OpPads    Op = "pads"
 )
 
-// Ops are the requests, in order.
-var Ops = []Op{OpCommit, OpFetch, OpDecrypt, OpAttest, OpPads}
+// Ops are the requests.
+var Ops = []Op{OpCommit, OpFetch, OpPrint, OpDecrypt, OpAttest, OpPads}
+
+// Of names what a print request fingerprints.
+type Of string
+
+const (
+	// OfInput is a participant's input, against the sum of the inputs.
+	OfInput Of = "input"
+	// OfShare is a decryptor's share, against the sum of the shares.
+	OfShare Of = "share"
+)
+
+// DigestSize is the size of the digest of a sum a print names.
+const DigestSize = 32
 
 // Ciphertexts are encoded ciphertexts or decryption shares (the privacy
 // layer's encoding; this package does not read them).
 type Ciphertexts = [][]byte
 
 // Input is a participant's encrypted input: the count of every cell, and
-// every padded component of every cell.
+// every padded component of every cell. A sum of inputs, and a sum of
+// decryption shares, have the same shape.
 type Input struct {
 	Counts Ciphertexts `json:"counts"`
 	Values Ciphertexts `json:"values"`
@@ -46,6 +62,13 @@ type Share struct {
 	Counts Ciphertexts `json:"counts"`
 	Values Ciphertexts `json:"values"`
 	Sig    []byte      `json:"sig"`
+}
+
+// Print is a member's fingerprint of its input or share, under the
+// digest of the sum it is checked against, and its signature.
+type Print struct {
+	Fingerprint []uint64 `json:"fingerprint"`
+	Sig         []byte   `json:"sig"`
 }
 
 // Pads are a participant's pads of the kept cells' components, or, for a
@@ -64,10 +87,13 @@ type Request struct {
 	Round string `json:"round"`
 	// Active is the threshold set (decrypt, attest, pads).
 	Active []kpi.OrgID `json:"active,omitempty"`
-	// Inputs are the sealed inputs (decrypt).
-	Inputs map[kpi.OrgID]Input `json:"inputs,omitempty"`
-	// Shares are every decryptor's signed share (attest).
-	Shares map[kpi.OrgID]Share `json:"shares,omitempty"`
+	// Of and Digest name what to fingerprint, against which sum (print).
+	Of     Of     `json:"of,omitempty"`
+	Digest []byte `json:"digest,omitempty"`
+	// Sum is the sum of the sealed inputs (decrypt) or of the decryptors'
+	// shares (attest), and Prints every part's signed fingerprint.
+	Sum    *Input              `json:"sum,omitempty"`
+	Prints map[kpi.OrgID]Print `json:"prints,omitempty"`
 	// Opened is what the decryptors opened, and Attest their signatures
 	// over it (pads).
 	Opened *kpi.Opened          `json:"opened,omitempty"`
@@ -94,23 +120,29 @@ func (r *Request) Check() error {
 	}
 	need := map[string]bool{
 		"active": r.Op == OpDecrypt || r.Op == OpAttest || r.Op == OpPads,
-		"inputs": r.Op == OpDecrypt,
-		"shares": r.Op == OpAttest,
+		"of":     r.Op == OpPrint,
+		"sum":    r.Op == OpDecrypt || r.Op == OpAttest,
 		"opened": r.Op == OpPads,
 	}
 	has := map[string]bool{
 		"active": len(r.Active) > 0,
-		"inputs": len(r.Inputs) > 0,
-		"shares": len(r.Shares) > 0,
+		"of":     r.Of != "" || len(r.Digest) > 0,
+		"sum":    r.Sum != nil || len(r.Prints) > 0,
 		"opened": r.Opened != nil || len(r.Attest) > 0,
 	}
-	for _, f := range []string{"active", "inputs", "shares", "opened"} {
+	for _, f := range []string{"active", "of", "sum", "opened"} {
 		switch {
 		case need[f] && !has[f]:
 			return bad("needs %s", f)
 		case !need[f] && has[f]:
 			return bad("carries %s, which it does not use", f)
 		}
+	}
+	if r.Op == OpPrint && (r.Of != OfInput && r.Of != OfShare || len(r.Digest) != DigestSize) {
+		return bad("needs what to fingerprint (%s or %s) and the %d-byte digest of the sum", OfInput, OfShare, DigestSize)
+	}
+	if need["sum"] && (r.Sum == nil || len(r.Prints) == 0) {
+		return bad("needs the sum and every part's fingerprint")
 	}
 	if r.Op == OpPads && (r.Opened == nil || len(r.Attest) == 0) {
 		return bad("needs what was opened and the decryptors' signatures over it")

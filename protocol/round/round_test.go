@@ -1,16 +1,18 @@
 package round
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/kpi"
@@ -25,26 +27,34 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 func requests() map[Op]*Request {
 	active := []kpi.OrgID{"hosp-a", "hosp-b"}
 	return map[Op]*Request{
-		OpCommit:  {Op: OpCommit, Round: "nps/7"},
-		OpFetch:   {Op: OpFetch, Round: "nps/7"},
-		OpDecrypt: {Op: OpDecrypt, Round: "nps/7", Active: active, Inputs: map[kpi.OrgID]Input{"hosp-a": {Counts: Ciphertexts{{1}}, Values: Ciphertexts{{2}}}}},
-		OpAttest:  {Op: OpAttest, Round: "nps/7", Active: active, Shares: map[kpi.OrgID]Share{"hosp-a": {Counts: Ciphertexts{{3}}, Values: Ciphertexts{{4}}, Sig: []byte{5}}}},
+		OpCommit: {Op: OpCommit, Round: "nps/7"},
+		OpFetch:  {Op: OpFetch, Round: "nps/7"},
+		OpPrint:  {Op: OpPrint, Round: "nps/7", Of: OfInput, Digest: make([]byte, DigestSize)},
+		OpDecrypt: {Op: OpDecrypt, Round: "nps/7", Active: active, Sum: &Input{Counts: Ciphertexts{{1}}, Values: Ciphertexts{{2}}},
+			Prints: map[kpi.OrgID]Print{"hosp-a": {Fingerprint: []uint64{9, 10}, Sig: []byte{11}}}},
+		OpAttest: {Op: OpAttest, Round: "nps/7", Active: active, Sum: &Input{Counts: Ciphertexts{{3}}, Values: Ciphertexts{{4}}},
+			Prints: map[kpi.OrgID]Print{"hosp-a": {Fingerprint: []uint64{12}, Sig: []byte{13}}, "hosp-b": {Fingerprint: []uint64{14}, Sig: []byte{15}}}},
 		OpPads: {Op: OpPads, Round: "nps/7", Active: active, Opened: &kpi.Opened{Keep: []int{0}, Counts: []int64{12}, Sums: make([]byte, 24)},
 			Attest: map[kpi.OrgID][]byte{"hosp-a": {6}, "hosp-b": {7}}},
 	}
 }
 
-// TestRequestsGolden: every request's wire encoding, as a golden file.
+// TestRequestsGolden: every request's wire encoding, as a golden file in
+// CBOR's diagnostic notation (RFC 8949 §8).
 func TestRequestsGolden(t *testing.T) {
 	for _, op := range Ops {
 		req := requests()[op]
-		got, err := json.MarshalIndent(req, "", "  ")
+		b, err := Encode(req)
 		if err != nil {
 			t.Fatal(err)
 		}
-		path := filepath.Join("testdata", string(op)+".json")
+		got, err := cbor.Diagnose(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join("testdata", string(op)+".diag")
 		if *update {
-			if err := os.WriteFile(path, append(got, '\n'), 0o644); err != nil {
+			if err := os.WriteFile(path, []byte(got+"\n"), 0o644); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -52,14 +62,14 @@ func TestRequestsGolden(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%v (run with -update to write it)", err)
 		}
-		if strings.TrimSpace(string(want)) != string(got) {
+		if strings.TrimSpace(string(want)) != got {
 			t.Errorf("%s encodes as\n%s\nwant\n%s", op, got, want)
 		}
-		back, err := Decode(want)
+		back, err := Decode(b)
 		if err != nil {
 			t.Fatalf("%s: %v", op, err)
 		}
-		if again, _ := json.MarshalIndent(back, "", "  "); string(again) != string(got) {
+		if again, _ := Encode(back); !bytes.Equal(again, b) {
 			t.Errorf("%s does not round-trip", op)
 		}
 	}
@@ -76,12 +86,15 @@ func TestRequestCheck(t *testing.T) {
 		{"unknown operation", func(r map[Op]*Request) *Request { q := r[OpCommit]; q.Op = "input"; return q }, "unknown operation"},
 		{"no round", func(r map[Op]*Request) *Request { q := r[OpFetch]; q.Round = ""; return q }, "round id"},
 		{"a huge round id", func(r map[Op]*Request) *Request { q := r[OpFetch]; q.Round = strings.Repeat("x", 201); return q }, "round id"},
-		{"decrypt without inputs", func(r map[Op]*Request) *Request { q := r[OpDecrypt]; q.Inputs = nil; return q }, "needs inputs"},
+		{"decrypt without a sum", func(r map[Op]*Request) *Request { q := r[OpDecrypt]; q.Sum, q.Prints = nil, nil; return q }, "needs sum"},
+		{"decrypt without fingerprints", func(r map[Op]*Request) *Request { q := r[OpDecrypt]; q.Prints = nil; return q }, "fingerprint"},
+		{"print of something else", func(r map[Op]*Request) *Request { q := r[OpPrint]; q.Of = "key"; return q }, "fingerprint"},
+		{"print without a digest", func(r map[Op]*Request) *Request { q := r[OpPrint]; q.Digest = q.Digest[:5]; return q }, "digest"},
 		{"decrypt without a threshold set", func(r map[Op]*Request) *Request { q := r[OpDecrypt]; q.Active = nil; return q }, "needs active"},
-		{"commit carrying inputs", func(r map[Op]*Request) *Request { q := r[OpCommit]; q.Inputs = r[OpDecrypt].Inputs; return q }, "carries inputs"},
-		{"attest without shares", func(r map[Op]*Request) *Request { q := r[OpAttest]; q.Shares = nil; return q }, "needs shares"},
+		{"commit carrying a sum", func(r map[Op]*Request) *Request { q := r[OpCommit]; q.Sum = r[OpDecrypt].Sum; return q }, "carries sum"},
+		{"attest without a sum", func(r map[Op]*Request) *Request { q := r[OpAttest]; q.Sum, q.Prints = nil, nil; return q }, "needs sum"},
 		{"pads without signatures", func(r map[Op]*Request) *Request { q := r[OpPads]; q.Attest = nil; return q }, "signatures"},
-		{"fetch carrying shares", func(r map[Op]*Request) *Request { q := r[OpFetch]; q.Shares = r[OpAttest].Shares; return q }, "carries shares"},
+		{"fetch carrying fingerprints", func(r map[Op]*Request) *Request { q := r[OpFetch]; q.Prints = r[OpAttest].Prints; return q }, "carries sum"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.edit(requests()).Check()
@@ -95,11 +108,21 @@ func TestRequestCheck(t *testing.T) {
 			t.Errorf("%s: %v", op, err)
 		}
 	}
-	if _, err := Decode([]byte(`{"op":"fetch","round":"nps/7","extra":1}`)); err == nil {
-		t.Error("an unknown field accepted")
-	}
-	if _, err := Decode([]byte(`{"op":"fetch","round":"nps/7"}{}`)); err == nil {
-		t.Error("data after the request accepted")
+	fetch, _ := Encode(requests()[OpFetch])
+	extra, _ := Encode(map[string]any{"op": "fetch", "round": "nps/7", "extra": 1})
+	dup := append([]byte{0xa2, 0x62, 'o', 'p', 0x65}, "fetch"...)
+	dup = append(dup, 0x62, 'o', 'p', 0x65)
+	dup = append(dup, "fetch"...)
+	for name, b := range map[string][]byte{
+		"an unknown field":          extra,
+		"data after the request":    append(slices.Clone(fetch), 0xa0),
+		"a duplicate field":         dup,
+		"an indefinite-length map":  {0xbf, 0x62, 'o', 'p', 0x65, 'f', 'e', 't', 'c', 'h', 0xff},
+		"JSON (protocol version 2)": []byte(`{"op":"fetch","round":"nps/7"}`),
+	} {
+		if _, err := Decode(b); !errors.Is(err, ErrBadRequest) {
+			t.Errorf("%s: got %v, want ErrBadRequest", name, err)
+		}
 	}
 }
 
@@ -118,6 +141,11 @@ func (b *backend) Commit(_ context.Context, from peer.ID, r *Request) error {
 func (b *backend) Fetch(_ context.Context, _ peer.ID, r *Request) (*Input, error) {
 	b.got = append(b.got, r.Op)
 	return &Input{Counts: Ciphertexts{{1}}, Values: Ciphertexts{{2}}}, b.err
+}
+
+func (b *backend) Print(_ context.Context, _ peer.ID, r *Request) (*Print, error) {
+	b.got = append(b.got, r.Op)
+	return &Print{Fingerprint: []uint64{1, 2}, Sig: []byte{9}}, b.err
 }
 
 func (b *backend) Decrypt(_ context.Context, _ peer.ID, r *Request) (*Share, error) {
@@ -165,6 +193,10 @@ func TestClientServer(t *testing.T) {
 	if err := cl.Call(ctx, member.ID(), reqs[OpFetch], &in); err != nil || len(in.Values) != 1 {
 		t.Fatalf("fetch: %+v %v", in, err)
 	}
+	var pr Print
+	if err := cl.Call(ctx, member.ID(), reqs[OpPrint], &pr); err != nil || string(pr.Sig) != "\x09" || len(pr.Fingerprint) != 2 {
+		t.Fatalf("print: %+v %v", pr, err)
+	}
 	var sh Share
 	if err := cl.Call(ctx, member.ID(), reqs[OpDecrypt], &sh); err != nil || string(sh.Sig) != "\x05" {
 		t.Fatalf("decrypt: %+v %v", sh, err)
@@ -177,7 +209,7 @@ func TestClientServer(t *testing.T) {
 	if err := cl.Call(ctx, member.ID(), reqs[OpPads], &p); err != nil || string(p.Sig) != "\x08" {
 		t.Fatalf("pads: %+v %v", p, err)
 	}
-	if len(b.got) != 5 || b.from != aggregator.ID() {
+	if len(b.got) != 6 || b.from != aggregator.ID() {
 		t.Fatalf("the backend saw %v from %s", b.got, b.from)
 	}
 	b.err = errors.New("round nps/7 is open, not sealed")
@@ -201,11 +233,12 @@ func TestClientServer(t *testing.T) {
 // and what it accepts passes Check and dispatches.
 func FuzzDecode(f *testing.F) {
 	for _, r := range requests() {
-		b, _ := json.Marshal(r)
+		b, _ := Encode(r)
 		f.Add(b)
 	}
-	f.Add([]byte(`{"op":"pads","round":"x","opened":{},"attest":{}}`))
-	f.Add([]byte(`{`))
+	pads, _ := Encode(map[string]any{"op": "pads", "round": "x", "opened": map[string]any{}, "attest": map[string]any{}})
+	f.Add(pads)
+	f.Add([]byte{0xbf})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := Decode(b)
 		if err != nil {

@@ -1,9 +1,7 @@
 package round
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 
@@ -22,9 +20,15 @@ type Backend interface {
 	Commit(ctx context.Context, from peer.ID, req *Request) error
 	// Fetch hands over this participant's input once the round is sealed.
 	Fetch(ctx context.Context, from peer.ID, req *Request) (*Input, error)
-	// Decrypt gives this decryptor's share of the sums of req.Inputs.
+	// Print gives this member's signed fingerprint of its input or its
+	// share, against the sum req.Digest names.
+	Print(ctx context.Context, from peer.ID, req *Request) (*Print, error)
+	// Decrypt gives this decryptor's share of req.Sum, once the inputs'
+	// fingerprints show it is the sum of the sealed inputs.
 	Decrypt(ctx context.Context, from peer.ID, req *Request) (*Share, error)
-	// Attest opens the sums from req.Shares and signs what opened.
+	// Attest opens the round's sums with req.Sum, once the shares'
+	// fingerprints show it is the sum of the decryptors' shares, and
+	// signs what opened.
 	Attest(ctx context.Context, from peer.ID, req *Request) ([]byte, error)
 	// Pads reveals this participant's pads of the kept cells.
 	Pads(ctx context.Context, from peer.ID, req *Request) (*Pads, error)
@@ -51,20 +55,15 @@ func Serve(h host.Host, b Backend, opt Options) *rpc.Server {
 		if err != nil {
 			return nil, err
 		}
-		return json.Marshal(reply)
+		return Encode(reply)
 	}, rpc.ServerOptions{Authorize: opt.Authorize, Limits: opt.Limits, Log: opt.Log})
 }
 
-// Decode decodes a request strictly (no unknown fields) and checks it.
+// Decode decodes a request strictly (codec.go) and checks it.
 func Decode(body []byte) (*Request, error) {
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.DisallowUnknownFields()
 	var req Request
-	if err := d.Decode(&req); err != nil {
+	if err := decMode.Unmarshal(body, &req); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	if d.More() {
-		return nil, fmt.Errorf("%w: data after the request", ErrBadRequest)
 	}
 	if err := req.Check(); err != nil {
 		return nil, err
@@ -81,6 +80,8 @@ func Dispatch(ctx context.Context, b Backend, from peer.ID, req *Request) (any, 
 		return struct{}{}, b.Commit(ctx, from, req)
 	case OpFetch:
 		return b.Fetch(ctx, from, req)
+	case OpPrint:
+		return b.Print(ctx, from, req)
 	case OpDecrypt:
 		return b.Decrypt(ctx, from, req)
 	case OpAttest:
