@@ -39,7 +39,6 @@ package node
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -159,13 +158,15 @@ type keptInput struct {
 // shareBytes is what a decryptor signs with its share.
 func shareBytes(consortiumID, id string, active []kpi.OrgID, s *round.Share) []byte {
 	h := sha256.New()
-	b, _ := json.Marshal(struct {
-		Active []kpi.OrgID         `json:"active"`
-		Counts privacy.Ciphertexts `json:"counts"`
-		Values privacy.Ciphertexts `json:"values"`
-	}{active, s.Counts, s.Values})
-	h.Write(b)
-	return []byte("cxnet/round-share/v1\x00" + consortiumID + "\x00" + id + "\x00" + hex.EncodeToString(h.Sum(nil)))
+	fmt.Fprintf(h, "%q\x00", active)
+	for _, v := range [][][]byte{s.Counts, s.Values} {
+		fmt.Fprintf(h, "%d\x00", len(v))
+		for _, b := range v {
+			fmt.Fprintf(h, "%d\x00", len(b))
+			h.Write(b)
+		}
+	}
+	return []byte("cxnet/round-share/v2\x00" + consortiumID + "\x00" + id + "\x00" + hex.EncodeToString(h.Sum(nil)))
 }
 
 // keptShare is what a decryptor keeps of a round: the set it decrypted

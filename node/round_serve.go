@@ -8,7 +8,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -221,7 +220,7 @@ func (c *consortium) keptInput(v *roundView) (*keptInput, error) {
 		return nil, err
 	}
 	var in keptInput
-	if err := json.Unmarshal(b, &in); err != nil {
+	if err := round.DecodeReply(b, &in); err != nil {
 		return nil, err
 	}
 	return &in, nil
@@ -268,7 +267,10 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 	if in.Values, err = privacy.Encrypt(c.keys.params, pk, padded); err != nil {
 		return nil, err
 	}
-	b, _ := json.Marshal(in)
+	b, err := round.Encode(in)
+	if err != nil {
+		return nil, err
+	}
 	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "input"), b); err != nil {
 		return nil, err
 	}
@@ -414,14 +416,20 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 		f(v.round.ID, &kept.Share)
 	}
 	kept.Share.Sig = c.roundSign(shareBytes(v.cid, v.round.ID, req.Active, &kept.Share))
-	sums, _ := json.Marshal(kept.keptSums)
+	sums, err := round.Encode(kept.keptSums)
+	if err != nil {
+		return nil, err
+	}
 	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "sums"), sums); err != nil {
 		return nil, err
 	}
-	share, _ := json.Marshal(struct {
+	share, err := round.Encode(struct {
 		Active []kpi.OrgID `json:"active"`
 		Share  round.Share `json:"share"`
 	}{kept.Active, kept.Share})
+	if err != nil {
+		return nil, err
+	}
 	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "share"), share); err != nil {
 		return nil, err
 	}
@@ -437,13 +445,13 @@ func (c *consortium) keptShare(v *roundView) (*keptShare, error) {
 		return nil, err
 	}
 	var kept keptShare
-	if err := json.Unmarshal(b, &kept); err != nil {
+	if err := round.DecodeReply(b, &kept); err != nil {
 		return nil, err
 	}
 	if b, err = c.db.Secret(v.round.Epoch, roundSecret(v.round.ID, "sums")); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(b, &kept.keptSums); err != nil {
+	if err := round.DecodeReply(b, &kept.keptSums); err != nil {
 		return nil, err
 	}
 	return &kept, nil
