@@ -231,9 +231,12 @@ func BenchmarkE2ERound(b *testing.B) {
 		crypto.shareBytes, threshold, c.members)
 	slices.SortFunc(rounds, func(x, y benchRound) int { return int(x.took - y.took) })
 	med := rounds[len(rounds)/2]
-	b.Logf("%d rounds: `round run` %v min, %v median, %v mean, %v max; the crypto in one goroutine %v",
+	b.Logf("%d rounds: `round run` %v min, %v median, %v mean, %v max; the crypto in one goroutine %v "+
+		"(%d ciphertexts encrypted %v, summed %v, %d ciphertext decryption shares %v, combined %v)",
 		k, rounds[0].took.Round(time.Millisecond), med.took.Round(time.Millisecond), mean.Round(time.Millisecond),
-		rounds[k-1].took.Round(time.Millisecond), crypto.mean.Round(100*time.Microsecond))
+		rounds[k-1].took.Round(time.Millisecond), crypto.mean.Round(100*time.Microsecond),
+		c.members*crypto.cts, crypto.encrypt.Round(100*time.Microsecond), crypto.sum.Round(100*time.Microsecond),
+		threshold*crypto.cts, crypto.share.Round(100*time.Microsecond), crypto.open.Round(100*time.Microsecond))
 	b.Logf("the median round's trace (%s, %d released cells, %d suppressed): %s",
 		med.res.Round, released(med.res), med.res.Privacy.Suppressed, formatTrace(med.res.Trace))
 	b.Logf("bytes sent on libp2p streams during the %d rounds, all nodes: %d (%.0f per participant and round); per round by protocol: %s",
@@ -388,6 +391,9 @@ type cryptoFloor struct {
 	countsCts  int // of which the counts vector's
 	ctBytes    int // bytes of a participant's ciphertexts
 	shareBytes int // bytes of one decryptor's shares of the sums
+	// Where the time goes, per round: encryptions, the sums, the
+	// decryption shares, the combinations.
+	encrypt, sum, share, open time.Duration
 }
 
 // cryptoRound runs k rounds' cryptography with the privacy package and
@@ -450,7 +456,13 @@ func cryptoRound(b *testing.B, k, members, threshold, countsLen, valuesLen int) 
 	}
 	var f cryptoFloor
 	start := time.Now()
+	lap := func(d *time.Duration, since time.Time) time.Time {
+		now := time.Now()
+		*d += now.Sub(since)
+		return now
+	}
 	for range k {
+		t0 := time.Now()
 		var counts, values []privacy.Ciphertexts
 		for _, in := range inputs {
 			cc, err := privacy.Encrypt(p, pk, in[0])
@@ -463,12 +475,14 @@ func cryptoRound(b *testing.B, k, members, threshold, countsLen, valuesLen int) 
 			}
 			counts, values = append(counts, cc), append(values, vv)
 		}
+		t0 = lap(&f.encrypt, t0)
 		shareBytes := 0
 		for i, vec := range [][]privacy.Ciphertexts{counts, values} {
 			sum, err := privacy.Aggregate(p, vec)
 			if err != nil {
 				b.Fatal(err)
 			}
+			t0 = lap(&f.sum, t0)
 			var shares []privacy.Ciphertexts
 			for j, a := range active {
 				d, err := privacy.NewDecryptor(p, tks[j], a, members, threshold, active)
@@ -482,14 +496,19 @@ func cryptoRound(b *testing.B, k, members, threshold, countsLen, valuesLen int) 
 				shares = append(shares, s)
 			}
 			shareBytes += size(shares[0])
+			t0 = lap(&f.share, t0)
 			if _, err := privacy.Open(p, sum, shares, []int{countsLen, valuesLen}[i]); err != nil {
 				b.Fatal(err)
 			}
+			t0 = lap(&f.open, t0)
 		}
 		f.cts, f.countsCts = len(counts[0])+len(values[0]), len(counts[0])
 		f.ctBytes, f.shareBytes = size(counts[0])+size(values[0]), shareBytes
 	}
 	f.mean = time.Since(start) / time.Duration(k)
+	for _, d := range []*time.Duration{&f.encrypt, &f.sum, &f.share, &f.open} {
+		*d /= time.Duration(k)
+	}
 	return f
 }
 
