@@ -41,8 +41,9 @@ fuzz: ## short run of every fuzz target (FUZZTIME executions each)
 	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg; \
 	  done; done
 
-bench: build ## benchmarks: Go micro-benchmarks and cxnet vs sqlite3 on 1M rows
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: build ## benchmarks: Go micro-benchmarks; 4 real nodes' rounds and governance (BenchmarkE2E*); cxnet vs sqlite3 on 1M rows
+	$(GO) test -run '^$$' -bench . -skip 'E2E' -benchmem ./...
+	$(GO) test -run '^$$' -bench 'E2E' -benchtime 10x -timeout 30m .
 	bash simulations/bench/import_vs_sqlite.sh
 
 demo: build ## the patient journey: hospitals, a pharma programme and pharmacies release four KPIs, checked against the pooled data

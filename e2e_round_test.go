@@ -13,7 +13,7 @@ import (
 // formConsortium founds a consortium on the first organisation's node and
 // admits and joins the others as the README does, then waits for the
 // consortium's key on every node.
-func formConsortium(t *testing.T, homes map[string]string, orgs []string) {
+func formConsortium(t testing.TB, homes map[string]string, orgs []string) {
 	t.Helper()
 	dir := t.TempDir()
 	cxOK(t, homes[orgs[0]], "consortium", "create", "--name", "Round trip", "--min-cohort", "11")

@@ -28,7 +28,7 @@ var (
 	buildErr  error
 )
 
-func cxnetBin(t *testing.T) string {
+func cxnetBin(t testing.TB) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("end-to-end test: skipped with -short")
@@ -62,7 +62,7 @@ func (r result) String() string {
 }
 
 // cx runs one cxnet command against home and waits for it.
-func cx(t *testing.T, home string, args ...string) result {
+func cx(t testing.TB, home string, args ...string) result {
 	t.Helper()
 	cmd := exec.Command(cxnetBin(t), append([]string{"--home", home}, args...)...)
 	var out, errb bytes.Buffer
@@ -78,7 +78,7 @@ func cx(t *testing.T, home string, args ...string) result {
 	return result{out.String(), errb.String(), code}
 }
 
-func cxOK(t *testing.T, home string, args ...string) string {
+func cxOK(t testing.TB, home string, args ...string) string {
 	t.Helper()
 	r := cx(t, home, args...)
 	if r.code != 0 {
@@ -87,7 +87,7 @@ func cxOK(t *testing.T, home string, args ...string) string {
 	return r.stdout
 }
 
-func cxJSON(t *testing.T, home string, v any, args ...string) {
+func cxJSON(t testing.TB, home string, v any, args ...string) {
 	t.Helper()
 	out := cxOK(t, home, append(args, "--json")...)
 	if err := json.Unmarshal([]byte(out), v); err != nil {
@@ -123,7 +123,7 @@ func (b *syncBuffer) String() string {
 }
 
 // initNode creates a node home with ports chosen by the OS.
-func initNode(t *testing.T, org string) string {
+func initNode(t testing.TB, org string) string {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), org)
 	cxOK(t, home, "init", "--org", org, "--name", "Test "+org, "--kind", "hospital",
@@ -133,7 +133,7 @@ func initNode(t *testing.T, org string) string {
 
 // freePort asks the OS for a free TCP port on loopback, so that a node
 // keeps its address across restarts, as a real one does.
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -143,14 +143,14 @@ func freePort(t *testing.T) int {
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
-func startDaemon(t *testing.T, home string) *daemon {
+func startDaemon(t testing.TB, home string) *daemon {
 	t.Helper()
 	return startDaemonArgs(t, home)
 }
 
 // startDaemonArgs starts `cxnet run` with extra flags and waits until it
 // is ready.
-func startDaemonArgs(t *testing.T, home string, args ...string) *daemon {
+func startDaemonArgs(t testing.TB, home string, args ...string) *daemon {
 	t.Helper()
 	d := &daemon{home: home, logs: &syncBuffer{}, done: make(chan error, 1)}
 	d.cmd = exec.Command(cxnetBin(t), append([]string{"--home", home, "run", "--log-level", "debug"}, args...)...)
@@ -180,7 +180,7 @@ func startDaemonArgs(t *testing.T, home string, args ...string) *daemon {
 }
 
 // stop signals the daemon and waits for it to exit.
-func (d *daemon) stop(t *testing.T, sig syscall.Signal) error {
+func (d *daemon) stop(t testing.TB, sig syscall.Signal) error {
 	if d.cmd.ProcessState != nil {
 		return nil
 	}
@@ -268,7 +268,7 @@ func TestE2EGracefulShutdown(t *testing.T) {
 
 // scrapeMetrics returns the node's Prometheus exposition (/metrics needs no
 // token).
-func scrapeMetrics(t *testing.T, home string) []byte {
+func scrapeMetrics(t testing.TB, home string) []byte {
 	t.Helper()
 	addr, err := os.ReadFile(filepath.Join(home, "api.addr"))
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"time"
 
+	p2pmetrics "github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -24,10 +25,11 @@ type metrics struct {
 	governance      *prometheus.CounterVec
 	roundRequests   *prometheus.CounterVec
 	scheduledRounds *prometheus.CounterVec
+	p2pBytes        *p2pmetrics.BandwidthCounter // the libp2p host's streams, by protocol
 }
 
 func newMetrics() *metrics {
-	m := &metrics{reg: prometheus.NewRegistry()}
+	m := &metrics{reg: prometheus.NewRegistry(), p2pBytes: p2pmetrics.NewBandwidthCounter()}
 	m.apiRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "cxnet_api_requests_total", Help: "Local API requests by route and status code.",
 	}, []string{"route", "code"})
@@ -57,7 +59,7 @@ func newMetrics() *metrics {
 		Name: "cxnet_scheduled_rounds_total", Help: "Rounds this node opened on a contract's schedule, by outcome (released, failed).",
 	}, []string{"outcome"})
 	m.reg.MustRegister(m.apiRequests, m.apiDuration, m.wrongHost, m.importedRecords, m.imports, m.previews, m.governance, m.roundRequests, m.scheduledRounds,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		p2pBytesCollector{m.p2pBytes}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
 

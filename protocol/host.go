@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/metrics"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/peerstore"
@@ -66,6 +67,11 @@ type HostConfig struct {
 	// Metrics, when set, is a libp2p option that registers libp2p's
 	// metrics, e.g. libp2p.PrometheusRegisterer(reg). Nil disables them.
 	Metrics libp2p.Option
+	// Bandwidth, when set, counts the bytes of every stream by protocol id
+	// and direction (libp2p.BandwidthReporter): application bytes on the
+	// streams, before yamux framing and TLS. Its totals advance once a
+	// second (libp2p's meters are swept on a 1 s tick). Nil counts nothing.
+	Bandwidth *metrics.BandwidthCounter
 }
 
 func (c *HostConfig) validate() error {
@@ -195,6 +201,9 @@ func NewHost(cfg HostConfig, log *slog.Logger) (*Host, error) {
 	}
 	if cfg.PSK != nil {
 		opts = append(opts, libp2p.PrivateNetwork(cfg.PSK))
+	}
+	if cfg.Bandwidth != nil {
+		opts = append(opts, libp2p.BandwidthReporter(cfg.Bandwidth))
 	}
 	if cfg.Metrics != nil {
 		opts = append(opts, cfg.Metrics)
