@@ -82,13 +82,8 @@ func writeError(w http.ResponseWriter, code int, kind, msg string) {
 
 // writeErr maps an error to a status: the user's input → 422, else 500.
 func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
-	var (
-		ie *ingest.Error
-		re *store.RecordError
-		fe *contracts.FieldError
-	)
 	switch {
-	case errors.As(err, &ie), errors.As(err, &re), errors.As(err, &fe), errors.Is(err, errInput):
+	case errors.As(err, new(*kpi.InputError)), errors.Is(err, errInput):
 		writeError(w, http.StatusUnprocessableEntity, "input", err.Error())
 	case errors.As(err, new(*roundFailure)):
 		// Recorded in the log with its reason: `cxnet round list` shows it.
@@ -324,15 +319,10 @@ func (n *Node) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 // errWhere says where an import failed without quoting any value: the
 // position and field of an input error, or the error's class.
 func errWhere(err error) string {
-	var (
-		ie *ingest.Error
-		re *store.RecordError
-	)
+	var ie *kpi.InputError
 	switch {
 	case errors.As(err, &ie):
 		return ie.Pos.String() + " field " + ie.Field
-	case errors.As(err, &re):
-		return re.Pos.String() + " field " + re.Field
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	}
