@@ -62,16 +62,6 @@ func (p *SignedPads) Signed() []byte {
 	return p.Pads
 }
 
-// ReleasedCell is a cell as a release publishes it: a suppressed cell
-// shows neither its count nor its value, and says why.
-type ReleasedCell struct {
-	Group      map[string]string `json:"group"`
-	Count      *int64            `json:"count"`
-	Value      any               `json:"value"`
-	Suppressed bool              `json:"suppressed"`
-	Reason     string            `json:"reason,omitempty"` // min_cohort, differencing
-}
-
 // Suppression reasons.
 const (
 	SuppressedMinCohort    = "min_cohort"
@@ -267,7 +257,7 @@ func KeptPads(c *Contract, o *kpi.Opened, pads []uint64) ([]byte, error) {
 // cell whose count component differs from the count the decryptors
 // opened is refused (its inputs or its decryption are inconsistent);
 // every other cell is suppressed under the cohort floor.
-func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, error) {
+func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]kpi.Cell, error) {
 	if err := checkKept(c, o, true); err != nil {
 		return nil, err
 	}
@@ -295,10 +285,10 @@ func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, e
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ReleasedCell, len(cells))
+	out := make([]kpi.Cell, len(cells))
 	kept := 0
 	for i, cell := range cells {
-		out[i] = ReleasedCell{Group: cell.Group}
+		out[i] = kpi.Cell{Group: cell.Group}
 		if kept < len(o.Keep) && o.Keep[kept] == i {
 			kept++
 			n := cell.Count
@@ -317,12 +307,12 @@ func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, e
 // whose count moved by fewer than min_cohort records since the cell's
 // previous release, or whose value moved while its count did not: set
 // against that release it would show those records (differencing.go).
-func (s *State) suppressMoved(c *Contract, cells []ReleasedCell) {
+func (s *State) suppressMoved(c *Contract, cells []kpi.Cell) {
 	s.suppressMovedAgainst(c, s.PreviousCells(c.ID), cells)
 }
 
 // suppressMovedAgainst is suppressMoved against the previous cells prev.
-func (s *State) suppressMovedAgainst(c *Contract, prev map[string]PrevCell, cells []ReleasedCell) {
+func (s *State) suppressMovedAgainst(c *Contract, prev map[string]PrevCell, cells []kpi.Cell) {
 	shown := make([]Cell, 0, len(cells))
 	at := make([]int, 0, len(cells))
 	for i, cell := range cells {
@@ -333,7 +323,7 @@ func (s *State) suppressMovedAgainst(c *Contract, prev map[string]PrevCell, cell
 	}
 	for i, moved := range SuppressMoved(c, prev, shown) {
 		if moved {
-			cells[at[i]] = ReleasedCell{Group: cells[at[i]].Group, Suppressed: true, Reason: SuppressedDifferencing}
+			cells[at[i]] = kpi.Cell{Group: cells[at[i]].Group, Suppressed: true, Reason: SuppressedDifferencing}
 		}
 	}
 }
@@ -466,7 +456,7 @@ func (a *apply) releaseToReaders(r *Round, c *Contract, b *RoundRelease) (Event,
 // ReleaseOpened does, suppressing the cells that moved too little since
 // their previous release, as the state machine does for other contracts
 // (which is why it computes every earlier release of the contract too).
-func (s *State) ReaderRelease(id string, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]ReleasedCell, error) {
+func (s *State) ReaderRelease(id string, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]kpi.Cell, error) {
 	target, ok := s.rounds[id]
 	if !ok || target.Release == nil || target.Release.Sealed == nil {
 		return nil, fmt.Errorf("round %s has no release sealed to readers", id)
@@ -502,7 +492,7 @@ func (s *State) ReaderRelease(id string, reader kpi.OrgID, open func(info, ciphe
 }
 
 // openSealed opens one release sealed to reader.
-func (s *State) openSealed(r *Round, c *Contract, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]ReleasedCell, error) {
+func (s *State) openSealed(r *Round, c *Contract, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]kpi.Cell, error) {
 	sealed := r.Release.Sealed
 	ct, ok := sealed.Counts[reader]
 	if !ok {

@@ -251,7 +251,7 @@ func TestRoundLifecycle(t *testing.T) {
 	if !ok || r.State != RoundReleased || r.Release == nil {
 		t.Fatalf("round %+v", r)
 	}
-	var cells []ReleasedCell
+	var cells []kpi.Cell
 	if err := json.Unmarshal(r.Release.Cells, &cells); err != nil || len(cells) != 1 || cells[0].Count == nil || *cells[0].Count != 15 {
 		t.Fatalf("cells %s: %v", r.Release.Cells, err)
 	}

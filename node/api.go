@@ -194,11 +194,11 @@ func (n *Node) preview(ctx context.Context, c *contracts.Contract) (*client.Prev
 		Contract: string(c.ID), Version: c.Version, Hash: c.Hash(),
 		Aggregate: string(c.Aggregate), Measure: c.Measure,
 		Scanned: scanned, Seconds: time.Since(start).Seconds(),
-		Cells: make([]client.Cell, len(cells)),
+		Cells: make([]kpi.Cell, len(cells)),
 	}
 	for i, cell := range cells {
 		cnt := cell.Count
-		out.Cells[i] = client.Cell{Group: cell.Group, Count: &cnt, Value: cell.Value}
+		out.Cells[i] = kpi.Cell{Group: cell.Group, Count: &cnt, Value: cell.Value}
 	}
 	return out, nil
 }
