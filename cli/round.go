@@ -7,6 +7,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 )
 
@@ -94,7 +95,7 @@ func resultsCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := cl.Results(c.Context, c.Args().First(), c.String("round"))
+			res, err := cl.Results(c.Context, c.Args().First(), kpi.RoundID(c.String("round")))
 			if err != nil {
 				return apiErr(err)
 			}

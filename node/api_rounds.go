@@ -52,7 +52,7 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 	found := false
 	n.cons.fsm.Read(func(s *contracts.State) {
 		if roundID != "" {
-			round, found = s.Round(roundID)
+			round, found = s.Round(kpi.RoundID(roundID))
 			found = found && round.Contract == rec.ID && round.State == contracts.RoundReleased
 			return
 		}

@@ -121,7 +121,7 @@ func (c *consortium) roundView(id string, want contracts.RoundState) (*roundView
 		hasRec bool
 	)
 	c.fsm.Read(func(s *contracts.State) {
-		v.round, ok = s.Round(id)
+		v.round, ok = s.Round(kpi.RoundID(id))
 		v.keys, hk = s.Keys()
 		rec, hasRec = s.Contract(v.round.Contract)
 		v.cid = s.ID()
@@ -215,7 +215,7 @@ func (c *consortium) forgetEndedRounds() error {
 				ended = append(ended, name)
 				continue
 			}
-			if r, ok := s.Round(parts[0] + "/" + parts[1]); !ok || !r.State.Ongoing() {
+			if r, ok := s.Round(kpi.RoundID(parts[0] + "/" + parts[1])); !ok || !r.State.Ongoing() {
 				ended = append(ended, name)
 			}
 		}

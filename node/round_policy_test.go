@@ -143,7 +143,7 @@ func (f *policyFixture) commitAll(t testing.TB) {
 	}
 	f.inputs = map[kpi.OrgID]round.Input{"hosp-a": in.Input}
 	f.pads["hosp-a"] = in.Pads
-	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: inputDigest(&in.Input)}, "hosp-a", f.keys["hosp-a"])
+	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: inputDigest(&in.Input)}, "hosp-a", f.keys["hosp-a"])
 	var e contracts.KeyEpoch
 	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
 	pk, err := c.keys.publicKey(e)
@@ -160,7 +160,7 @@ func (f *policyFixture) commitAll(t testing.TB) {
 		in.Counts, _ = privacy.Encrypt(p, pk, []int64{comps[0], 1}) // the count, and that it feeds the cell
 		in.Values, _ = privacy.Encrypt(p, pk, padded)
 		f.inputs[org], f.pads[org] = in, pads
-		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: inputDigest(&in)}, org, f.keys[org])
+		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: inputDigest(&in)}, org, f.keys[org])
 	}
 }
 
@@ -188,7 +188,7 @@ func (f *policyFixture) view(t testing.TB, want contracts.RoundState) *roundView
 }
 
 func (f *policyFixture) seal() {
-	f.apply(contracts.EntryRoundSeal, contracts.RoundSeal{Round: f.round}, "hosp-b", f.keys["hosp-b"])
+	f.apply(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(f.round)}, "hosp-b", f.keys["hosp-b"])
 }
 
 func (f *policyFixture) decrypt(active []kpi.OrgID, inputs map[kpi.OrgID]round.Input) *round.Request {
@@ -240,7 +240,7 @@ func TestInputsCommittedBeforeAnyCiphertextLeaves(t *testing.T) {
 		t.Fatalf("fetched input: %v", err)
 	}
 	// Too late to register an input that depends on what was fetched.
-	entry, _ := contracts.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: "sha256:" + strings.Repeat("ab", 32)},
+	entry, _ := contracts.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: "sha256:" + strings.Repeat("ab", 32)},
 		"hosp-b", f.keys["hosp-b"], f.c.consortiumID())
 	res := f.c.fsm.Apply(&raft.Log{Index: 99, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult)
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "sealed") {
@@ -371,7 +371,7 @@ func TestForgedShareAttack(t *testing.T) {
 	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 25 {
 		t.Fatalf("opened %+v: %v", opened, err)
 	}
-	attest := contracts.AttestBytes(f.c.consortiumID(), f.round, 1, ab, opened)
+	attest := contracts.AttestBytes(f.c.consortiumID(), kpi.RoundID(f.round), 1, ab, opened)
 	if !ed25519.Verify(f.c.home.GovernanceKey.Public().(ed25519.PublicKey), attest, sig) {
 		t.Fatal("the attestation does not cover what the shares open")
 	}
@@ -394,7 +394,7 @@ func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
 	sign := func(o *kpi.Opened, orgs ...kpi.OrgID) map[kpi.OrgID][]byte {
 		sigs := map[kpi.OrgID][]byte{}
 		for _, org := range orgs {
-			sigs[org] = ed25519.Sign(f.keys[org], contracts.AttestBytes(f.c.consortiumID(), f.round, 1, ab, o))
+			sigs[org] = ed25519.Sign(f.keys[org], contracts.AttestBytes(f.c.consortiumID(), kpi.RoundID(f.round), 1, ab, o))
 		}
 		return sigs
 	}
@@ -451,7 +451,7 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	}
 	old := f.round
 	var hash string
-	f.c.fsm.Read(func(s *contracts.State) { r, _ := s.Round(old); hash = r.Hash })
+	f.c.fsm.Read(func(s *contracts.State) { r, _ := s.Round(kpi.RoundID(old)); hash = r.Hash })
 	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: "nps-abc", Version: 1, Hash: hash, Epoch: 1}, "hosp-b", f.keys["hosp-b"]).Object
 	if err := f.c.db.PutSecret(1, roundSecret(f.round, "input"), []byte("{}")); err != nil {
 		t.Fatal(err)
@@ -526,7 +526,7 @@ func TestRoundSenderBoundsWorkBeforeReading(t *testing.T) {
 		})
 	}
 	// Once the round ends, its aggregator is a member like the others.
-	f.apply(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: "test"}, "hosp-b", f.keys["hosp-b"])
+	f.apply(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: "test"}, "hosp-b", f.keys["hosp-b"])
 	if got, _ := f.c.roundSender(f.b); got != smallRoundRequest {
 		t.Fatalf("an ended round's aggregator may send %d bytes", got)
 	}

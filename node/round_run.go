@@ -191,15 +191,15 @@ func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
 	})
 	for _, st := range ongoing {
 		r := st.r
-		seen := c.rounds.firstSeen(r.ID, now)
-		if r.Aggregator == org && c.rounds.isRunning(r.ID) {
+		seen := c.rounds.firstSeen(string(r.ID), now)
+		if r.Aggregator == org && c.rounds.isRunning(string(r.ID)) {
 			continue
 		}
 		wait := timeout + time.Duration(st.rank)*500*time.Millisecond
 		if now.Sub(seen) < wait {
 			continue
 		}
-		f := &roundFailure{round: r.ID, reason: fmt.Sprintf("aggregator %s stopped answering: the round was still %s %v after %s saw it open (round.timeout %v)",
+		f := &roundFailure{round: string(r.ID), reason: fmt.Sprintf("aggregator %s stopped answering: the round was still %s %v after %s saw it open (round.timeout %v)",
 			r.Aggregator, r.State, now.Sub(seen).Round(time.Second), org, timeout)}
 		if err := c.recordFailure(ctx, f); err != nil && ctx.Err() == nil {
 			c.log.Warn("record a stale round's failure", "round", r.ID, "err", err)
@@ -275,7 +275,7 @@ func (t *roundTrace) String() string {
 // recordFailure records a failed round in the log, unless it has ended.
 func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
 	var r contracts.Round
-	c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(f.round) })
+	c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(kpi.RoundID(f.round)) })
 	if !r.State.Ongoing() {
 		return nil
 	}
@@ -283,7 +283,7 @@ func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
 	if len(reason) > 900 {
 		reason = reason[:900] + "…"
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: reason, Blame: f.blame})
+	entry, err := c.keys.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: reason, Blame: f.blame})
 	if err != nil {
 		return err
 	}
@@ -320,7 +320,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if f := c.dev().beforeSeal; f != nil {
 		f(roundID)
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: roundID})
+	entry, err := c.keys.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(roundID)})
 	if err != nil {
 		return err
 	}
@@ -329,7 +329,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	if v, err = c.roundView(roundID, contracts.RoundSealed); err != nil {
 		var r contracts.Round
-		c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(roundID) })
+		c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(kpi.RoundID(roundID)) })
 		if r.State == contracts.RoundFailed {
 			msg := r.Reason
 			if len(errs) > 0 {
@@ -388,7 +388,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		return fail("open: " + err.Error())
 	}
 	tr.step("attest")
-	attest := contracts.AttestBytes(v.cid, roundID, v.round.Epoch, active, opened)
+	attest := contracts.AttestBytes(v.cid, kpi.RoundID(roundID), v.round.Epoch, active, opened)
 	sigs, errs := fanOut(active, func(org kpi.OrgID) ([]byte, error) {
 		var sig []byte
 		if err := c.callRound(ctx, org, round.Request{Op: round.OpAttest, Round: roundID, Active: active, Shares: shares}, &sig); err != nil {
@@ -415,7 +415,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		asked = &withheld
 		counts, _ := json.Marshal(opened.Counts)
 		sealedCounts = map[kpi.OrgID][]byte{}
-		info := contracts.SealInfo(v.cid, roundID, "counts", kpi.OrgID(c.cfg.Org))
+		info := contracts.SealInfo(v.cid, kpi.RoundID(roundID), "counts", kpi.OrgID(c.cfg.Org))
 		for _, r := range v.contract.Readers {
 			if sealedCounts[r], err = privacy.SealTo(v.keys.ReaderKeys[r], info, counts); err != nil {
 				return fail(fmt.Sprintf("seal the counts to reader %s: %v", r, err))
@@ -437,7 +437,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	// 8. release
 	tr.step("release (raft commit)")
-	rel := contracts.RoundRelease{Round: roundID, Decryptors: active, Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts}
+	rel := contracts.RoundRelease{Round: kpi.RoundID(roundID), Decryptors: active, Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts}
 	if f := c.dev().release; f != nil {
 		f(&rel)
 	}

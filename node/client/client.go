@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cxnet/cxnet/kpi"
 )
 
 // Files in a node's home that the client reads.
@@ -291,11 +293,11 @@ func (c *Client) RunRoundWith(ctx context.Context, req RoundRequest) (*Results, 
 }
 
 // Results returns a contract's released result: round "" is the latest.
-func (c *Client) Results(ctx context.Context, contract, round string) (*Results, error) {
+func (c *Client) Results(ctx context.Context, contract string, round kpi.RoundID) (*Results, error) {
 	var out Results
 	path := "/v1/results/" + url.PathEscape(contract)
 	if round != "" {
-		path += "?round=" + url.QueryEscape(round)
+		path += "?round=" + url.QueryEscape(string(round))
 	}
 	return &out, c.getJSON(ctx, path, &out)
 }

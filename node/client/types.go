@@ -258,14 +258,14 @@ type TraceStep struct {
 // the reply of POST /v1/rounds), with this node's own value beside each
 // cell.
 type Results struct {
-	Contract     string     `json:"contract"`
-	Version      int        `json:"version"`
-	Round        string     `json:"round"`
-	ReleasedAt   string     `json:"released_at"`
-	Participants []string   `json:"participants"` // whose inputs the result sums
-	Decryptors   []string   `json:"decryptors"`
-	Aggregate    string     `json:"aggregate"`
-	Cells        []kpi.Cell `json:"cells"`
+	Contract     string      `json:"contract"`
+	Version      int         `json:"version"`
+	Round        kpi.RoundID `json:"round"`
+	ReleasedAt   string      `json:"released_at"`
+	Participants []string    `json:"participants"` // whose inputs the result sums
+	Decryptors   []string    `json:"decryptors"`
+	Aggregate    string      `json:"aggregate"`
+	Cells        []kpi.Cell  `json:"cells"`
 	// SealedTo names the readers a result was released to, when this
 	// node ran the round but is not one of them: it has no cells.
 	SealedTo []string `json:"sealed_to,omitempty"`
@@ -290,17 +290,17 @@ type Rounds struct {
 
 // Round is a round as `round list` shows it.
 type Round struct {
-	Round      string   `json:"round"`
-	Version    int      `json:"version"`
-	State      string   `json:"state"`            // open | released | failed
-	Reason     string   `json:"reason,omitempty"` // why it failed
-	Blame      []string `json:"blame,omitempty"`  // whom the failure's report holds responsible
-	ReportedBy string   `json:"reported_by,omitempty"`
-	Aggregator string   `json:"aggregator"`
-	Inputs     []string `json:"inputs"`     // committed, or summed once sealed
-	Decryptors []string `json:"decryptors"` // once released
-	OpenedAt   string   `json:"opened_at"`
-	EndedAt    string   `json:"ended_at,omitempty"`
+	Round      kpi.RoundID `json:"round"`
+	Version    int         `json:"version"`
+	State      string      `json:"state"`            // open | released | failed
+	Reason     string      `json:"reason,omitempty"` // why it failed
+	Blame      []string    `json:"blame,omitempty"`  // whom the failure's report holds responsible
+	ReportedBy string      `json:"reported_by,omitempty"`
+	Aggregator string      `json:"aggregator"`
+	Inputs     []string    `json:"inputs"`     // committed, or summed once sealed
+	Decryptors []string    `json:"decryptors"` // once released
+	OpenedAt   string      `json:"opened_at"`
+	EndedAt    string      `json:"ended_at,omitempty"`
 }
 
 // UILoginRequest is POST /v1/ui/login: a one-time login link to the

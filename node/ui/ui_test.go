@@ -92,7 +92,7 @@ func (f *fakeSource) Results(_ context.Context, id, round string) (*client.Resul
 		return nil, &client.Error{Status: http.StatusForbidden, Msg: "forbidden"}
 	}
 	r, ok := f.results[id]
-	if !ok || (round != "" && round != r.Round) {
+	if !ok || (round != "" && round != string(r.Round)) {
 		return nil, errNotFound
 	}
 	return r, nil

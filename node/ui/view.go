@@ -291,7 +291,7 @@ func overRounds(results []*client.Results, dims []string) *roundsTable {
 	}
 	numeric := false
 	for ri, res := range results {
-		row := roundsRow{Round: res.Round, ReleasedAt: res.ReleasedAt, Values: make([]roundValue, len(t.Cells))}
+		row := roundsRow{Round: string(res.Round), ReleasedAt: res.ReleasedAt, Values: make([]roundValue, len(t.Cells))}
 		for _, c := range res.Cells {
 			i := col[groupKey(c.Group)]
 			if c.Suppressed {
@@ -303,7 +303,7 @@ func overRounds(results []*client.Results, dims []string) *roundsTable {
 			numeric = numeric || ser[i].Data[ri] != nil
 		}
 		t.Rounds = append(t.Rounds, row)
-		ch.Labels = append(ch.Labels, res.Round)
+		ch.Labels = append(ch.Labels, string(res.Round))
 	}
 	if numeric {
 		ch.Series = ser
