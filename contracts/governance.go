@@ -148,8 +148,8 @@ func (s *State) Member(org kpi.OrgID) (Membership, bool) {
 	return m.clone(), true
 }
 
-// Admitted returns the number of admitted members.
-func (s *State) Admitted() int {
+// AdmittedCount returns how many members are admitted.
+func (s *State) AdmittedCount() int {
 	n := 0
 	for _, m := range s.members {
 		if m.State == MemberAdmitted {

@@ -130,7 +130,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 		if c, ok := s.Consortium(); ok {
 			st.Consortium, st.ConsortiumID = c.Name, c.ID
 		}
-		st.Members = s.Admitted()
+		st.Members = s.AdmittedCount()
 	})
 	writeJSON(w, http.StatusOK, st)
 }

@@ -223,5 +223,5 @@ func (c *consortium) forgetEndedRounds() error {
 	if len(ended) == 0 {
 		return nil
 	}
-	return c.db.DeleteSecret(keys.Epoch, ended...)
+	return c.db.DeleteNamedSecrets(keys.Epoch, ended...)
 }
