@@ -7,7 +7,10 @@ package contracts
 //
 // where payload is the JSON of a Signed envelope. The type byte comes
 // first so that a node can tell an entry kind it does not know (written by
-// a newer node) and skip it; types are never renumbered.
+// a newer node) and skip it; types are never renumbered. The bytes of
+// every type, and of a snapshot (snapshot.go), are pinned by golden files
+// in testdata (TestEntryGolden, TestSnapshotGolden; refresh with -update,
+// deliberately: running consortiums hold these bytes).
 
 import (
 	"bytes"
