@@ -1,6 +1,11 @@
-// Package cli is cxnet's command line (urfave/cli/v2): one file per
-// command, each with its test beside it. Commands other than init, run,
-// demo and version talk to a running node only through its API client.
+// Package cli is cxnet's command line (urfave/cli/v2), laid out like
+// nomad's command/: one file per leaf command (consortium_admit.go,
+// contract_show.go, …; a group's file holds only its list of
+// subcommands), and one output helper (output, format.go) through which
+// every command with --json prints, JSON or its table. Commands other than
+// init, run, demo and version talk to a running node only through its API
+// client; contracts is imported only to sign an approval with a board
+// member's own key (contract approve --key).
 package cli
 
 import (

@@ -39,10 +39,22 @@ func TestConsortiumAdmitReadsTheDescriptor(t *testing.T) {
 	if code != 0 || out != "member.proposed pharma-x (log index 6)\n" {
 		t.Fatalf("exit %d, %q", code, out)
 	}
-	bad := filepath.Join(dir, "bad.json")
-	os.WriteFile(bad, []byte(`org: pharma-x`), 0o644)
-	if _, errOut, code := f.run("consortium", "admit", bad); code != 1 || !strings.Contains(errOut, "cxnet identity --json") {
-		t.Fatalf("not JSON: exit %d, %q", code, errOut)
+	if !strings.Contains(f.requests[0], `"org":"pharma-x"`) {
+		t.Fatalf("admit sent %q", f.requests[0])
+	}
+	for name, content := range map[string]string{
+		"not JSON":      `org: pharma-x`,
+		"unknown field": `{"org":"pharma-x","role":"admin"}`,
+		"two objects":   `{"org":"pharma-x"} {"org":"hosp-z"}`,
+	} {
+		bad := filepath.Join(dir, "bad.json")
+		os.WriteFile(bad, []byte(content), 0o644)
+		if _, errOut, code := f.run("consortium", "admit", bad); code != 1 || !strings.Contains(errOut, bad+": not a member descriptor") || !strings.Contains(errOut, "cxnet identity --json") {
+			t.Fatalf("%s: exit %d, %q", name, code, errOut)
+		}
+	}
+	if len(f.requests) != 1 {
+		t.Fatalf("bad descriptors reached the node: %q", f.requests[1:])
 	}
 }
 

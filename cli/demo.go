@@ -11,6 +11,7 @@ import (
 
 	ucli "github.com/urfave/cli/v2"
 
+	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/simulations/journey"
 )
@@ -104,7 +105,7 @@ type releasedKPI struct {
 	c       journey.Contract
 	run     *client.Results // the aggregator's reply
 	read    *client.Results // the release, read on c.ReadOn
-	beside  map[string]client.Cell
+	beside  map[string]kpi.Cell
 	seconds float64
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/simulations/journey"
 )
@@ -58,11 +59,11 @@ func (d *demo) rounds(ctx context.Context) error {
 			}
 			d.printf("  %-21s %s, a reader too, opens the same %d cells on its node\n", "", r, len(other.Cells))
 		}
-		k.beside = map[string]client.Cell{}
+		k.beside = map[string]kpi.Cell{}
 		if c.Beside == c.ReadOn {
 			for _, cell := range k.read.Cells {
 				if cell.Local != nil {
-					k.beside[journey.Key(cell.Group)] = client.Cell{Count: &cell.Local.Count, Value: cell.Local.Value}
+					k.beside[journey.Key(cell.Group)] = kpi.Cell{Count: &cell.Local.Count, Value: cell.Local.Value}
 				}
 			}
 		} else {
@@ -127,7 +128,7 @@ func (d *demo) report(ctx context.Context) {
 // checkNetwork renders a released cell and checks it against the pooled
 // cell: the same count and value (released values carry 6 significant
 // digits), or suppressed exactly when the pooled count is under the floor.
-func (d *demo) checkNetwork(c journey.Contract, key string, cell client.Cell, want journey.Cell) (shown, check string) {
+func (d *demo) checkNetwork(c journey.Contract, key string, cell kpi.Cell, want journey.Cell) (shown, check string) {
 	if cell.Suppressed {
 		shown = "suppressed (" + cell.Reason + ")"
 		if cell.Reason != "min_cohort" || want.Count >= journey.MinCohort {
@@ -151,7 +152,7 @@ func (d *demo) checkNetwork(c journey.Contract, key string, cell client.Cell, wa
 
 // checkOwn renders an organisation's own cell and checks it against its
 // data alone.
-func (d *demo) checkOwn(c journey.Contract, key string, cell client.Cell, want journey.Cell) string {
+func (d *demo) checkOwn(c journey.Contract, key string, cell kpi.Cell, want journey.Cell) string {
 	var n int64
 	if cell.Count != nil {
 		n = *cell.Count
@@ -171,7 +172,7 @@ func (d *demo) checkOwn(c journey.Contract, key string, cell client.Cell, want j
 }
 
 // sameCells says whether two readers opened the same cells.
-func sameCells(a, b []client.Cell) bool {
+func sameCells(a, b []kpi.Cell) bool {
 	if len(a) != len(b) {
 		return false
 	}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/simulations/journey"
 )
 
@@ -111,19 +111,19 @@ func TestDemoCheck(t *testing.T) {
 	small := journey.Cell{Count: 9, Value: 50}
 	for _, tc := range []struct {
 		name string
-		cell client.Cell
+		cell kpi.Cell
 		want journey.Cell
 		ok   bool
 	}{
-		{"equal", client.Cell{Count: n(40), Value: 37.125}, pooled, true},
-		{"rounded to 6 significant digits", client.Cell{Count: n(40), Value: 37.1250}, journey.Cell{Count: 40, Value: 37.12504}, true},
-		{"one record more", client.Cell{Count: n(41), Value: 37.125}, pooled, false},
-		{"another value", client.Cell{Count: n(40), Value: 37.2}, pooled, false},
-		{"no value", client.Cell{Count: n(40)}, pooled, false},
-		{"suppressed under the floor", client.Cell{Suppressed: true, Reason: "min_cohort"}, small, true},
-		{"released under the floor", client.Cell{Count: n(9), Value: 50.0}, small, false},
-		{"suppressed over the floor", client.Cell{Suppressed: true, Reason: "min_cohort"}, pooled, false},
-		{"suppressed for differencing in a first release", client.Cell{Suppressed: true, Reason: "differencing"}, small, false},
+		{"equal", kpi.Cell{Count: n(40), Value: 37.125}, pooled, true},
+		{"rounded to 6 significant digits", kpi.Cell{Count: n(40), Value: 37.1250}, journey.Cell{Count: 40, Value: 37.12504}, true},
+		{"one record more", kpi.Cell{Count: n(41), Value: 37.125}, pooled, false},
+		{"another value", kpi.Cell{Count: n(40), Value: 37.2}, pooled, false},
+		{"no value", kpi.Cell{Count: n(40)}, pooled, false},
+		{"suppressed under the floor", kpi.Cell{Suppressed: true, Reason: "min_cohort"}, small, true},
+		{"released under the floor", kpi.Cell{Count: n(9), Value: 50.0}, small, false},
+		{"suppressed over the floor", kpi.Cell{Suppressed: true, Reason: "min_cohort"}, pooled, false},
+		{"suppressed for differencing in a first release", kpi.Cell{Suppressed: true, Reason: "differencing"}, small, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := &demo{}
@@ -135,15 +135,15 @@ func TestDemoCheck(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name string
-		cell client.Cell
+		cell kpi.Cell
 		want journey.Cell
 		ok   bool
 	}{
-		{"equal", client.Cell{Count: n(40), Value: 37.125}, pooled, true},
-		{"none, and no data", client.Cell{}, journey.Cell{}, true},
-		{"none, but data", client.Cell{}, pooled, false},
-		{"another count", client.Cell{Count: n(39), Value: 37.125}, pooled, false},
-		{"another value", client.Cell{Count: n(40), Value: 36.0}, pooled, false},
+		{"equal", kpi.Cell{Count: n(40), Value: 37.125}, pooled, true},
+		{"none, and no data", kpi.Cell{}, journey.Cell{}, true},
+		{"none, but data", kpi.Cell{}, pooled, false},
+		{"another count", kpi.Cell{Count: n(39), Value: 37.125}, pooled, false},
+		{"another value", kpi.Cell{Count: n(40), Value: 36.0}, pooled, false},
 	} {
 		t.Run("own "+tc.name, func(t *testing.T) {
 			d := &demo{}

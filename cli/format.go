@@ -14,6 +14,17 @@ import (
 // jsonFlag is the --json flag every read command has.
 var jsonFlag = &ucli.BoolFlag{Name: "json", Usage: "print JSON instead of a table"}
 
+// output prints what a command read or did: v as indented JSON with
+// --json (the shape scripts rely on, INTERFACE.md), else text(w), the
+// table or lines people read. Every command with --json prints through
+// it, to the app's writer, so tests capture either form.
+func output(c *ucli.Context, v any, text func(w io.Writer) error) error {
+	if c.Bool("json") {
+		return printJSON(c.App.Writer, v)
+	}
+	return text(c.App.Writer)
+}
+
 // printJSON writes v as indented JSON: the shape scripts rely on.
 func printJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -1,8 +1,8 @@
 package cli
 
 import (
-	"encoding/json"
 	"fmt"
+	"io"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -18,34 +18,22 @@ func identityCommand() *ucli.Command {
 			if err != nil {
 				return err
 			}
-			raw, err := cl.Identity(c.Context)
+			m, err := cl.Identity(c.Context)
 			if err != nil {
 				return apiErr(err)
 			}
-			if c.Bool("json") {
-				var v any
-				json.Unmarshal(raw, &v)
-				return printJSON(c.App.Writer, v)
-			}
-			var m struct {
-				Org, Name, Kind string
-				PeerID          string   `json:"peer_id"`
-				Addrs           []string `json:"addrs"`
-				GovernanceKey   string   `json:"governance_key"`
-			}
-			if err := json.Unmarshal(raw, &m); err != nil {
+			return output(c, m, func(w io.Writer) error {
+				t := newTable(w)
+				t.row("org", fmt.Sprintf("%s (%s, %s)", m.Org, m.Name, m.Kind))
+				t.row("peer id", m.PeerID)
+				t.row("addresses", strings.Join(m.Addrs, " "))
+				t.row("governance key", m.GovernanceKey)
+				if err := t.flush(); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintln(w, "\nsave it with `cxnet identity --json > descriptor.json` and send it to a member")
 				return err
-			}
-			t := newTable(c.App.Writer)
-			t.row("org", fmt.Sprintf("%s (%s, %s)", m.Org, m.Name, m.Kind))
-			t.row("peer id", m.PeerID)
-			t.row("addresses", strings.Join(m.Addrs, " "))
-			t.row("governance key", m.GovernanceKey)
-			if err := t.flush(); err != nil {
-				return err
-			}
-			fmt.Fprintln(c.App.Writer, "\nsave it with `cxnet identity --json > descriptor.json` and send it to a member")
-			return nil
+			})
 		},
 	}
 }

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -36,11 +37,11 @@ touch an existing home. Then start the node with ` + "`cxnet run --home DIR`" + 
 			if err != nil {
 				return err
 			}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, map[string]string{"home": home, "org": cfg.Org, "peer_id": h.PeerID.String()})
-			}
-			fmt.Fprintf(c.App.Writer, "created node %s in %s\npeer id: %s\nstart it with: cxnet run --home %s\n", cfg.Org, home, h.PeerID, home)
-			return nil
+			created := map[string]string{"home": home, "org": cfg.Org, "peer_id": h.PeerID.String()}
+			return output(c, created, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "created node %s in %s\npeer id: %s\nstart it with: cxnet run --home %s\n", cfg.Org, home, h.PeerID, home)
+				return err
+			})
 		},
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -43,12 +44,8 @@ func statusCommand() *ucli.Command {
 					return err
 				}
 			}
-			if c.Bool("json") {
-				if err := printJSON(c.App.Writer, s); err != nil {
-					return err
-				}
-			} else {
-				t := newTable(c.App.Writer)
+			err = output(c, s, func(w io.Writer) error {
+				t := newTable(w)
 				t.row("org", fmt.Sprintf("%s (%s, %s)", s.Org, s.Name, s.Kind))
 				t.row("peer id", s.PeerID)
 				t.row("ready", s.Ready)
@@ -59,9 +56,10 @@ func statusCommand() *ucli.Command {
 				t.row("api", s.API)
 				t.row("version", s.Version)
 				t.row("started", s.Started.Format("2006-01-02 15:04:05Z07:00"))
-				if err := t.flush(); err != nil {
-					return err
-				}
+				return t.flush()
+			})
+			if err != nil {
+				return err
 			}
 			if !s.Ready {
 				return fmt.Errorf("node %s is not ready", s.Org)

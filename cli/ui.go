@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os/exec"
@@ -69,18 +70,18 @@ addressed to its own API address. See docs/operations.md.`,
 			if err != nil {
 				return apiErr(err)
 			}
-			if c.Bool("json") {
-				if err := printJSON(c.App.Writer, link); err != nil {
-					return err
-				}
-			} else {
-				fmt.Fprintln(c.App.Writer, link.URL)
+			err = output(c, link, func(w io.Writer) error {
+				fmt.Fprintln(w, link.URL)
 				port := "PORT"
 				if u, err := url.Parse(link.URL); err == nil {
 					_, port, _ = net.SplitHostPort(u.Host)
 				}
 				fmt.Fprintf(c.App.ErrWriter, "valid once, until %s. From another machine, forward the port first: ssh -L %s:127.0.0.1:%s NODE-HOST\n",
 					link.Expires.UTC().Format(time.TimeOnly+" UTC"), port, port)
+				return nil
+			})
+			if err != nil {
+				return err
 			}
 			if c.Bool("open") {
 				if err := openBrowser(link.URL); err != nil {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 
 	ucli "github.com/urfave/cli/v2"
@@ -16,11 +17,10 @@ func versionCommand() *ucli.Command {
 		Flags: []ucli.Flag{jsonFlag},
 		Action: func(c *ucli.Context) error {
 			v := map[string]string{"version": node.Version, "go": runtime.Version(), "platform": runtime.GOOS + "/" + runtime.GOARCH}
-			if c.Bool("json") {
-				return printJSON(c.App.Writer, v)
-			}
-			fmt.Fprintf(c.App.Writer, "cxnet %s (%s, %s)\n", v["version"], v["go"], v["platform"])
-			return nil
+			return output(c, v, func(w io.Writer) error {
+				_, err := fmt.Fprintf(w, "cxnet %s (%s, %s)\n", v["version"], v["go"], v["platform"])
+				return err
+			})
 		},
 	}
 }

@@ -152,7 +152,7 @@ func (s *State) releasedRounds(id kpi.ContractID) []*Round {
 		}
 	}
 	slices.SortFunc(out, func(a, b *Round) int {
-		return cmp.Or(cmp.Compare(a.Release.At, b.Release.At), strings.Compare(a.ID, b.ID))
+		return cmp.Or(cmp.Compare(a.Release.At, b.Release.At), strings.Compare(string(a.ID), string(b.ID)))
 	})
 	return out
 }
@@ -203,7 +203,7 @@ type PrevCell struct {
 	Group   map[string]string `json:"group"`
 	Count   int64             `json:"count"`
 	Value   json.RawMessage   `json:"value"` // as released: a number, an array of counts (histogram) or null
-	Round   string            `json:"round"` // the round that released it
+	Round   kpi.RoundID       `json:"round"` // the round that released it
 	Version int               `json:"version"`
 	// def is the value definition (valueDefinition) of the version that
 	// released it; "" when unknown, which compares as equal.

@@ -64,7 +64,7 @@ func (g *govLog) activate(c *Contract) {
 
 // releaseRound runs a round of c over inputs whose components sum to
 // total, and releases it. It returns the round's id.
-func (g *govLog) releaseRound(c *Contract, inputs []*testOrg, total []int64) string {
+func (g *govLog) releaseRound(c *Contract, inputs []*testOrg, total []int64) kpi.RoundID {
 	g.t.Helper()
 	return g.fullRound(c, inputs, total)
 }
@@ -85,9 +85,9 @@ func TestDifferencingAttack(t *testing.T) {
 	for _, tc := range []struct {
 		name, inputs, want string
 	}{
-		{"one dropped: {A,B}", "ab", "the inputs differ by one organisation (org-c) from those of round " + first + " (released " + released.Release.Released + ")"},
-		{"one added: {A,B,C,D}", "abcd", "differ by one organisation (org-d) from those of round " + first},
-		{"two added: {A,B,C,D,E}", "abcde", "differ by two organisations (org-d, org-e) from those of round " + first},
+		{"one dropped: {A,B}", "ab", "the inputs differ by one organisation (org-c) from those of round " + string(first) + " (released " + released.Release.Released + ")"},
+		{"one added: {A,B,C,D}", "abcd", "differ by one organisation (org-d) from those of round " + string(first)},
+		{"two added: {A,B,C,D,E}", "abcde", "differ by two organisations (org-d, org-e) from those of round " + string(first)},
 		{"one swapped: {A,B,D}", "abd", "differ by two organisations (org-c, org-d)"},
 		{"one dropped, one added: {B,C,E}", "bce", "differ by two organisations (org-a, org-e)"},
 		{"the same inputs", "abc", ""},
@@ -107,13 +107,13 @@ func TestDifferencingAttack(t *testing.T) {
 
 	// Released, {A..F} counts too: {A..E} now differs by one from it.
 	all := g.releaseRound(c, orgsOf("abcdef"), oneCell)
-	if got := g.s.DifferencingRefusal(c, idsOf(orgsOf("abcde"))); !strings.Contains(got, "one organisation (org-f) from those of round "+all) {
+	if got := g.s.DifferencingRefusal(c, idsOf(orgsOf("abcde"))); !strings.Contains(got, "one organisation (org-f) from those of round "+string(all)) {
 		t.Fatalf("{A..E} after {A..F}: %q", got)
 	}
 	// A round that never released does not count.
-	open := g.must(g.openRound(diffOrgs[0], c)).Object
+	open := kpi.RoundID(g.must(g.openRound(diffOrgs[0], c)).Object)
 	g.must(g.roundInput(diffOrgs[0], open, nextDigest()))
-	if got := g.s.DifferencingRefusal(c, idsOf(orgsOf("bcdef"))); !strings.Contains(got, "(org-a)") || strings.Contains(got, open) {
+	if got := g.s.DifferencingRefusal(c, idsOf(orgsOf("bcdef"))); !strings.Contains(got, "(org-a)") || strings.Contains(got, string(open)) {
 		t.Fatalf("{B..F} with an open round: %q", got)
 	}
 }
@@ -240,7 +240,7 @@ func TestPreviousCells(t *testing.T) {
 	g.activate(c)
 	// The state machine suppresses: west under the floor both times,
 	// north in r2 for moving 5 records since r1.
-	release := func(counts [3]int64) string {
+	release := func(counts [3]int64) kpi.RoundID {
 		return g.releaseRound(c, orgsOf("abcdef"), []int64{counts[0], 5, 1, counts[1], 5, 1, counts[2], 5, 1})
 	}
 	r1 := release([3]int64{100, 200, 5})
@@ -251,7 +251,7 @@ func TestPreviousCells(t *testing.T) {
 	prev := g.s.PreviousCells(c.ID)
 	want := map[string]struct {
 		count int64
-		round string
+		round kpi.RoundID
 	}{"north": {100, r1}, "south": {300, r2}}
 	if len(prev) != len(want) {
 		t.Fatalf("previous cells %+v, want north and south", prev)

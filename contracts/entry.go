@@ -7,7 +7,10 @@ package contracts
 //
 // where payload is the JSON of a Signed envelope. The type byte comes
 // first so that a node can tell an entry kind it does not know (written by
-// a newer node) and skip it; types are never renumbered.
+// a newer node) and skip it; types are never renumbered. The bytes of
+// every type, and of a snapshot (snapshot.go), are pinned by golden files
+// in testdata (TestEntryGolden, TestSnapshotGolden; refresh with -update,
+// deliberately: running consortiums hold these bytes).
 
 import (
 	"bytes"
@@ -133,11 +136,11 @@ func (b *ContractRetire) object() string  { return string(b.ID) }
 func (b *KeysOpen) object() string        { return "epoch " + strconv.FormatUint(b.Epoch, 10) }
 func (b *KeysShare) object() string       { return "epoch " + strconv.FormatUint(b.Epoch, 10) }
 func (b *KeysCommit) object() string      { return "epoch " + strconv.FormatUint(b.Epoch, 10) }
-func (b *RoundSeal) object() string       { return b.Round }
-func (b *RoundFail) object() string       { return b.Round }
+func (b *RoundSeal) object() string       { return string(b.Round) }
+func (b *RoundFail) object() string       { return string(b.Round) }
 func (b *RoundOpen) object() string       { return string(b.Contract) }
-func (b *RoundInput) object() string      { return b.Round }
-func (b *RoundRelease) object() string    { return b.Round }
+func (b *RoundInput) object() string      { return string(b.Round) }
+func (b *RoundRelease) object() string    { return string(b.Round) }
 
 // object is the proposed contract's id, read best effort from its
 // canonical form (the entry may be refused for not parsing).

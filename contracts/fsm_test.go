@@ -88,8 +88,8 @@ func TestFSM(t *testing.T) {
 		}
 	}
 	f.Read(func(s *State) {
-		if s.Admitted() != 3 || len(s.Contracts()) != 1 {
-			t.Fatalf("state: %d members, %d contracts", s.Admitted(), len(s.Contracts()))
+		if s.AdmittedCount() != 3 || len(s.Contracts()) != 1 {
+			t.Fatalf("state: %d members, %d contracts", s.AdmittedCount(), len(s.Contracts()))
 		}
 	})
 
@@ -265,7 +265,7 @@ func TestFSMRaftCluster(t *testing.T) {
 			t.Fatalf("node %d state differs", i)
 		}
 		nd.fsm.Read(func(s *State) {
-			if rec, ok := s.Contract(c.ID); !ok || rec.State != ContractApproved || s.Admitted() != 3 {
+			if rec, ok := s.Contract(c.ID); !ok || rec.State != ContractApproved || s.AdmittedCount() != 3 {
 				t.Fatalf("node %d: %+v", i, rec)
 			}
 		})

@@ -105,7 +105,7 @@ type State struct {
 	// shares; either may be nil (keys.go).
 	keys, pendingKeys *KeyEpoch
 	// rounds holds every KPI round by id (rounds.go).
-	rounds map[string]*Round
+	rounds map[kpi.RoundID]*Round
 	// applied holds the hex SHA-256 of the signature of every applied
 	// entry: an entry applied twice is refused.
 	applied map[string]struct{}
@@ -148,8 +148,8 @@ func (s *State) Member(org kpi.OrgID) (Membership, bool) {
 	return m.clone(), true
 }
 
-// Admitted returns the number of admitted members.
-func (s *State) Admitted() int {
+// AdmittedCount returns how many members are admitted.
+func (s *State) AdmittedCount() int {
 	n := 0
 	for _, m := range s.members {
 		if m.State == MemberAdmitted {
@@ -230,7 +230,7 @@ type stateJSON struct {
 	Applied    []string                           `json:"applied"`
 	Keys       *KeyEpoch                          `json:"keys,omitempty"`
 	Pending    *KeyEpoch                          `json:"pending_keys,omitempty"`
-	Rounds     map[string]*Round                  `json:"rounds,omitempty"`
+	Rounds     map[kpi.RoundID]*Round             `json:"rounds,omitempty"`
 }
 
 // MarshalJSON encodes the state; equal states give equal bytes.

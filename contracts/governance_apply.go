@@ -232,7 +232,7 @@ func (a *apply) genesis(g *Genesis, raw []byte) (Event, *RejectError) {
 
 // admissionsNeeded is how many approvals admit a member: a strict majority
 // of the admitted members.
-func (s *State) admissionsNeeded() int { return s.Admitted()/2 + 1 }
+func (s *State) admissionsNeeded() int { return s.AdmittedCount()/2 + 1 }
 
 func (a *apply) admitPropose(b *AdmitPropose) (Event, *RejectError) {
 	m := b.Member

@@ -46,9 +46,9 @@ func TestConsortiumFormation(t *testing.T) {
 	}
 	for _, st := range steps {
 		ev := g.must(st.entry())
-		if ev.Type != st.wantType || ev.Detail["needed"] != st.wantNeeded || g.s.Admitted() != st.wantAdmitted {
+		if ev.Type != st.wantType || ev.Detail["needed"] != st.wantNeeded || g.s.AdmittedCount() != st.wantAdmitted {
 			t.Fatalf("%s: event %s needed %q admitted %d; want %s needed %q admitted %d",
-				st.name, ev.Type, ev.Detail["needed"], g.s.Admitted(), st.wantType, st.wantNeeded, st.wantAdmitted)
+				st.name, ev.Type, ev.Detail["needed"], g.s.AdmittedCount(), st.wantType, st.wantNeeded, st.wantAdmitted)
 		}
 	}
 	c, ok := g.s.Consortium()

@@ -2,6 +2,7 @@ package contracts
 
 import (
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -16,34 +17,6 @@ import (
 
 	"github.com/cxnet/cxnet/kpi"
 )
-
-// FieldError is one problem found in a contract file. Parse joins all of
-// them with errors.Join; use errors.As to get the first, or unwrap the
-// join to list them all.
-type FieldError struct {
-	File string // as the caller named it
-	Line int    // 1-based; 0 when the problem has no line
-	Path string // field path, e.g. "group_by.care_setting" or "bins[2]"; may be empty
-	Msg  string // what is wrong and what is allowed
-}
-
-// Error renders "nps.yaml:12: group_by.care_setting: categories must be
-// unique (\"inpatient\" appears twice)".
-func (e *FieldError) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		b.WriteByte(':')
-		b.WriteString(strconv.Itoa(e.Line))
-	}
-	b.WriteString(": ")
-	if e.Path != "" {
-		b.WriteString(e.Path)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
 
 // Fields of a contract file, in the order the documentation lists them.
 var (
@@ -76,8 +49,9 @@ var defaultNPSRange = Range{Lo: kpi.DecimalFromInt(0), Hi: kpi.DecimalFromInt(10
 // approvals all, min_participants = all participants, privacy min_cohort
 // 11, epsilon 0, budget 0, and value_range [0, 10] for nps.
 //
-// Every problem found is reported, each as a *FieldError with its line,
-// joined with errors.Join.
+// Every problem found is reported, each as a *kpi.InputError with its
+// line and field path, joined with errors.Join: use errors.As to get the
+// first, or unwrap the join to list them all.
 func Parse(data []byte, file string) (*Contract, error) {
 	if file == "" {
 		file = "contract"
@@ -103,7 +77,7 @@ const MaxErrors = 50
 
 type parser struct {
 	file    string
-	errs    []*FieldError
+	errs    []*kpi.InputError
 	dropped int             // problems beyond MaxErrors
 	bad     map[string]bool // top-level fields with errors: skip checks that depend on them
 }
@@ -116,16 +90,16 @@ func (p *parser) errorf(line int, path, format string, args ...any) {
 		p.dropped++
 		return
 	}
-	p.errs = append(p.errs, &FieldError{File: p.file, Line: line, Path: path, Msg: fmt.Sprintf(format, args...)})
+	p.errs = append(p.errs, &kpi.InputError{Pos: kpi.Position{File: p.file, Line: int64(line)}, Field: path, Path: true, Msg: fmt.Sprintf(format, args...)})
 }
 
 func (p *parser) err() error {
 	if len(p.errs) == 0 {
 		return nil
 	}
-	slices.SortStableFunc(p.errs, func(a, b *FieldError) int { return a.Line - b.Line })
+	slices.SortStableFunc(p.errs, func(a, b *kpi.InputError) int { return cmp.Compare(a.Pos.Line, b.Pos.Line) })
 	if p.dropped > 0 {
-		p.errs = append(p.errs, &FieldError{File: p.file, Msg: fmt.Sprintf("%d more problems not shown; fix these first", p.dropped)})
+		p.errs = append(p.errs, &kpi.InputError{Pos: kpi.Position{File: p.file}, Path: true, Msg: fmt.Sprintf("%d more problems not shown; fix these first", p.dropped)})
 	}
 	errs := make([]error, len(p.errs))
 	for i, e := range p.errs {

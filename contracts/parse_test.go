@@ -15,7 +15,7 @@ import (
 	"github.com/cxnet/cxnet/kpi"
 )
 
-// fieldErrors returns the messages of the FieldErrors joined in err.
+// fieldErrors returns the messages of the input errors joined in err.
 func fieldErrors(t testing.TB, err error) []string {
 	t.Helper()
 	if err == nil {
@@ -27,9 +27,9 @@ func fieldErrors(t testing.TB, err error) []string {
 	}
 	var msgs []string
 	for _, e := range joined.Unwrap() {
-		var fe *FieldError
+		var fe *kpi.InputError
 		if !errors.As(e, &fe) {
-			t.Fatalf("error %q (%T) is not a *FieldError", e, e)
+			t.Fatalf("error %q (%T) is not a *kpi.InputError", e, e)
 		}
 		msgs = append(msgs, fe.Error())
 	}
@@ -219,23 +219,6 @@ func TestParseErrors(t *testing.T) {
 				t.Errorf("errors:\n got %q\nwant %q", got, tt.want)
 			}
 		})
-	}
-}
-
-func TestFieldErrorString(t *testing.T) {
-	tests := []struct {
-		e    FieldError
-		want string
-	}{
-		{FieldError{File: "nps.yaml", Line: 12, Path: "group_by.care_setting", Msg: `categories must be unique ("inpatient" appears twice)`},
-			`nps.yaml:12: group_by.care_setting: categories must be unique ("inpatient" appears twice)`},
-		{FieldError{File: "nps.yaml", Msg: "the file is empty"}, "nps.yaml: the file is empty"},
-		{FieldError{File: "nps.yaml", Line: 3, Msg: "invalid YAML: x"}, "nps.yaml:3: invalid YAML: x"},
-	}
-	for _, tt := range tests {
-		if got := tt.e.Error(); got != tt.want {
-			t.Errorf("Error() = %q, want %q", got, tt.want)
-		}
 	}
 }
 
@@ -461,7 +444,7 @@ func TestParseTestdata(t *testing.T) {
 	}
 }
 
-// FuzzParse checks that Parse never panics, reports only FieldErrors, and
+// FuzzParse checks that Parse never panics, reports only input errors, and
 // that an accepted contract has a stable canonical form that Parse reads
 // back to the same hash.
 func FuzzParse(f *testing.F) {

@@ -20,8 +20,10 @@ var ErrComponents = errors.New("invalid components")
 // also keeps at least the contract's precision in decimals.
 const SignificantDigits = 6
 
-// Cell is one released cell: its group, its record count (patients for
-// pdc_rate) and the aggregate's value.
+// Cell is one computed cell, before any suppression: its group, its
+// record count (patients for pdc_rate) and the aggregate's value. A
+// release publishes it as a kpi.Cell (ReleaseOpened), a preview shows it
+// as one.
 type Cell struct {
 	Group map[string]string `json:"group"`
 	Count int64             `json:"count"`

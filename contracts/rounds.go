@@ -72,8 +72,8 @@ type RoundOpen struct {
 // of the key epoch, is refused (an exact replay).
 type RoundInput struct {
 	Header
-	Round  string `json:"round"`
-	Digest string `json:"digest"`
+	Round  kpi.RoundID `json:"round"`
+	Digest string      `json:"digest"`
 }
 
 // RoundSeal fixes the inputs of round Round: every input registered when
@@ -85,7 +85,7 @@ type RoundInput struct {
 // earlier release) fails the round.
 type RoundSeal struct {
 	Header
-	Round string `json:"round"`
+	Round kpi.RoundID `json:"round"`
 }
 
 // RoundFail ends an ongoing round without a release. The aggregator
@@ -94,14 +94,14 @@ type RoundSeal struct {
 // it saw, naming the member in Blame.
 type RoundFail struct {
 	Header
-	Round  string      `json:"round"`
+	Round  kpi.RoundID `json:"round"`
 	Reason string      `json:"reason"`
 	Blame  []kpi.OrgID `json:"blame,omitempty"`
 }
 
 // Round is a round as the state records it.
 type Round struct {
-	ID         string               `json:"id"`
+	ID         kpi.RoundID          `json:"id"`
 	Contract   kpi.ContractID       `json:"contract"`
 	Version    int                  `json:"version"`
 	Hash       string               `json:"hash"`
@@ -148,7 +148,7 @@ func (r *Round) clone() Round {
 }
 
 // Round returns a round by id.
-func (s *State) Round(id string) (Round, bool) {
+func (s *State) Round(id kpi.RoundID) (Round, bool) {
 	r, ok := s.rounds[id]
 	if !ok {
 		return Round{}, false
@@ -234,18 +234,18 @@ func (a *apply) roundOpen(b *RoundOpen) (Event, *RejectError) {
 				b.Contract, spent.FloatString(3), c.Privacy.Budget, eps)
 		}
 	}
-	id := string(b.Contract) + "/" + strconv.FormatUint(a.index, 10)
-	ev := Event{Type: EventRoundOpened, Object: id, Detail: map[string]string{
+	id := kpi.RoundID(string(b.Contract) + "/" + strconv.FormatUint(a.index, 10))
+	ev := Event{Type: EventRoundOpened, Object: string(id), Detail: map[string]string{
 		"contract": string(b.Contract), "version": strconv.Itoa(b.Version), "epoch": strconv.FormatUint(b.Epoch, 10),
 	}}
 	for _, r := range a.s.rounds {
 		if r.Contract == b.Contract && r.State.Ongoing() {
-			a.fail(r, b.Time, "abandoned: round "+id+" of the contract was opened before it ended", nil)
-			ev.Detail["abandons"] = r.ID
+			a.fail(r, b.Time, "abandoned: round "+string(id)+" of the contract was opened before it ended", nil)
+			ev.Detail["abandons"] = string(r.ID)
 		}
 	}
 	if a.s.rounds == nil {
-		a.s.rounds = map[string]*Round{}
+		a.s.rounds = map[kpi.RoundID]*Round{}
 	}
 	a.s.rounds[id] = &Round{ID: id, Contract: b.Contract, Version: b.Version, Hash: b.Hash, Epoch: b.Epoch,
 		Aggregator: a.e.Org, OpenedAt: a.index, Opened: b.Time.UTC().Format("2006-01-02T15:04:05Z07:00"),
@@ -258,7 +258,7 @@ func (a *apply) roundOpen(b *RoundOpen) (Event, *RejectError) {
 }
 
 // roundIn finds round id in state want.
-func (a *apply) roundIn(id string, want RoundState) (*Round, *RejectError) {
+func (a *apply) roundIn(id kpi.RoundID, want RoundState) (*Round, *RejectError) {
 	r, ok := a.s.rounds[id]
 	switch {
 	case !ok:
@@ -288,13 +288,13 @@ func (a *apply) roundInput(b *RoundInput) (Event, *RejectError) {
 		return Event{}, refuse("digest %q must be sha256: and 64 hex digits", b.Digest)
 	}
 	if _, ok := r.Inputs[a.e.Org]; ok {
-		return Event{}, &RejectError{Reason: string(a.e.Org) + " has already sent its input to round " + r.ID, Err: ErrReplay}
+		return Event{}, &RejectError{Reason: string(a.e.Org) + " has already sent its input to round " + string(r.ID), Err: ErrReplay}
 	}
 	if other, ok := a.inputSeen(r.Epoch, b.Digest); ok {
 		return Event{}, &RejectError{Reason: fmt.Sprintf("%s's input to round %s repeats an input already registered (in round %s): an input is used once", a.e.Org, r.ID, other), Err: ErrReplay}
 	}
 	r.Inputs[a.e.Org] = b.Digest
-	return Event{Type: EventRoundInput, Object: r.ID, Detail: map[string]string{
+	return Event{Type: EventRoundInput, Object: string(r.ID), Detail: map[string]string{
 		"inputs": strconv.Itoa(len(r.Inputs)), "participants": strconv.Itoa(len(rec.Participants)),
 	}}, nil
 }
@@ -310,7 +310,7 @@ func MinInputs(c *Contract) int {
 
 // inputSeen finds an input digest registered in any round of key epoch
 // epoch.
-func (a *apply) inputSeen(epoch uint64, digest string) (string, bool) {
+func (a *apply) inputSeen(epoch uint64, digest string) (kpi.RoundID, bool) {
 	for _, r := range a.s.rounds {
 		if r.Epoch != epoch {
 			continue
@@ -337,7 +337,7 @@ func (a *apply) roundSeal(b *RoundSeal) (Event, *RejectError) {
 		return Event{}, refuse("contract %s does not parse: %v", r.Contract, err)
 	}
 	inputs := slices.Sorted(maps.Keys(r.Inputs))
-	ev := Event{Type: EventRoundSealed, Object: r.ID, Detail: map[string]string{"inputs": joinOrgs(inputs)}}
+	ev := Event{Type: EventRoundSealed, Object: string(r.ID), Detail: map[string]string{"inputs": joinOrgs(inputs)}}
 	reason := ""
 	switch {
 	case len(inputs) < MinInputs(c):
@@ -378,7 +378,7 @@ func (a *apply) roundFail(b *RoundFail) (Event, *RejectError) {
 	}
 	a.fail(r, b.Time, b.Reason, b.Blame)
 	r.ReportedBy = a.e.Org
-	ev := Event{Type: EventRoundFailed, Object: r.ID, Detail: map[string]string{"reason": b.Reason}}
+	ev := Event{Type: EventRoundFailed, Object: string(r.ID), Detail: map[string]string{"reason": b.Reason}}
 	if len(b.Blame) > 0 {
 		ev.Detail["blame"] = joinOrgs(b.Blame)
 	}

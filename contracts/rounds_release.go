@@ -31,7 +31,7 @@ import (
 // signature inside it.
 type RoundRelease struct {
 	Header
-	Round      string                   `json:"round"`
+	Round      kpi.RoundID              `json:"round"`
 	Decryptors []kpi.OrgID              `json:"decryptors"` // the threshold set, sorted
 	Opened     kpi.Opened               `json:"opened"`
 	Attest     map[kpi.OrgID][]byte     `json:"attest"` // decryptor -> signature over AttestBytes
@@ -62,16 +62,6 @@ func (p *SignedPads) Signed() []byte {
 	return p.Pads
 }
 
-// ReleasedCell is a cell as a release publishes it: a suppressed cell
-// shows neither its count nor its value, and says why.
-type ReleasedCell struct {
-	Group      map[string]string `json:"group"`
-	Count      *int64            `json:"count"`
-	Value      any               `json:"value"`
-	Suppressed bool              `json:"suppressed"`
-	Reason     string            `json:"reason,omitempty"` // min_cohort, differencing
-}
-
 // Suppression reasons.
 const (
 	SuppressedMinCohort    = "min_cohort"
@@ -90,7 +80,7 @@ func RoundSigner(key ed25519.PrivateKey) func(msg []byte) []byte {
 // round, its key epoch, the threshold set and what it opened — the kept
 // cells, the digest of their counts (so that a release to readers can
 // withhold the counts) and their padded sums.
-func AttestBytes(consortiumID, round string, epoch uint64, decryptors []kpi.OrgID, o *kpi.Opened) []byte {
+func AttestBytes(consortiumID string, round kpi.RoundID, epoch uint64, decryptors []kpi.OrgID, o *kpi.Opened) []byte {
 	digest := o.CountsDigest
 	if digest == "" || o.Counts != nil { // no cell kept: no counts, as JSON may drop them
 		digest = CountsDigest(o.Counts)
@@ -145,19 +135,19 @@ func SealedBytes(sealed map[kpi.OrgID][]byte) []byte {
 // SealInfo is the HPKE info a ciphertext sealed to a reader is bound to:
 // the consortium, the round, what it is ("pads" or "counts") and who
 // sealed it.
-func SealInfo(consortiumID, round, what string, from kpi.OrgID) []byte {
+func SealInfo(consortiumID string, round kpi.RoundID, what string, from kpi.OrgID) []byte {
 	return signedRoundBytes("cxnet/round-sealed/v1", consortiumID, round, []byte(what+"\x00"+string(from)))
 }
 
 // PadsBytes is what a participant signs when it reveals its pads: the
 // consortium, the round, the digest of the attestation it checked, and
 // the pads.
-func PadsBytes(consortiumID, round string, attest []byte, pads []byte) []byte {
+func PadsBytes(consortiumID string, round kpi.RoundID, attest []byte, pads []byte) []byte {
 	h := sha256.Sum256(attest)
 	return signedRoundBytes("cxnet/round-pads/v1", consortiumID, round, append(h[:], pads...))
 }
 
-func signedRoundBytes(context, consortiumID, round string, body []byte) []byte {
+func signedRoundBytes(context, consortiumID string, round kpi.RoundID, body []byte) []byte {
 	b := make([]byte, 0, len(context)+len(consortiumID)+len(round)+3+len(body))
 	b = append(b, context...)
 	b = append(b, 0)
@@ -267,7 +257,7 @@ func KeptPads(c *Contract, o *kpi.Opened, pads []uint64) ([]byte, error) {
 // cell whose count component differs from the count the decryptors
 // opened is refused (its inputs or its decryption are inconsistent);
 // every other cell is suppressed under the cohort floor.
-func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, error) {
+func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]kpi.Cell, error) {
 	if err := checkKept(c, o, true); err != nil {
 		return nil, err
 	}
@@ -295,10 +285,10 @@ func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, e
 	if err != nil {
 		return nil, err
 	}
-	out := make([]ReleasedCell, len(cells))
+	out := make([]kpi.Cell, len(cells))
 	kept := 0
 	for i, cell := range cells {
-		out[i] = ReleasedCell{Group: cell.Group}
+		out[i] = kpi.Cell{Group: cell.Group}
 		if kept < len(o.Keep) && o.Keep[kept] == i {
 			kept++
 			n := cell.Count
@@ -317,12 +307,12 @@ func ReleaseOpened(c *Contract, o *kpi.Opened, pads [][]byte) ([]ReleasedCell, e
 // whose count moved by fewer than min_cohort records since the cell's
 // previous release, or whose value moved while its count did not: set
 // against that release it would show those records (differencing.go).
-func (s *State) suppressMoved(c *Contract, cells []ReleasedCell) {
+func (s *State) suppressMoved(c *Contract, cells []kpi.Cell) {
 	s.suppressMovedAgainst(c, s.PreviousCells(c.ID), cells)
 }
 
 // suppressMovedAgainst is suppressMoved against the previous cells prev.
-func (s *State) suppressMovedAgainst(c *Contract, prev map[string]PrevCell, cells []ReleasedCell) {
+func (s *State) suppressMovedAgainst(c *Contract, prev map[string]PrevCell, cells []kpi.Cell) {
 	shown := make([]Cell, 0, len(cells))
 	at := make([]int, 0, len(cells))
 	for i, cell := range cells {
@@ -333,7 +323,7 @@ func (s *State) suppressMovedAgainst(c *Contract, prev map[string]PrevCell, cell
 	}
 	for i, moved := range SuppressMoved(c, prev, shown) {
 		if moved {
-			cells[at[i]] = ReleasedCell{Group: cells[at[i]].Group, Suppressed: true, Reason: SuppressedDifferencing}
+			cells[at[i]] = kpi.Cell{Group: cells[at[i]].Group, Suppressed: true, Reason: SuppressedDifferencing}
 		}
 	}
 }
@@ -411,7 +401,7 @@ func (a *apply) roundRelease(b *RoundRelease) (Event, *RejectError) {
 	r.EndedAt, r.Ended = a.index, b.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	r.Release = &RoundResult{Inputs: slices.Clone(r.Sealed), Decryptors: slices.Clone(b.Decryptors), Cells: cellsJSON,
 		Suppressed: suppressed, At: a.index, Released: r.Ended}
-	return Event{Type: EventRoundReleased, Object: r.ID, Detail: map[string]string{
+	return Event{Type: EventRoundReleased, Object: string(r.ID), Detail: map[string]string{
 		"contract": string(r.Contract), "inputs": joinOrgs(r.Sealed), "suppressed": strconv.Itoa(suppressed),
 	}}, nil
 }
@@ -454,7 +444,7 @@ func (a *apply) releaseToReaders(r *Round, c *Contract, b *RoundRelease) (Event,
 	r.EndedAt, r.Ended = a.index, b.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00")
 	r.Release = &RoundResult{Inputs: slices.Clone(r.Sealed), Decryptors: slices.Clone(b.Decryptors), Sealed: sealed,
 		Suppressed: len(c.Cells()) - len(b.Opened.Keep), At: a.index, Released: r.Ended}
-	return Event{Type: EventRoundReleased, Object: r.ID, Detail: map[string]string{
+	return Event{Type: EventRoundReleased, Object: string(r.ID), Detail: map[string]string{
 		"contract": string(r.Contract), "inputs": joinOrgs(r.Sealed), "readers": joinOrgs(c.Readers),
 	}}, nil
 }
@@ -466,7 +456,7 @@ func (a *apply) releaseToReaders(r *Round, c *Contract, b *RoundRelease) (Event,
 // ReleaseOpened does, suppressing the cells that moved too little since
 // their previous release, as the state machine does for other contracts
 // (which is why it computes every earlier release of the contract too).
-func (s *State) ReaderRelease(id string, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]ReleasedCell, error) {
+func (s *State) ReaderRelease(id kpi.RoundID, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]kpi.Cell, error) {
 	target, ok := s.rounds[id]
 	if !ok || target.Release == nil || target.Release.Sealed == nil {
 		return nil, fmt.Errorf("round %s has no release sealed to readers", id)
@@ -502,7 +492,7 @@ func (s *State) ReaderRelease(id string, reader kpi.OrgID, open func(info, ciphe
 }
 
 // openSealed opens one release sealed to reader.
-func (s *State) openSealed(r *Round, c *Contract, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]ReleasedCell, error) {
+func (s *State) openSealed(r *Round, c *Contract, reader kpi.OrgID, open func(info, ciphertext []byte) ([]byte, error)) ([]kpi.Cell, error) {
 	sealed := r.Release.Sealed
 	ct, ok := sealed.Counts[reader]
 	if !ok {

@@ -37,11 +37,11 @@ func (g *govLog) openRound(by *testOrg, c *Contract) []byte {
 	return g.sign(EntryRoundOpen, RoundOpen{Header: hdr(), Contract: c.ID, Version: c.Version, Hash: c.Hash(), Epoch: 1}, by)
 }
 
-func (g *govLog) roundInput(by *testOrg, id, digest string) []byte {
+func (g *govLog) roundInput(by *testOrg, id kpi.RoundID, digest string) []byte {
 	return g.sign(EntryRoundInput, RoundInput{Header: hdr(), Round: id, Digest: digest}, by)
 }
 
-func (g *govLog) seal(by *testOrg, id string) []byte {
+func (g *govLog) seal(by *testOrg, id kpi.RoundID) []byte {
 	return g.sign(EntryRoundSeal, RoundSeal{Header: hdr(), Round: id}, by)
 }
 
@@ -60,7 +60,7 @@ func nextDigest() string { return digestN(1<<20 + int(digests.Add(1))) }
 // and honest participants reveal their pads: the cells reaching the
 // floor are kept.
 type testRelease struct {
-	round      string
+	round      kpi.RoundID
 	c          *Contract
 	decryptors []*testOrg
 	inputs     []*testOrg
@@ -156,10 +156,10 @@ func (g *govLog) sealTo(r kpi.OrgID, info, b []byte) []byte {
 // the first input opens it, every input commits, the opener seals and
 // releases it, decrypted by the key epoch's first threshold members. The
 // inputs' components sum to total. It returns the round's id.
-func (g *govLog) fullRound(c *Contract, inputs []*testOrg, total []int64) string {
+func (g *govLog) fullRound(c *Contract, inputs []*testOrg, total []int64) kpi.RoundID {
 	g.t.Helper()
 	k, _ := g.s.Keys()
-	id := g.must(g.sign(EntryRoundOpen, RoundOpen{Header: hdr(), Contract: c.ID, Version: c.Version, Hash: c.Hash(), Epoch: k.Epoch}, inputs[0])).Object
+	id := kpi.RoundID(g.must(g.sign(EntryRoundOpen, RoundOpen{Header: hdr(), Contract: c.ID, Version: c.Version, Hash: c.Hash(), Epoch: k.Epoch}, inputs[0])).Object)
 	for _, o := range inputs {
 		g.must(g.roundInput(o, id, nextDigest()))
 	}
@@ -180,8 +180,8 @@ func TestRoundLifecycle(t *testing.T) {
 		t.Fatalf("open by a non-participant: %v", err)
 	}
 	ev := g.must(g.openRound(orgA, c))
-	id := ev.Object
-	if ev.Type != EventRoundOpened || !strings.HasPrefix(id, "nps-abc/") {
+	id := kpi.RoundID(ev.Object)
+	if ev.Type != EventRoundOpened || !strings.HasPrefix(string(id), "nps-abc/") {
 		t.Fatalf("open: %+v", ev)
 	}
 	for _, tc := range []struct {
@@ -251,7 +251,7 @@ func TestRoundLifecycle(t *testing.T) {
 	if !ok || r.State != RoundReleased || r.Release == nil {
 		t.Fatalf("round %+v", r)
 	}
-	var cells []ReleasedCell
+	var cells []kpi.Cell
 	if err := json.Unmarshal(r.Release.Cells, &cells); err != nil || len(cells) != 1 || cells[0].Count == nil || *cells[0].Count != 15 {
 		t.Fatalf("cells %s: %v", r.Release.Cells, err)
 	}
@@ -260,9 +260,9 @@ func TestRoundLifecycle(t *testing.T) {
 	}
 
 	// A new round fails an ongoing one.
-	first := g.must(g.openRound(orgB, c)).Object
+	first := kpi.RoundID(g.must(g.openRound(orgB, c)).Object)
 	second := g.must(g.openRound(orgA, c))
-	if second.Detail["abandons"] != first {
+	if second.Detail["abandons"] != string(first) {
 		t.Fatalf("second open: %+v", second)
 	}
 	if r, _ := g.s.Round(first); r.State != RoundFailed || !strings.Contains(r.Reason, "abandoned") {
@@ -277,7 +277,7 @@ func TestRoundLifecycle(t *testing.T) {
 // no other; too few fail the round with the reason.
 func TestRoundSealFixesTheInputs(t *testing.T) {
 	g, c := keyedConsortium(t)
-	id := g.must(g.openRound(orgA, c)).Object
+	id := kpi.RoundID(g.must(g.openRound(orgA, c)).Object)
 	g.must(g.roundInput(orgA, id, digestN(1)))
 	g.must(g.roundInput(orgB, id, digestN(2)))
 	ev := g.must(g.seal(orgA, id))
@@ -289,7 +289,7 @@ func TestRoundSealFixesTheInputs(t *testing.T) {
 
 func TestRoundFailureReports(t *testing.T) {
 	g, c := keyedConsortium(t)
-	id := g.must(g.openRound(orgA, c)).Object
+	id := kpi.RoundID(g.must(g.openRound(orgA, c)).Object)
 	fail := func(by *testOrg, reason string, blame ...kpi.OrgID) []byte {
 		return g.sign(EntryRoundFail, RoundFail{Header: hdr(), Round: id, Reason: reason, Blame: blame}, by)
 	}
@@ -385,7 +385,7 @@ func TestReleaseToReaders(t *testing.T) {
 		t.Fatalf("a reader opens a round: %v", err)
 	}
 	abc := []*testOrg{orgA, orgB, orgC}
-	id := g.must(g.openRound(orgA, c)).Object
+	id := kpi.RoundID(g.must(g.openRound(orgA, c)).Object)
 	for _, o := range abc {
 		g.must(g.roundInput(o, id, nextDigest()))
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/cxnet/cxnet/kpi"
 )
 
 // fsmOf applies log to a new FSM at indexes 1, 2, … as raft would.
@@ -69,7 +71,7 @@ func TestFSMSnapshotRoundTrip(t *testing.T) {
 	rejected := g.approveContract(orgX, c)
 	_, _ = g.refused(rejected)
 	_, _ = g.apply([]byte{99, 1, '{', '}'}) // a newer node's entry: skipped here, kept for it
-	open := g.must(g.openRound(orgB, c)).Object
+	open := kpi.RoundID(g.must(g.openRound(orgB, c)).Object)
 	f := fsmOf(t, g.log)
 	if fsmState(f) != snapshotOf(t, g.s) {
 		t.Fatal("the FSM differs from the State applied directly")

@@ -1,7 +1,7 @@
 package contracts
 
 // Readers of YAML nodes: each checks a node's kind and type and records a
-// FieldError with the node's line when it is not what the field needs.
+// *kpi.InputError with the node's line when it is not what the field needs.
 
 import (
 	"errors"

@@ -79,7 +79,7 @@ func NewCSVReader(r io.Reader, file string, opt Options) *CSVReader {
 }
 
 // Next reads the next record into rec, reusing rec.Dims's backing array.
-// It returns io.EOF after the last record, and an *Error for bad input;
+// It returns io.EOF after the last record, and an *kpi.InputError for bad input;
 // after an error it keeps returning that error.
 func (r *CSVReader) Next(rec *kpi.Record) error {
 	if r.err != nil {
@@ -378,14 +378,14 @@ func (r *CSVReader) fill() error {
 			return nil
 		}
 		if err != nil {
-			return &Error{Pos: kpi.Position{File: r.file, Line: r.line + 1},
+			return &kpi.InputError{Pos: kpi.Position{File: r.file, Line: r.line + 1},
 				Msg: "cannot read the file: " + err.Error(), Err: err}
 		}
 		if n > 0 {
 			return nil
 		}
 	}
-	return &Error{Pos: kpi.Position{File: r.file, Line: r.line + 1},
+	return &kpi.InputError{Pos: kpi.Position{File: r.file, Line: r.line + 1},
 		Msg: "cannot read the file: " + io.ErrNoProgress.Error(), Err: io.ErrNoProgress}
 }
 
@@ -404,7 +404,7 @@ func (r *CSVReader) tooLong(data []byte) error {
 	case bytes.IndexByte(data, '\r') >= 0:
 		hint = "the file seems to end lines with CR only; convert the line endings to LF or CRLF"
 	}
-	return &Error{
+	return &kpi.InputError{
 		Pos:  kpi.Position{File: r.file, Line: r.line + 1, Record: r.row + 1},
 		Msg:  fmt.Sprintf("%s is longer than the limit of %s", what, sizeText(r.max)),
 		Hint: hint,
@@ -434,7 +434,7 @@ func (r *CSVReader) checkBinary(b []byte, start int64) error {
 
 func (r *CSVReader) binaryErr(b []byte, i int, start int64) error {
 	line, col := lineCol(b, i, start)
-	e := &Error{
+	e := &kpi.InputError{
 		Pos: kpi.Position{File: r.file, Line: line, Record: r.row + 1},
 		Msg: fmt.Sprintf("binary data (byte 0x%02x at column %d): is this a CSV file?", b[i], col),
 	}
@@ -454,7 +454,7 @@ func (r *CSVReader) syntaxErr(data []byte, i int, start int64, field int, msg, h
 	} else {
 		msg = fmt.Sprintf("%s (column %d)", msg, col)
 	}
-	return &Error{
+	return &kpi.InputError{
 		Pos:   kpi.Position{File: r.file, Line: start, Record: r.row + 1},
 		Field: r.colName(field),
 		Msg:   msg,

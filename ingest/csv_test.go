@@ -192,13 +192,13 @@ func readFile(t testing.TB, name string) string {
 	return string(b)
 }
 
-// wantErr checks that err is an *Error at file:line with field, whose text
+// wantErr checks that err is an *kpi.InputError at file:line with field, whose text
 // contains every part.
-func wantErr(t *testing.T, err error, file string, line int64, field string, parts ...string) *Error {
+func wantErr(t *testing.T, err error, file string, line int64, field string, parts ...string) *kpi.InputError {
 	t.Helper()
-	var e *Error
+	var e *kpi.InputError
 	if !errors.As(err, &e) {
-		t.Fatalf("error %v (%T) is not an *Error", err, err)
+		t.Fatalf("error %v (%T) is not an *kpi.InputError", err, err)
 	}
 	if e.Pos.File != file || e.Pos.Line != line || e.Field != field {
 		t.Errorf("error at %s:%d field %q, want %s:%d field %q\n(%v)", e.Pos.File, e.Pos.Line, e.Field, file, line, field, err)

@@ -29,7 +29,7 @@ func (r *CSVReader) readHeader() error {
 	}
 	start, err := r.record()
 	if err == io.EOF {
-		return &Error{Pos: kpi.Position{File: r.file, Line: 1}, Msg: "the file is empty", Hint: headerHint}
+		return &kpi.InputError{Pos: kpi.Position{File: r.file, Line: 1}, Msg: "the file is empty", Hint: headerHint}
 	}
 	if err != nil {
 		return err
@@ -40,7 +40,7 @@ func (r *CSVReader) readHeader() error {
 		c.names[i] = string(trimSpace(f))
 	}
 	at := func(field, msg, hint string) error {
-		return &Error{Pos: kpi.Position{File: r.file, Line: start}, Field: field, Msg: msg, Hint: hint}
+		return &kpi.InputError{Pos: kpi.Position{File: r.file, Line: start}, Field: field, Msg: msg, Hint: hint}
 	}
 	seen := make(map[string]int, len(c.names))
 	for i, name := range c.names {
@@ -68,7 +68,7 @@ func (r *CSVReader) readHeader() error {
 			*slot = i
 			continue
 		}
-		if p := idProblem([]byte(name)); p != "" {
+		if p := kpi.NameProblem(name); p != "" {
 			return at(quote(name), "column name "+p, "rename the column")
 		}
 		c.dims = append(c.dims, dimColumn{col: i, name: name})
@@ -100,18 +100,18 @@ func (r *CSVReader) convert(rec *kpi.Record, start int64) error {
 	c := &r.cols
 	pos := kpi.Position{File: r.file, Line: start, Record: r.row}
 	if len(r.fields) != len(c.names) {
-		return &Error{Pos: pos,
+		return &kpi.InputError{Pos: pos,
 			Msg:  fmt.Sprintf("the row has %d fields but the header has %d", len(r.fields), len(c.names)),
 			Hint: `quote values that contain commas: "a,b"`}
 	}
 	fail := func(field, msg, hint string) error {
-		return &Error{Pos: pos, Field: field, Msg: msg, Hint: hint}
+		return &kpi.InputError{Pos: pos, Field: field, Msg: msg, Hint: hint}
 	}
 	id := trimSpace(r.fields[c.id])
 	if len(id) == 0 {
 		return fail("record_id", "is empty", "every row needs a record_id that is unique in this node")
 	}
-	if p := idProblem(id); p != "" {
+	if p := kpi.NameProblem(id); p != "" {
 		return fail("record_id", quote(string(id))+" "+p, "use a short printable id")
 	}
 	subject := trimSpace(r.fields[c.subject])
@@ -122,7 +122,7 @@ func (r *CSVReader) convert(rec *kpi.Record, start int64) error {
 	if len(measure) == 0 {
 		return fail("measure", "is empty", "every row needs the name of the measure, like nps")
 	}
-	if p := idProblem(measure); p != "" {
+	if p := kpi.NameProblem(measure); p != "" {
 		return fail("measure", quote(string(measure))+" "+p, "use a short printable name like nps")
 	}
 	vtext := trimSpace(r.fields[c.value])

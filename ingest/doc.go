@@ -5,8 +5,8 @@
 // and MedicationDispense resources become dispense.days_supply records.
 //
 // Readers stream: memory depends on the longest line or resource, never on
-// the size of the file. Every error they return (other than io.EOF) is an
-// *Error naming the file, the line, the field, what is wrong and what to
+// the size of the file. Every error they return (other than io.EOF) is a
+// *kpi.InputError naming the file, the line, the field, what is wrong and what to
 // do. Errors never repeat a subject identifier.
 //
 // ingest imports only the standard library, gopkg.in/yaml.v3 and kpi. It
@@ -37,9 +37,6 @@ type Options struct {
 const (
 	defaultCSVMax  = 1 << 20
 	defaultFHIRMax = 64 << 20
-
-	// maxIDBytes bounds record ids and measure names.
-	maxIDBytes = 256
 )
 
 var (

@@ -21,7 +21,7 @@ func ExampleNewCSVReader() {
 		if err == io.EOF {
 			break
 		}
-		var e *ingest.Error
+		var e *kpi.InputError
 		if errors.As(err, &e) {
 			fmt.Println(e)
 			break

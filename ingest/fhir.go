@@ -98,7 +98,7 @@ func (r *FHIRReader) Skipped() map[string]int64 { return maps.Clone(r.skipped) }
 func (r *FHIRReader) Notes() map[string]int64 { return maps.Clone(r.notes) }
 
 // Next reads the next record into rec. It returns io.EOF after the last
-// record and an *Error for bad input; after an error it keeps returning
+// record and an *kpi.InputError for bad input; after an error it keeps returning
 // that error.
 func (r *FHIRReader) Next(rec *kpi.Record) error {
 	for {
@@ -142,14 +142,14 @@ func (r *FHIRReader) step() error {
 func (r *FHIRReader) begin() error {
 	b, err := r.src.r.Peek(3)
 	if err != nil && err != io.EOF && len(b) < 3 {
-		return &Error{Pos: kpi.Position{File: r.file}, Msg: "cannot read the file: " + err.Error(), Err: err}
+		return &kpi.InputError{Pos: kpi.Position{File: r.file}, Msg: "cannot read the file: " + err.Error(), Err: err}
 	}
 	switch {
 	case bytes.HasPrefix(b, []byte("\xef\xbb\xbf")):
 		_, _ = r.src.r.Discard(3)
 		r.src.baseCol = 3
 	case bytes.HasPrefix(b, []byte{0xff, 0xfe}), bytes.HasPrefix(b, []byte{0xfe, 0xff}):
-		return &Error{Pos: kpi.Position{File: r.file, Line: 1}, Msg: "the file is UTF-16 text", Hint: "save it as UTF-8"}
+		return &kpi.InputError{Pos: kpi.Position{File: r.file, Line: 1}, Msg: "the file is UTF-16 text", Hint: "save it as UTF-8"}
 	}
 	r.dec = json.NewDecoder(r.src)
 	r.dec.UseNumber()
@@ -161,7 +161,7 @@ func (r *FHIRReader) stepTop() error {
 		tok, err := r.dec.Token()
 		switch {
 		case err == nil:
-			return &Error{Pos: kpi.Position{File: r.file, Line: r.src.lineAt(r.dec.InputOffset())},
+			return &kpi.InputError{Pos: kpi.Position{File: r.file, Line: r.src.lineAt(r.dec.InputOffset())},
 				Msg: "unexpected " + tokenName(tok) + " after the last resource", Hint: "check the JSON syntax"}
 		case err != io.EOF:
 			return r.streamErr(err)
@@ -182,7 +182,7 @@ func (r *FHIRReader) stepTop() error {
 		if tok == json.Delim('[') {
 			hint = "a JSON list of resources is not read: write NDJSON (one resource per line) or a Bundle"
 		}
-		return &Error{Pos: kpi.Position{File: r.file, Line: line, Record: r.value},
+		return &kpi.InputError{Pos: kpi.Position{File: r.file, Line: line, Record: r.value},
 			Msg: "expected a JSON object (a FHIR resource), found " + tokenName(tok), Hint: hint}
 	}
 	r.obj = topObject{start: start, line: line}
@@ -211,7 +211,7 @@ func (r *FHIRReader) stepObject() error {
 			return r.streamErr(err)
 		}
 		if err := json.Unmarshal(raw, &r.obj.rtype); err != nil {
-			return &Error{Pos: r.objPos(), Field: "resourceType", Msg: "must be a string, like \"QuestionnaireResponse\""}
+			return &kpi.InputError{Pos: r.objPos(), Field: "resourceType", Msg: "must be a string, like \"QuestionnaireResponse\""}
 		}
 		r.obj.hasType = true
 	case key == "entry" && (!r.obj.hasType || r.obj.rtype == "Bundle"):
@@ -224,7 +224,7 @@ func (r *FHIRReader) stepObject() error {
 			r.obj.bundle = true
 			r.state = stEntries
 		case json.Delim('{'):
-			return &Error{Pos: r.objPos(), Field: "entry", Msg: "is an object", Hint: "a Bundle's entry must be a list of entries"}
+			return &kpi.InputError{Pos: r.objPos(), Field: "entry", Msg: "is an object", Hint: "a Bundle's entry must be a list of entries"}
 		}
 	default:
 		var v skipValue
@@ -264,9 +264,9 @@ func (r *FHIRReader) stepEntry() error {
 	if err := json.Unmarshal(raw, &e); err != nil {
 		var te *json.UnmarshalTypeError
 		if errors.As(err, &te) {
-			return &Error{Pos: pos, Field: joinField(field, te.Field), Msg: typeMsg(te), Hint: "a Bundle entry is an object with the resource under \"resource\""}
+			return &kpi.InputError{Pos: pos, Field: joinField(field, te.Field), Msg: typeMsg(te), Hint: "a Bundle entry is an object with the resource under \"resource\""}
 		}
-		return &Error{Pos: pos, Field: field, Msg: "cannot decode: " + err.Error()}
+		return &kpi.InputError{Pos: pos, Field: field, Msg: "cannot decode: " + err.Error()}
 	}
 	if isNull(e.Resource) {
 		r.obj.empty++
@@ -283,7 +283,7 @@ func (r *FHIRReader) finishObject(end int64) error {
 	if o.bundle {
 		if o.hasType && o.rtype != "Bundle" {
 			if o.full > 0 {
-				return &Error{Pos: pos, Field: "resourceType", Msg: quote(o.rtype) + " has entries with resources",
+				return &kpi.InputError{Pos: pos, Field: "resourceType", Msg: quote(o.rtype) + " has entries with resources",
 					Hint: "only a Bundle holds resources in entry[].resource"}
 			}
 			return r.unknown(o.rtype, resCtx{pos: pos})
@@ -306,11 +306,11 @@ func (r *FHIRReader) objPos() kpi.Position {
 }
 
 func (r *FHIRReader) tooLong(pos kpi.Position) error {
-	return &Error{Pos: pos, Msg: fmt.Sprintf("the resource is longer than the limit of %s", sizeText(r.max)),
+	return &kpi.InputError{Pos: pos, Msg: fmt.Sprintf("the resource is longer than the limit of %s", sizeText(r.max)),
 		Hint: "split the file, e.g. into NDJSON with one resource per line"}
 }
 
-// streamErr turns an error from the decoder into an *Error. Its line does
+// streamErr turns an error from the decoder into an *kpi.InputError. Its line does
 // not depend on how much input happened to be read ahead.
 func (r *FHIRReader) streamErr(err error) error {
 	rec := r.value
@@ -329,7 +329,7 @@ func (r *FHIRReader) streamErr(err error) error {
 	switch {
 	case errors.As(err, &be):
 		pos.Line = be.line
-		e := &Error{Pos: pos, Msg: fmt.Sprintf("binary data (byte 0x%02x at column %d): is this a FHIR JSON file?", be.b, be.col)}
+		e := &kpi.InputError{Pos: pos, Msg: fmt.Sprintf("binary data (byte 0x%02x at column %d): is this a FHIR JSON file?", be.b, be.col)}
 		if be.b == 0x1f {
 			e.Hint = "compressed files must be decompressed first"
 		}
@@ -339,7 +339,7 @@ func (r *FHIRReader) streamErr(err error) error {
 		return r.tooLong(pos)
 	case err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF):
 		pos.Line = valueLine(math.MaxInt64)
-		return &Error{Pos: pos, Msg: "the JSON ends in the middle of a resource", Hint: "is the file complete?"}
+		return &kpi.InputError{Pos: pos, Msg: "the JSON ends in the middle of a resource", Hint: "is the file complete?"}
 	case errors.As(err, &se):
 		// The decoder's own structural errors are at its input offset;
 		// errors inside a value carry an offset that is not absolute, so
@@ -354,10 +354,10 @@ func (r *FHIRReader) streamErr(err error) error {
 		if start != pos.Line {
 			msg += fmt.Sprintf(" (in the value starting on line %d)", start)
 		}
-		return &Error{Pos: pos, Msg: msg,
+		return &kpi.InputError{Pos: pos, Msg: msg,
 			Hint: "NDJSON has one complete resource per line; a Bundle or a single resource is one JSON object"}
 	}
-	return &Error{Pos: pos, Msg: "cannot read the file: " + err.Error(), Err: err}
+	return &kpi.InputError{Pos: pos, Msg: "cannot read the file: " + err.Error(), Err: err}
 }
 
 // count adds n to m[key], folding rare keys once m is large so that odd

@@ -420,7 +420,7 @@ func TestFHIRReaderEndlessResource(t *testing.T) {
 
 	in = io.MultiReader(strings.NewReader("{\"resourceType\":\"Bundle\",\"entry\":[\n"), endless{' '})
 	_, _, err = readFHIR(t, in, "big.json", nil, Options{MaxLineBytes: 1 << 20})
-	var e *Error
+	var e *kpi.InputError
 	if !errors.As(err, &e) || !strings.Contains(err.Error(), "longer than the limit") {
 		t.Errorf("endless white space in a Bundle: %v", err)
 	}

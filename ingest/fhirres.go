@@ -88,10 +88,10 @@ type resCtx struct {
 }
 
 func (c resCtx) fail(field, msg, hint string) error {
-	return &Error{Pos: c.pos, Field: joinField(c.prefix, field), Msg: msg, Hint: hint}
+	return &kpi.InputError{Pos: c.pos, Field: joinField(c.prefix, field), Msg: msg, Hint: hint}
 }
 
-// decode unmarshals a resource, turning type mismatches into *Error.
+// decode unmarshals a resource, turning type mismatches into *kpi.InputError.
 func (c resCtx) decode(raw []byte, v any) error {
 	err := json.Unmarshal(raw, v)
 	if err == nil {
@@ -228,7 +228,7 @@ func (r *FHIRReader) fullTime(c resCtx, field, s, why string) (time.Time, error)
 
 // recordID checks a record id built from a resource.
 func recordID(c resCtx, id string) error {
-	if p := idProblem([]byte(id)); p != "" {
+	if p := kpi.NameProblem(id); p != "" {
 		return c.fail("id", "the record id "+quote(id)+" "+p, "")
 	}
 	return nil

@@ -44,9 +44,9 @@ func outcome(t *testing.T, r Reader, file string) string {
 			return b.String()
 		}
 		if err != nil {
-			var e *Error
+			var e *kpi.InputError
 			if !errors.As(err, &e) {
-				t.Fatalf("error %v is %T, not *Error", err, err)
+				t.Fatalf("error %v is %T, not *kpi.InputError", err, err)
 			}
 			if e.Pos.File != file {
 				t.Fatalf("error %v names file %q, want %q", err, e.Pos.File, file)
@@ -57,22 +57,11 @@ func outcome(t *testing.T, r Reader, file string) string {
 			b.WriteString("error: " + err.Error())
 			return b.String()
 		}
-		if rec.ID == "" || rec.Subject == "" || rec.Measure == "" {
-			t.Fatalf("record %+v lacks an id, subject or measure", rec)
+		if err := rec.Check(); err != nil {
+			t.Fatalf("record %+v breaks the record rules: %v", rec, err)
 		}
-		if idProblem([]byte(rec.ID)) != "" || idProblem([]byte(rec.Measure)) != "" {
-			t.Fatalf("record %+v has a bad id or measure", rec)
-		}
-		for i, d := range rec.Dims {
-			if d.Name == "" || d.Value == "" {
-				t.Fatalf("record %+v has an empty dimension", rec)
-			}
-			if i > 0 && rec.Dims[i-1].Name >= d.Name {
-				t.Fatalf("record %+v: dimensions not sorted and unique", rec)
-			}
-		}
-		if rec.Time.IsZero() || rec.Pos.File != file || rec.Pos.Line <= 0 {
-			t.Fatalf("record %+v lacks a time or position", rec)
+		if rec.Pos.File != file || rec.Pos.Line <= 0 {
+			t.Fatalf("record %+v lacks a position", rec)
 		}
 		fmt.Fprintf(&b, "%s %s %s\n", recString(rec), rec.Time.Format("2006-01-02T15:04:05.999999999Z07:00"), rec.Dims)
 	}

@@ -59,7 +59,7 @@ type DimItem struct {
 const mappingHint = "see the example in docs: questionnaire, items (link_id, measure, values), dim_items, dims, drug_classes"
 
 // ParseMapping reads and checks a mapping file. file names it in errors,
-// which are *Error with the line and a path like items[1].measure (list
+// which are *kpi.InputError with the line and a path like items[1].measure (list
 // indexes count from 0).
 func ParseMapping(data []byte, file string) (*Mapping, error) {
 	p := mappingParser{file: file}
@@ -79,7 +79,7 @@ func (p *mappingParser) errAt(n *yaml.Node, field, msg, hint string) error {
 	if n != nil && n.Line > 0 {
 		line = int64(n.Line)
 	}
-	return &Error{Pos: kpi.Position{File: p.file, Line: line}, Field: field, Msg: msg, Hint: hint}
+	return &kpi.InputError{Pos: kpi.Position{File: p.file, Line: line}, Field: field, Msg: msg, Hint: hint}
 }
 
 func (p *mappingParser) parse(data []byte) (*Mapping, error) {
@@ -172,7 +172,7 @@ func (p *mappingParser) items(n *yaml.Node) ([]MappedItem, error) {
 			case "measure":
 				it.Measure, err = p.scalar(v, path+".measure", true)
 				if err == nil {
-					if prob := idProblem([]byte(it.Measure)); prob != "" {
+					if prob := kpi.NameProblem(it.Measure); prob != "" {
 						err = p.errAt(v, path+".measure", quote(it.Measure)+" "+prob, "use a short printable name like nps")
 					}
 				}
@@ -290,7 +290,7 @@ func (p *mappingParser) scalar(n *yaml.Node, field string, required bool) (strin
 	return s, nil
 }
 
-// yamlErr turns a YAML syntax error into an *Error with its line.
+// yamlErr turns a YAML syntax error into an *kpi.InputError with its line.
 func (p *mappingParser) yamlErr(err error) error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	line := int64(1)
@@ -306,7 +306,7 @@ func (p *mappingParser) yamlErr(err error) error {
 	if errors.As(err, &te) && len(te.Errors) > 0 {
 		msg = te.Errors[0]
 	}
-	return &Error{Pos: kpi.Position{File: p.file, Line: line}, Msg: "not valid YAML: " + msg,
+	return &kpi.InputError{Pos: kpi.Position{File: p.file, Line: line}, Msg: "not valid YAML: " + msg,
 		Hint: "check the indentation and quote values that contain a colon", Err: err}
 }
 

@@ -1,6 +1,9 @@
-// Package kpi is the shared vocabulary of cxnet: organisation and contract
-// identifiers, records as they arrive from a source, observations as a node
-// keeps them, and the cells a KPI contract computes.
+// Package kpi is the shared vocabulary of cxnet: organisation, contract
+// and round identifiers; records as they arrive from a source and the
+// rules every record obeys (Record.Check), observations as a node keeps
+// them; the error every reader of user input returns (InputError); member
+// descriptors; what a round's decryptors opened, and the cells a release
+// or a preview shows (Cell).
 //
 // It is a leaf: it imports only the standard library, so that protocol,
 // contracts, privacy, store and ingest can all speak it without importing

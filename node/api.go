@@ -82,13 +82,8 @@ func writeError(w http.ResponseWriter, code int, kind, msg string) {
 
 // writeErr maps an error to a status: the user's input → 422, else 500.
 func (n *Node) writeErr(w http.ResponseWriter, op string, err error) {
-	var (
-		ie *ingest.Error
-		re *store.RecordError
-		fe *contracts.FieldError
-	)
 	switch {
-	case errors.As(err, &ie), errors.As(err, &re), errors.As(err, &fe), errors.Is(err, errInput):
+	case errors.As(err, new(*kpi.InputError)), errors.Is(err, errInput):
 		writeError(w, http.StatusUnprocessableEntity, "input", err.Error())
 	case errors.As(err, new(*roundFailure)):
 		// Recorded in the log with its reason: `cxnet round list` shows it.
@@ -135,7 +130,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 		if c, ok := s.Consortium(); ok {
 			st.Consortium, st.ConsortiumID = c.Name, c.ID
 		}
-		st.Members = s.Admitted()
+		st.Members = s.AdmittedCount()
 	})
 	writeJSON(w, http.StatusOK, st)
 }
@@ -199,11 +194,11 @@ func (n *Node) preview(ctx context.Context, c *contracts.Contract) (*client.Prev
 		Contract: string(c.ID), Version: c.Version, Hash: c.Hash(),
 		Aggregate: string(c.Aggregate), Measure: c.Measure,
 		Scanned: scanned, Seconds: time.Since(start).Seconds(),
-		Cells: make([]client.Cell, len(cells)),
+		Cells: make([]kpi.Cell, len(cells)),
 	}
 	for i, cell := range cells {
 		cnt := cell.Count
-		out.Cells[i] = client.Cell{Group: cell.Group, Count: &cnt, Value: cell.Value}
+		out.Cells[i] = kpi.Cell{Group: cell.Group, Count: &cnt, Value: cell.Value}
 	}
 	return out, nil
 }
@@ -324,15 +319,10 @@ func (n *Node) handleAuditVerify(w http.ResponseWriter, r *http.Request) {
 // errWhere says where an import failed without quoting any value: the
 // position and field of an input error, or the error's class.
 func errWhere(err error) string {
-	var (
-		ie *ingest.Error
-		re *store.RecordError
-	)
+	var ie *kpi.InputError
 	switch {
 	case errors.As(err, &ie):
 		return ie.Pos.String() + " field " + ie.Field
-	case errors.As(err, &re):
-		return re.Pos.String() + " field " + re.Field
 	case errors.Is(err, context.Canceled):
 		return "cancelled"
 	}

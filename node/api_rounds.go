@@ -52,7 +52,7 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 	found := false
 	n.cons.fsm.Read(func(s *contracts.State) {
 		if roundID != "" {
-			round, found = s.Round(roundID)
+			round, found = s.Round(kpi.RoundID(roundID))
 			found = found && round.Contract == rec.ID && round.State == contracts.RoundReleased
 			return
 		}
@@ -120,7 +120,7 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 	for i := range out.Cells {
 		if i < len(local.Cells) {
 			lc := local.Cells[i]
-			out.Cells[i].Local = &client.LocalValue{Count: *lc.Count, Value: lc.Value}
+			out.Cells[i].Local = &kpi.LocalValue{Count: *lc.Count, Value: lc.Value}
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
@@ -137,7 +137,7 @@ func (n *Node) releasedCells(round contracts.Round, cells any) error {
 	if err != nil {
 		return err
 	}
-	var released []contracts.ReleasedCell
+	var released []kpi.Cell
 	n.cons.fsm.Read(func(s *contracts.State) {
 		released, err = s.ReaderRelease(round.ID, kpi.OrgID(n.cfg.Org), rk.Open)
 	})

@@ -49,7 +49,7 @@ func (c *consortium) connectMembers(ctx context.Context) {
 	raw := c.host.Raw()
 	var wg sync.WaitGroup
 	for _, p := range peers {
-		if raw.Network().Connectedness(p) == network.Connected || c.blocked.Allowed(p) {
+		if raw.Network().Connectedness(p) == network.Connected || c.blocked.Contains(p) {
 			continue
 		}
 		wg.Go(func() {

@@ -150,10 +150,10 @@ func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEve
 // allowed says whether p may connect: an admitted member, or a peer raft
 // or a join told us about.
 func (c *consortium) allowed(p peer.ID) bool {
-	if c.blocked.Allowed(p) {
+	if c.blocked.Contains(p) {
 		return false
 	}
-	return c.known.Allowed(p) || c.admittedPeer(p)
+	return c.known.Contains(p) || c.admittedPeer(p)
 }
 
 // inRaft says whether p may speak raft and the governance protocol to
@@ -161,10 +161,10 @@ func (c *consortium) allowed(p peer.ID) bool {
 // local log named. An admitted member that has not joined yet may only
 // use the join protocol.
 func (c *consortium) inRaft(p peer.ID) bool {
-	if c.blocked.Allowed(p) {
+	if c.blocked.Contains(p) {
 		return false
 	}
-	if c.known.Allowed(p) {
+	if c.known.Contains(p) {
 		return true
 	}
 	r := c.getRaft()

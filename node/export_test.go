@@ -124,7 +124,7 @@ func (n *Node) Deviate(d Deviation) {
 func (*deviations) participants(c *consortium, round string) []kpi.OrgID {
 	var out []kpi.OrgID
 	c.fsm.Read(func(s *contracts.State) {
-		r, _ := s.Round(round)
+		r, _ := s.Round(kpi.RoundID(round))
 		rec, _ := s.Contract(r.Contract)
 		out = rec.Participants
 	})

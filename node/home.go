@@ -15,8 +15,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
-	"github.com/cxnet/cxnet/contracts"
-	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/privacy"
 )
@@ -271,18 +269,4 @@ func (h *Home) SetPSK(psk []byte) error {
 	path := filepath.Join(h.Dir, pskFile)
 	os.Remove(path)
 	return writeSecret(path, []byte(hex.EncodeToString(psk)+"\n"))
-}
-
-// SignContractApproval signs, outside any daemon, an approval of a
-// contract version with a board member's own governance key file (PKCS#8
-// PEM), for `cxnet contract approve --key FILE`. The key must be the one
-// the consortium knows for org.
-func SignContractApproval(keyPEM []byte, org, consortiumID, id string, version int, hash string) ([]byte, error) {
-	key, err := parsePEMKey(keyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("--key: %w", err)
-	}
-	return contracts.Sign(contracts.EntryContractApprove,
-		contracts.ContractApprove{ID: kpi.ContractID(id), Version: version, Hash: hash},
-		kpi.OrgID(org), key, consortiumID)
 }

@@ -511,7 +511,7 @@ func (k *keyManager) usePublicKey(e contracts.KeyEpoch) {
 	k.mu.Lock()
 	k.pk, k.pkEpoch = pk, e.Epoch
 	k.mu.Unlock()
-	if err := k.c.db.DeleteSecrets(e.Epoch); err != nil {
+	if err := k.c.db.DeleteEpochsBefore(e.Epoch); err != nil {
 		k.warnOnce("drop old key epochs", "err", err)
 	}
 	k.log.Info("collective public key ready", "epoch", e.Epoch, "digest", pk.Digest(), "members", len(e.Members))

@@ -92,12 +92,12 @@ func sumDigest(of round.Of, sum *round.Input) []byte {
 
 // printSeed is the seed of the fingerprints of a round's inputs or shares
 // against the sum whose digest is digest.
-func printSeed(consortiumID, id string, of round.Of, digest []byte) []byte {
+func printSeed(consortiumID string, id kpi.RoundID, of round.Of, digest []byte) []byte {
 	return fmt.Appendf(nil, "cxnet/round-print/v1\x00%s\x00%s\x00%s\x00%x", consortiumID, id, of, digest)
 }
 
 // printBytes is what a member signs with a fingerprint.
-func printBytes(consortiumID, id string, of round.Of, digest []byte, fp []uint64) []byte {
+func printBytes(consortiumID string, id kpi.RoundID, of round.Of, digest []byte, fp []uint64) []byte {
 	return fmt.Appendf(printSeed(consortiumID, id, of, digest), "\x00%v", fp)
 }
 
@@ -202,7 +202,7 @@ func (c *consortium) roundView(id string, want contracts.RoundState) (*roundView
 		hasRec bool
 	)
 	c.fsm.Read(func(s *contracts.State) {
-		v.round, ok = s.Round(id)
+		v.round, ok = s.Round(kpi.RoundID(id))
 		v.keys, hk = s.Keys()
 		rec, hasRec = s.Contract(v.round.Contract)
 		v.cid = s.ID()
@@ -296,7 +296,7 @@ func (c *consortium) forgetEndedRounds() error {
 				ended = append(ended, name)
 				continue
 			}
-			if r, ok := s.Round(parts[0] + "/" + parts[1]); !ok || !r.State.Ongoing() {
+			if r, ok := s.Round(kpi.RoundID(parts[0] + "/" + parts[1])); !ok || !r.State.Ongoing() {
 				ended = append(ended, name)
 			}
 		}
@@ -304,5 +304,5 @@ func (c *consortium) forgetEndedRounds() error {
 	if len(ended) == 0 {
 		return nil
 	}
-	return c.db.DeleteSecret(keys.Epoch, ended...)
+	return c.db.DeleteNamedSecrets(keys.Epoch, ended...)
 }

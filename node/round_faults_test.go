@@ -38,7 +38,7 @@ func waitRound(t *testing.T, m *nodetest.Member, id string, within time.Duration
 		rounds, err := m.Client.Rounds(context.Background(), "nps-faults")
 		if err == nil {
 			for _, r := range rounds.Rounds {
-				if (id == "" || r.Round == id) && r.State != "open" && r.State != "sealed" {
+				if (id == "" || string(r.Round) == id) && r.State != "open" && r.State != "sealed" {
 					return r
 				}
 			}
@@ -74,7 +74,7 @@ func TestRoundAggregatorStops(t *testing.T) {
 	}
 	t.Logf("recorded failed %v after the aggregator stopped: %s", took.Round(100*time.Millisecond), r.Reason)
 	for _, m := range c.Nodes[1:] {
-		if got := waitRound(t, m, r.Round, 10*time.Second); got.State != "failed" || got.Reason != r.Reason {
+		if got := waitRound(t, m, string(r.Round), 10*time.Second); got.State != "failed" || got.Reason != r.Reason {
 			t.Fatalf("%s lists %+v, %s lists %+v", m.Org, got, c.Nodes[1].Org, r)
 		}
 	}

@@ -142,7 +142,7 @@ func (f *policyFixture) commitAll(t testing.TB) {
 	}
 	f.inputs = map[kpi.OrgID]round.Input{"hosp-a": in.Input}
 	f.pads["hosp-a"] = in.Pads
-	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: inputDigest(&in.Input)}, "hosp-a", f.keys["hosp-a"])
+	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: inputDigest(&in.Input)}, "hosp-a", f.keys["hosp-a"])
 	var e contracts.KeyEpoch
 	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
 	pk, err := c.keys.publicKey(e)
@@ -159,7 +159,7 @@ func (f *policyFixture) commitAll(t testing.TB) {
 		in.Counts, _ = privacy.Encrypt(p, pk, []int64{comps[0], 1}) // the count, and that it feeds the cell
 		in.Values, _ = privacy.Encrypt(p, pk, padded)
 		f.inputs[org], f.pads[org] = in, pads
-		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: inputDigest(&in)}, org, f.keys[org])
+		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: inputDigest(&in)}, org, f.keys[org])
 	}
 }
 
@@ -187,7 +187,7 @@ func (f *policyFixture) view(t testing.TB, want contracts.RoundState) *roundView
 }
 
 func (f *policyFixture) seal() {
-	f.apply(contracts.EntryRoundSeal, contracts.RoundSeal{Round: f.round}, "hosp-b", f.keys["hosp-b"])
+	f.apply(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(f.round)}, "hosp-b", f.keys["hosp-b"])
 }
 
 // decrypt is a decryption request for the sum of the inputs summed, with
@@ -206,7 +206,7 @@ func (f *policyFixture) decrypt(active []kpi.OrgID, summed, printed map[kpi.OrgI
 // member) against sum, as their members give them.
 func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgID]round.Input) map[kpi.OrgID]round.Print {
 	digest := sumDigest(of, sum)
-	seed := printSeed(f.c.consortiumID(), f.round, of, digest)
+	seed := printSeed(f.c.consortiumID(), kpi.RoundID(f.round), of, digest)
 	out := map[kpi.OrgID]round.Print{}
 	for org, part := range parts {
 		fp, err := fingerprint(f.c.keys.params, of, &part, seed)
@@ -217,7 +217,7 @@ func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgI
 		if !ok {
 			_, key, _ = ed25519.GenerateKey(nil) // a stranger's
 		}
-		out[org] = round.Print{Fingerprint: fp, Sig: ed25519.Sign(key, printBytes(f.c.consortiumID(), f.round, of, digest, fp))}
+		out[org] = round.Print{Fingerprint: fp, Sig: ed25519.Sign(key, printBytes(f.c.consortiumID(), kpi.RoundID(f.round), of, digest, fp))}
 	}
 	return out
 }
@@ -292,7 +292,7 @@ func TestInputsCommittedBeforeAnyCiphertextLeaves(t *testing.T) {
 		t.Fatalf("fetched input: %v", err)
 	}
 	// Too late to register an input that depends on what was fetched.
-	entry, _ := contracts.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: "sha256:" + strings.Repeat("ab", 32)},
+	entry, _ := contracts.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: "sha256:" + strings.Repeat("ab", 32)},
 		"hosp-b", f.keys["hosp-b"], f.c.consortiumID())
 	res := f.c.fsm.Apply(&raft.Log{Index: 99, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult)
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "sealed") {
@@ -424,7 +424,7 @@ func TestForgedShareAttack(t *testing.T) {
 	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 25 {
 		t.Fatalf("opened %+v: %v", opened, err)
 	}
-	attest := contracts.AttestBytes(f.c.consortiumID(), f.round, 1, ab, opened)
+	attest := contracts.AttestBytes(f.c.consortiumID(), kpi.RoundID(f.round), 1, ab, opened)
 	if !ed25519.Verify(f.c.home.GovernanceKey.Public().(ed25519.PublicKey), attest, sig) {
 		t.Fatal("the attestation does not cover what the shares open")
 	}
@@ -440,7 +440,7 @@ func withRound(req *round.Request, id string) *round.Request {
 func (f *policyFixture) withPrintSigOf(req *round.Request, org kpi.OrgID, key ed25519.PrivateKey) *round.Request {
 	pr := req.Prints[org]
 	digest := sumDigest(round.OfInput, req.Sum)
-	pr.Sig = ed25519.Sign(key, printBytes(f.c.consortiumID(), req.Round, round.OfInput, digest, pr.Fingerprint))
+	pr.Sig = ed25519.Sign(key, printBytes(f.c.consortiumID(), kpi.RoundID(req.Round), round.OfInput, digest, pr.Fingerprint))
 	req.Prints[org] = pr
 	return req
 }
@@ -462,7 +462,7 @@ func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
 	sign := func(o *kpi.Opened, orgs ...kpi.OrgID) map[kpi.OrgID][]byte {
 		sigs := map[kpi.OrgID][]byte{}
 		for _, org := range orgs {
-			sigs[org] = ed25519.Sign(f.keys[org], contracts.AttestBytes(f.c.consortiumID(), f.round, 1, ab, o))
+			sigs[org] = ed25519.Sign(f.keys[org], contracts.AttestBytes(f.c.consortiumID(), kpi.RoundID(f.round), 1, ab, o))
 		}
 		return sigs
 	}
@@ -519,7 +519,7 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	}
 	old := f.round
 	var hash string
-	f.c.fsm.Read(func(s *contracts.State) { r, _ := s.Round(old); hash = r.Hash })
+	f.c.fsm.Read(func(s *contracts.State) { r, _ := s.Round(kpi.RoundID(old)); hash = r.Hash })
 	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: "nps-abc", Version: 1, Hash: hash, Epoch: 1}, "hosp-b", f.keys["hosp-b"]).Object
 	if err := f.c.db.PutSecret(1, roundSecret(f.round, "input"), []byte("{}")); err != nil {
 		t.Fatal(err)
@@ -602,7 +602,7 @@ func TestRoundSenderBoundsWorkBeforeReading(t *testing.T) {
 		})
 	}
 	// Once the round ends, its aggregator is a member like the others.
-	f.apply(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: "test"}, "hosp-b", f.keys["hosp-b"])
+	f.apply(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: "test"}, "hosp-b", f.keys["hosp-b"])
 	if got, _ := f.c.roundSender(f.b); got != smallRoundRequest {
 		t.Fatalf("an ended round's aggregator may send %d bytes", got)
 	}

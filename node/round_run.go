@@ -194,15 +194,15 @@ func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
 	})
 	for _, st := range ongoing {
 		r := st.r
-		seen := c.rounds.firstSeen(r.ID, now)
-		if r.Aggregator == org && c.rounds.isRunning(r.ID) {
+		seen := c.rounds.firstSeen(string(r.ID), now)
+		if r.Aggregator == org && c.rounds.isRunning(string(r.ID)) {
 			continue
 		}
 		wait := timeout + time.Duration(st.rank)*500*time.Millisecond
 		if now.Sub(seen) < wait {
 			continue
 		}
-		f := &roundFailure{round: r.ID, reason: fmt.Sprintf("aggregator %s stopped answering: the round was still %s %v after %s saw it open (round.timeout %v)",
+		f := &roundFailure{round: string(r.ID), reason: fmt.Sprintf("aggregator %s stopped answering: the round was still %s %v after %s saw it open (round.timeout %v)",
 			r.Aggregator, r.State, now.Sub(seen).Round(time.Second), org, timeout)}
 		if err := c.recordFailure(ctx, f); err != nil && ctx.Err() == nil {
 			c.log.Warn("record a stale round's failure", "round", r.ID, "err", err)
@@ -278,7 +278,7 @@ func (t *roundTrace) String() string {
 // recordFailure records a failed round in the log, unless it has ended.
 func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
 	var r contracts.Round
-	c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(f.round) })
+	c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(kpi.RoundID(f.round)) })
 	if !r.State.Ongoing() {
 		return nil
 	}
@@ -286,7 +286,7 @@ func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
 	if len(reason) > 900 {
 		reason = reason[:900] + "…"
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: reason, Blame: f.blame})
+	entry, err := c.keys.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: reason, Blame: f.blame})
 	if err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if f := c.dev().beforeSeal; f != nil {
 		f(roundID)
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: roundID})
+	entry, err := c.keys.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(roundID)})
 	if err != nil {
 		return err
 	}
@@ -332,7 +332,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	if v, err = c.roundView(roundID, contracts.RoundSealed); err != nil {
 		var r contracts.Round
-		c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(roundID) })
+		c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(kpi.RoundID(roundID)) })
 		if r.State == contracts.RoundFailed {
 			msg := r.Reason
 			if len(errs) > 0 {
@@ -428,7 +428,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		return err
 	}
 	tr.step("attest")
-	attest := contracts.AttestBytes(v.cid, roundID, v.round.Epoch, active, opened)
+	attest := contracts.AttestBytes(v.cid, kpi.RoundID(roundID), v.round.Epoch, active, opened)
 	sigs, errs := fanOut(active, func(org kpi.OrgID) ([]byte, error) {
 		var sig []byte
 		if err := c.callRound(ctx, org, round.Request{Op: round.OpAttest, Round: roundID, Active: active, Sum: &shareSum, Prints: sharePrints}, &sig); err != nil {
@@ -455,7 +455,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		asked = &withheld
 		counts, _ := json.Marshal(opened.Counts)
 		sealedCounts = map[kpi.OrgID][]byte{}
-		info := contracts.SealInfo(v.cid, roundID, "counts", kpi.OrgID(c.cfg.Org))
+		info := contracts.SealInfo(v.cid, kpi.RoundID(roundID), "counts", kpi.OrgID(c.cfg.Org))
 		for _, r := range v.contract.Readers {
 			if sealedCounts[r], err = privacy.SealTo(v.keys.ReaderKeys[r], info, counts); err != nil {
 				return fail(fmt.Sprintf("seal the counts to reader %s: %v", r, err))
@@ -477,7 +477,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	// 8. release
 	tr.step("release (raft commit)")
-	rel := contracts.RoundRelease{Round: roundID, Decryptors: active, Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts}
+	rel := contracts.RoundRelease{Round: kpi.RoundID(roundID), Decryptors: active, Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts}
 	if f := c.dev().release; f != nil {
 		f(&rel)
 	}
@@ -501,12 +501,12 @@ func (c *consortium) collectPrints(ctx context.Context, v *roundView, of round.O
 	digest := sumDigest(of, sum)
 	prints, errs := fanOut(orgs, func(org kpi.OrgID) (round.Print, error) {
 		var pr round.Print
-		err := c.callRound(ctx, org, round.Request{Op: round.OpPrint, Round: v.round.ID, Of: of, Digest: digest}, &pr)
+		err := c.callRound(ctx, org, round.Request{Op: round.OpPrint, Round: string(v.round.ID), Of: of, Digest: digest}, &pr)
 		return pr, err
 	})
 	if len(errs) > 0 {
 		why, blame := describe(errs)
-		return nil, &roundFailure{round: v.round.ID, reason: fmt.Sprintf("fingerprints of the %ss: %s", of, why), blame: blame}
+		return nil, &roundFailure{round: string(v.round.ID), reason: fmt.Sprintf("fingerprints of the %ss: %s", of, why), blame: blame}
 	}
 	err := c.checkPrints(v, of, sum, prints, orgs)
 	if err == nil || c.dev().unchecked {
@@ -516,11 +516,11 @@ func (c *consortium) collectPrints(ctx context.Context, v *roundView, of round.O
 	for _, org := range orgs {
 		fp, ferr := fingerprint(c.keys.params, of, part(org), seed)
 		if ferr == nil && !slices.Equal(fp, prints[org].Fingerprint) {
-			return nil, &roundFailure{round: v.round.ID, blame: []kpi.OrgID{org},
+			return nil, &roundFailure{round: string(v.round.ID), blame: []kpi.OrgID{org},
 				reason: fmt.Sprintf("%s sent a fingerprint that is not of the %s it sent", org, of)}
 		}
 	}
-	return nil, &roundFailure{round: v.round.ID, reason: err.Error()}
+	return nil, &roundFailure{round: string(v.round.ID), reason: err.Error()}
 }
 
 // thresholdSet picks the members to decrypt a round: participants first

@@ -37,7 +37,7 @@ func (c *consortium) roundServer() roundBackend { return roundBackend{c: c, sync
 
 func (b roundBackend) Commit(ctx context.Context, from peer.ID, req *round.Request) error {
 	_, err := b.serve(ctx, from, req, func(v *roundView) (any, error) {
-		if err := b.c.rounds.allow(v.round.Aggregator, v.round.ID); err != nil {
+		if err := b.c.rounds.allow(v.round.Aggregator, string(v.round.ID)); err != nil {
 			return nil, err
 		}
 		return nil, b.c.commitInput(ctx, v)
@@ -108,7 +108,7 @@ func (b roundBackend) serve(ctx context.Context, from peer.ID, req *round.Reques
 	if err != nil {
 		if req.Op == round.OpFetch || req.Op == round.OpPrint || req.Op == round.OpDecrypt {
 			var r contracts.Round
-			c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(req.Round) })
+			c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(kpi.RoundID(req.Round)) })
 			if r.State == contracts.RoundCollecting && c.isAggregator(r, from) {
 				// A ciphertext or a share asked for before the log fixed
 				// the inputs: the input-cancellation attack.
@@ -149,11 +149,11 @@ func deviated(err error) error {
 // once the failure is in the log (or could not be recorded), so the
 // aggregator's next step finds the round failed.
 func (c *consortium) reportDeviation(v *roundView, err error) {
-	if v.round.Aggregator == kpi.OrgID(c.cfg.Org) || !c.rounds.firstReport(v.round.ID) {
+	if v.round.Aggregator == kpi.OrgID(c.cfg.Org) || !c.rounds.firstReport(string(v.round.ID)) {
 		return // an aggregator's own refusals reach it as errors
 	}
 	c.log.Warn("round aggregator deviated from the protocol", "round", v.round.ID, "aggregator", string(v.round.Aggregator), "err", err)
-	f := &roundFailure{round: v.round.ID, blame: []kpi.OrgID{v.round.Aggregator},
+	f := &roundFailure{round: string(v.round.ID), blame: []kpi.OrgID{v.round.Aggregator},
 		reason: fmt.Sprintf("%s refused the aggregator %s: %v", c.cfg.Org, v.round.Aggregator, err)}
 	ctx := c.ctx
 	if ctx == nil {
@@ -192,12 +192,12 @@ func (c *consortium) commitInput(ctx context.Context, v *roundView) error {
 	if err != nil {
 		return err
 	}
-	if c.inputRegistered(v.round.ID, org) {
+	if c.inputRegistered(string(v.round.ID), org) {
 		return nil
 	}
 	digest := inputDigest(&in.Input)
 	if d := c.dev().inputDigest; d != nil {
-		digest = d(v.round.ID, digest)
+		digest = d(string(v.round.ID), digest)
 	}
 	entry, err := c.keys.sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: digest})
 	if err != nil {
@@ -205,7 +205,7 @@ func (c *consortium) commitInput(ctx context.Context, v *roundView) error {
 	}
 	if _, err := c.submit(ctx, entry); err != nil {
 		var rej rejected
-		if !errors.As(err, &rej) || !c.inputRegistered(v.round.ID, org) {
+		if !errors.As(err, &rej) || !c.inputRegistered(string(v.round.ID), org) {
 			return fmt.Errorf("register input: %w", err)
 		}
 	}
@@ -215,7 +215,7 @@ func (c *consortium) commitInput(ctx context.Context, v *roundView) error {
 
 // keptInput loads this participant's input to a round.
 func (c *consortium) keptInput(v *roundView) (*keptInput, error) {
-	b, err := c.db.Secret(v.round.Epoch, roundSecret(v.round.ID, "input"))
+	b, err := c.db.Secret(v.round.Epoch, roundSecret(string(v.round.ID), "input"))
 	if err != nil {
 		return nil, err
 	}
@@ -271,7 +271,7 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 	if err != nil {
 		return nil, err
 	}
-	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "input"), b); err != nil {
+	if err := c.db.PutSecret(v.round.Epoch, roundSecret(string(v.round.ID), "input"), b); err != nil {
 		return nil, err
 	}
 	return in, nil
@@ -298,7 +298,7 @@ func (c *consortium) fetchInput(v *roundView) (*round.Input, error) {
 func (c *consortium) inputRegistered(round string, org kpi.OrgID) bool {
 	var ok bool
 	c.fsm.Read(func(s *contracts.State) {
-		r, _ := s.Round(round)
+		r, _ := s.Round(kpi.RoundID(round))
 		_, ok = r.Inputs[org]
 	})
 	return ok
@@ -413,14 +413,14 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 		return nil, err
 	}
 	if f := c.dev().share; f != nil {
-		f(v.round.ID, &kept.Share)
+		f(string(v.round.ID), &kept.Share)
 	}
-	kept.Share.Sig = c.roundSign(shareBytes(v.cid, v.round.ID, req.Active, &kept.Share))
+	kept.Share.Sig = c.roundSign(shareBytes(v.cid, string(v.round.ID), req.Active, &kept.Share))
 	sums, err := round.Encode(kept.keptSums)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "sums"), sums); err != nil {
+	if err := c.db.PutSecret(v.round.Epoch, roundSecret(string(v.round.ID), "sums"), sums); err != nil {
 		return nil, err
 	}
 	share, err := round.Encode(struct {
@@ -430,7 +430,7 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 	if err != nil {
 		return nil, err
 	}
-	if err := c.db.PutSecret(v.round.Epoch, roundSecret(v.round.ID, "share"), share); err != nil {
+	if err := c.db.PutSecret(v.round.Epoch, roundSecret(string(v.round.ID), "share"), share); err != nil {
 		return nil, err
 	}
 	c.log.Info("round decryption share given", "round", v.round.ID)
@@ -440,7 +440,7 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 // keptShare loads this decryptor's share of a round, and the sums it
 // decrypted.
 func (c *consortium) keptShare(v *roundView) (*keptShare, error) {
-	b, err := c.db.Secret(v.round.Epoch, roundSecret(v.round.ID, "share"))
+	b, err := c.db.Secret(v.round.Epoch, roundSecret(string(v.round.ID), "share"))
 	if err != nil {
 		return nil, err
 	}
@@ -448,7 +448,7 @@ func (c *consortium) keptShare(v *roundView) (*keptShare, error) {
 	if err := round.DecodeReply(b, &kept); err != nil {
 		return nil, err
 	}
-	if b, err = c.db.Secret(v.round.Epoch, roundSecret(v.round.ID, "sums")); err != nil {
+	if b, err = c.db.Secret(v.round.Epoch, roundSecret(string(v.round.ID), "sums")); err != nil {
 		return nil, err
 	}
 	if err := round.DecodeReply(b, &kept.keptSums); err != nil {
@@ -472,7 +472,7 @@ func (c *consortium) verifyShares(v *roundView, active []kpi.OrgID, shares map[k
 	c.fsm.Read(func(s *contracts.State) {
 		for _, o := range active {
 			sh := shares[o]
-			if e := s.VerifyMember(o, shareBytes(v.cid, v.round.ID, active, &sh), sh.Sig); e != nil {
+			if e := s.VerifyMember(o, shareBytes(v.cid, string(v.round.ID), active, &sh), sh.Sig); e != nil {
 				err = fmt.Errorf("round %s: the share said to be %s's: %w", v.round.ID, o, e)
 				return
 			}

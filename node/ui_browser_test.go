@@ -393,8 +393,8 @@ func TestDashboardInBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		run(t, ctx, "wait for round "+next.Round, chromedp.Poll[bool](
-			`document.getElementById('round').textContent.startsWith(`+strconv.Quote(next.Round)+`)`, chromedp.WithPollingTimeout(20*time.Second)))
+		run(t, ctx, "wait for round "+string(next.Round), chromedp.Poll[bool](
+			`document.getElementById('round').textContent.startsWith(`+strconv.Quote(string(next.Round))+`)`, chromedp.WithPollingTimeout(20*time.Second)))
 		if same := run(t, ctx, "same document", chromedp.Evaluate[bool](`window.__same === true`)); !same {
 			t.Fatal("the page was reloaded")
 		}

@@ -51,7 +51,7 @@ func BenchmarkKeyEpoch(b *testing.B) {
 func BenchmarkRound(b *testing.B) {
 	for _, n := range []int{3, 5} {
 		b.Run(fmt.Sprintf("members=%d", n), func(b *testing.B) {
-			e := newEpoch(b, n, n/2+1)
+			e := newEpoch(b, DefaultParams(), n, n/2+1)
 			comp := make([]int64, 1024)
 			for i := range comp {
 				comp[i] = int64(i * 1000)

@@ -21,6 +21,13 @@
 // refuses a decryption below it, and NewParams parameters that cannot
 // give it to a decryption by all of MaxMembers members (flooding.go).
 //
+// Parameters: a node uses DefaultParams (2^13, 128-bit). Unit tests that
+// do not depend on the real parameters use TestInsecureParams (2^11, far
+// below 128 bits, about four times faster), which NewParams refuses and
+// whose Name no node's key epoch matches; tests of the real parameters'
+// security and flooding margins, integration tests and benchmarks use
+// DefaultParams.
+//
 // privacy must not import protocol, contracts or store: shared types come
 // from kpi, and node wires the parts.
 package privacy

@@ -10,7 +10,7 @@ import (
 // counted twice, or one input alone passed off as the sum is refused; and
 // the same holds for decryption shares.
 func TestFingerprintOfASum(t *testing.T) {
-	e := newEpoch(t, 3, 2)
+	e := newEpoch(t, TestInsecureParams(), 3, 2)
 	var inputs []Ciphertexts
 	for m := range 3 {
 		v, err := Encrypt(e.p, e.pk, []int64{int64(m), 5, -7})
@@ -97,7 +97,7 @@ func TestFingerprintOfASum(t *testing.T) {
 }
 
 func BenchmarkFingerprint(b *testing.B) {
-	e := newEpoch(b, 1, 1)
+	e := newEpoch(b, DefaultParams(), 1, 1)
 	v, _ := Encrypt(e.p, e.pk, []int64{1})
 	for b.Loop() {
 		if _, err := FingerprintCiphertexts(e.p, v, []byte("seed")); err != nil {

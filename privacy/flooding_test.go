@@ -188,7 +188,7 @@ func TestFreshSumNoiseMeasured(t *testing.T) {
 			seed := rand.Uint64()
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, 0))
-			e := newEpoch(t, c.members, 0)
+			e := newEpoch(t, DefaultParams(), c.members, 0)
 			ct, ptSum := e.encryptSum(t, rng, c.inputs)
 			var keys []*rlwe.SecretKey
 			for _, sk := range e.sks {
@@ -233,7 +233,7 @@ func TestFloodedDecryptionOpens(t *testing.T) {
 			seed := rand.Uint64()
 			t.Logf("seed %d", seed)
 			rng := rand.New(rand.NewPCG(seed, 0))
-			e := newEpoch(t, c.n, c.t)
+			e := newEpoch(t, DefaultParams(), c.n, c.t)
 			want := make([]*big.Int, 5)
 			for i := range want {
 				want[i] = new(big.Int)
@@ -280,7 +280,7 @@ func TestFloodingIsInTheDecryption(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, 0))
-	e := newEpoch(t, n, thr)
+	e := newEpoch(t, DefaultParams(), n, thr)
 	ct, ptSum := e.encryptSum(t, rng, n)
 	b, err := ct.MarshalBinary()
 	if err != nil {
@@ -375,7 +375,7 @@ func TestFlooderDraws(t *testing.T) {
 // refused before any share is made: a consortium beyond MaxMembers, by a
 // majority or by all of it.
 func TestDecryptionBelowMarginRefused(t *testing.T) {
-	e := newEpoch(t, 2, 2)
+	e := newEpoch(t, DefaultParams(), 2, 2)
 	for _, c := range []struct {
 		name               string
 		members, threshold int

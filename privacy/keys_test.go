@@ -23,9 +23,11 @@ type testEpoch struct {
 	t     int
 }
 
-func newEpoch(t testing.TB, n, threshold int) *testEpoch {
+// newEpoch makes a key epoch of n members under p, with threshold keys
+// when threshold > 0.
+func newEpoch(t testing.TB, p Params, n, threshold int) *testEpoch {
 	t.Helper()
-	e := &testEpoch{p: DefaultParams(), seed: make([]byte, SeedSize), t: threshold}
+	e := &testEpoch{p: p, seed: make([]byte, SeedSize), t: threshold}
 	rand.Read(e.seed)
 	shares := make([][]byte, n)
 	for i := range n {
@@ -133,7 +135,7 @@ func TestNewParamsRefusesInsecure(t *testing.T) {
 func TestCollectiveKey(t *testing.T) {
 	for _, n := range []int{1, 3, 5} {
 		t.Run(fmt.Sprintf("n=%d", n), func(t *testing.T) {
-			e := newEpoch(t, n, 0)
+			e := newEpoch(t, TestInsecureParams(), n, 0)
 			values := []uint64{0, 1, 42, 1 << 32, 0x200080000}
 			ideal := make([]*rlwe.SecretKey, n)
 			for i, sk := range e.sks {
@@ -157,7 +159,7 @@ func TestCollectiveKey(t *testing.T) {
 // not.
 func TestThreshold(t *testing.T) {
 	const n, threshold = 5, 3
-	e := newEpoch(t, n, threshold)
+	e := newEpoch(t, TestInsecureParams(), n, threshold)
 	values := []uint64{7, 11, 13}
 	ct := e.encrypt(t, values)
 	points := make([]mhe.ShamirPublicPoint, n)
@@ -193,7 +195,7 @@ func TestThreshold(t *testing.T) {
 }
 
 func TestSecretsRoundTrip(t *testing.T) {
-	e := newEpoch(t, 2, 2)
+	e := newEpoch(t, TestInsecureParams(), 2, 2)
 	b, err := e.sks[0].MarshalBinary()
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +220,7 @@ func TestSecretsRoundTrip(t *testing.T) {
 // TestBadSharesRefused: a share from another member that is cut, padded
 // or out of range is refused with ErrBadShare, never a panic.
 func TestBadSharesRefused(t *testing.T) {
-	p := DefaultParams()
+	p := TestInsecureParams()
 	seed := make([]byte, SeedSize)
 	sk, _ := NewSecretKey(p)
 	good, err := PublicKeyShare(p, sk, seed)
@@ -255,7 +257,7 @@ func TestBadSharesRefused(t *testing.T) {
 }
 
 func FuzzCollectivePublicKey(f *testing.F) {
-	p := DefaultParams()
+	p := TestInsecureParams()
 	seed := make([]byte, SeedSize)
 	sk, _ := NewSecretKey(p)
 	good, _ := PublicKeyShare(p, sk, seed)
@@ -271,5 +273,24 @@ func FuzzCollectivePublicKey(f *testing.F) {
 func TestParamsName(t *testing.T) {
 	if got := DefaultParams().Name(); got != "bgv/logn=13/q=60,60/p=61/t=0x200080001" {
 		t.Fatalf("name %q", got)
+	}
+}
+
+// TestInsecureParamsStayInTests: the fast test parameters cannot be
+// built through NewParams, say what they are, and are named so that no
+// node's key epoch (DefaultParams) matches them.
+func TestInsecureParamsStayInTests(t *testing.T) {
+	p := TestInsecureParams()
+	if !p.Insecure() || DefaultParams().Insecure() {
+		t.Fatalf("Insecure: test %v, default %v", p.Insecure(), DefaultParams().Insecure())
+	}
+	if _, err := NewParams(insecureTestLiteral); !errors.Is(err, ErrInsecure) {
+		t.Fatalf("NewParams(the insecure literal) = %v, want ErrInsecure", err)
+	}
+	if got := p.Name(); got != "insecure-test/bgv/logn=11/q=60,61/p=60/t=0x200080001" {
+		t.Fatalf("name %q", got)
+	}
+	if p.Slots() != 2048 || p.PlaintextModulus() != DefaultParams().PlaintextModulus() {
+		t.Fatalf("slots %d, T %#x", p.Slots(), p.PlaintextModulus())
 	}
 }

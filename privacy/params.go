@@ -12,6 +12,7 @@ import (
 // epoch.
 type Params struct {
 	bgv.Parameters
+	insecure bool // TestInsecureParams: for unit tests only
 }
 
 // DefaultLiteral is cxnet's parameter set: ring degree 2^13, a 120-bit
@@ -51,10 +52,10 @@ func NewParams(lit bgv.ParametersLiteral) (Params, error) {
 	if p.LogQP() > bound {
 		return Params{}, fmt.Errorf("%w: log QP = %.1f exceeds %.0f at N = 2^%d", ErrInsecure, p.LogQP(), bound, p.LogN())
 	}
-	if _, err := FloodingMargin(Params{p}, MaxMembers, MaxMembers, MaxMembers); err != nil {
+	if _, err := FloodingMargin(Params{Parameters: p}, MaxMembers, MaxMembers, MaxMembers); err != nil {
 		return Params{}, fmt.Errorf("privacy: parameters: a decryption by all of %d members: %w", MaxMembers, err)
 	}
-	return Params{p}, nil
+	return Params{Parameters: p}, nil
 }
 
 // DefaultParams returns the parameters of DefaultLiteral.
@@ -82,7 +83,11 @@ func (p Params) Name() string {
 		}
 		return s
 	}
-	return fmt.Sprintf("bgv/logn=%d/q=%s/p=%s/t=%#x", p.LogN(), bits(p.Q()), bits(p.P()), p.PlaintextModulus())
+	name := fmt.Sprintf("bgv/logn=%d/q=%s/p=%s/t=%#x", p.LogN(), bits(p.Q()), bits(p.P()), p.PlaintextModulus())
+	if p.insecure {
+		name = insecureTestPrefix + name
+	}
+	return name
 }
 
 func bitLen(q uint64) int {

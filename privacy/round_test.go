@@ -38,7 +38,7 @@ func (e *testEpoch) openWith(t testing.TB, v Ciphertexts, active []int, n int) [
 // every size (int64 extremes included) and vectors longer than one
 // ciphertext.
 func TestRoundSumsExactly(t *testing.T) {
-	e := newEpoch(t, 4, 3)
+	e := newEpoch(t, TestInsecureParams(), 4, 3)
 	rapid.Check(t, func(rt *rapid.T) {
 		n := rapid.SampledFrom([]int{0, 1, 7, e.p.ComponentsPerCiphertext() + 3}).Draw(rt, "components")
 		gen := rapid.OneOf(rapid.Int64Range(-100, 100), rapid.Int64(), rapid.SampledFrom([]int64{math.MinInt64, math.MaxInt64, 0, 1 << 16, -(1 << 16)}))
@@ -74,7 +74,7 @@ func TestRoundSumsExactly(t *testing.T) {
 
 // TestTooFewSharesDoNotOpen: t-1 members' shares open noise, not the sum.
 func TestTooFewSharesDoNotOpen(t *testing.T) {
-	e := newEpoch(t, 3, 2)
+	e := newEpoch(t, TestInsecureParams(), 3, 2)
 	v, err := Encrypt(e.p, e.pk, []int64{42})
 	if err != nil {
 		t.Fatal(err)
@@ -95,7 +95,7 @@ func TestTooFewSharesDoNotOpen(t *testing.T) {
 }
 
 func TestBadCiphertextsRefused(t *testing.T) {
-	e := newEpoch(t, 2, 2)
+	e := newEpoch(t, TestInsecureParams(), 2, 2)
 	good, _ := Encrypt(e.p, e.pk, []int64{1, 2, 3})
 	cut := Ciphertexts{good[0][:len(good[0])-1]}
 	unreduced := Ciphertexts{append([]byte(nil), good[0]...)}
@@ -113,7 +113,7 @@ func TestBadCiphertextsRefused(t *testing.T) {
 }
 
 func FuzzAggregate(f *testing.F) {
-	p := DefaultParams()
+	p := TestInsecureParams()
 	sk, _ := NewSecretKey(p)
 	seed := make([]byte, SeedSize)
 	share, _ := PublicKeyShare(p, sk, seed)

@@ -16,17 +16,18 @@ import (
 // implements it from the replicated member list; it is called on every
 // connection attempt, so it must be fast and safe for concurrent use.
 type Members interface {
-	Allowed(peer.ID) bool
+	Contains(peer.ID) bool
 }
 
 // MembersFunc adapts a function to [Members].
 type MembersFunc func(peer.ID) bool
 
-// Allowed calls f.
-func (f MembersFunc) Allowed(p peer.ID) bool { return f(p) }
+// Contains calls f.
+func (f MembersFunc) Contains(p peer.ID) bool { return f(p) }
 
-// PeerSet is a [Members] holding a set of peer IDs, safe for concurrent use.
-// The zero value is an empty set.
+// PeerSet is a set of peer IDs, safe for concurrent use: the members a
+// gater lets in, or the peers a node refuses. The zero value is an empty
+// set.
 type PeerSet struct {
 	mu    sync.RWMutex
 	peers map[peer.ID]struct{}
@@ -39,8 +40,8 @@ func NewPeerSet(ids ...peer.ID) *PeerSet {
 	return s
 }
 
-// Allowed reports whether p is in the set.
-func (s *PeerSet) Allowed(p peer.ID) bool {
+// Contains reports whether p is in the set.
+func (s *PeerSet) Contains(p peer.ID) bool {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	_, ok := s.peers[p]
@@ -97,7 +98,10 @@ type Allowlist struct {
 	nextID uint64
 }
 
-var _ connmgr.ConnectionGater = (*Allowlist)(nil)
+var (
+	_ connmgr.ConnectionGater = (*Allowlist)(nil)
+	_ Members                 = (*PeerSet)(nil)
+)
 
 // NewAllowlist returns an allow-list that consults members. A nil log
 // discards log output.
@@ -140,7 +144,7 @@ func (a *Allowlist) AllowFor(p peer.ID, ttl time.Duration) (revoke func()) {
 // Allowed reports whether p may connect now: it is a member or holds an
 // unexpired exception. Stream handlers use it as their second check.
 func (a *Allowlist) Allowed(p peer.ID) bool {
-	if a.members.Allowed(p) {
+	if a.members.Contains(p) {
 		return true
 	}
 	return a.excepted(p)

@@ -10,7 +10,6 @@ import (
 	"hash/maphash"
 	"io"
 	"slices"
-	"strings"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -44,18 +43,6 @@ type ImportSummary struct {
 	Elapsed  time.Duration    `json:"elapsed_ns"`
 }
 
-// RecordError is a record the store refuses: a duplicate record id, or a
-// field the store cannot keep.
-type RecordError struct {
-	Pos   kpi.Position
-	Field string
-	Msg   string
-}
-
-func (e *RecordError) Error() string {
-	return fmt.Sprintf("%s: field %s: %s", e.Pos, e.Field, e.Msg)
-}
-
 // ErrImportRunning is returned when another import holds the store.
 var ErrImportRunning = errors.New("store: another import is running; wait for it to finish")
 
@@ -87,6 +74,9 @@ type batchMeta struct {
 // fingerprints and merging them with each earlier batch's sorted
 // fingerprints (matches are confirmed against the stored id). The batch
 // becomes visible with one small synced write.
+//
+// A record that breaks the record rules (kpi.Record.Check) or repeats a
+// record id is refused with a *kpi.InputError naming its position.
 func (db *DB) Import(ctx context.Context, src RecordSource, opt ImportOptions) (ImportSummary, error) {
 	if !db.importMu.TryLock() {
 		return ImportSummary{}, ErrImportRunning
@@ -239,13 +229,13 @@ func (im *importer) run(ctx context.Context, src RecordSource) error {
 }
 
 func (im *importer) add(rec *kpi.Record) error {
-	if err := checkRecord(rec); err != nil {
+	if err := rec.Check(); err != nil {
 		return err
 	}
 	mi, ok := im.mi[rec.Measure]
 	if !ok {
 		if len(im.builders) == 1<<16-1 {
-			return &RecordError{Pos: rec.Pos, Field: "measure", Msg: "more than 65535 measures in one import; split the file"}
+			return &kpi.InputError{Pos: rec.Pos, Field: "measure", Msg: "more than 65535 measures in one import; split the file"}
 		}
 		if !im.opt.DryRun {
 			if err := im.db.noteMeasure(rec.Measure); err != nil {
@@ -312,23 +302,6 @@ func (im *importer) flushChunk(cb *chunkBuilder) error {
 	return nil
 }
 
-func checkRecord(rec *kpi.Record) error {
-	bad := func(field, msg string) error { return &RecordError{Pos: rec.Pos, Field: field, Msg: msg} }
-	switch {
-	case rec.ID == "":
-		return bad("record_id", "is empty; every record needs a unique id")
-	case rec.Subject == "":
-		return bad("subject", "is empty; every record needs a subject")
-	case rec.Measure == "":
-		return bad("measure", "is empty; name the measure (e.g. nps)")
-	case strings.IndexByte(rec.Measure, 0) >= 0:
-		return bad("measure", "contains a NUL byte")
-	case len(rec.ID) > 1024:
-		return bad("record_id", "is longer than 1024 bytes")
-	}
-	return nil
-}
-
 func trunc(s string) string {
 	if len(s) > 40 {
 		return s[:37] + "..."
@@ -376,7 +349,7 @@ func (im *importer) finish(ctx context.Context) error {
 	}
 	if dup != nil {
 		fp := im.pos(first)
-		return &RecordError{Pos: im.pos(*dup), Field: "record_id",
+		return &kpi.InputError{Pos: im.pos(*dup), Field: "record_id",
 			Msg: fmt.Sprintf("the same record_id is already at %s:%d in this import; record ids must be unique", fp.File, fp.Line)}
 	}
 	if err := im.checkStored(ctx); err != nil {
@@ -463,7 +436,7 @@ func (im *importer) checkStored(ctx context.Context) error {
 		}
 	}
 	if dup != nil {
-		return &RecordError{Pos: im.pos(*dup), Field: "record_id", Msg: dupMsg}
+		return &kpi.InputError{Pos: im.pos(*dup), Field: "record_id", Msg: dupMsg}
 	}
 	return nil
 }

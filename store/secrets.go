@@ -58,9 +58,10 @@ func (db *DB) Secret(epoch uint64, name string) ([]byte, error) {
 	return out, nil
 }
 
-// DeleteSecrets removes every secret of the key epochs before epoch:
-// a superseded key is of no more use, and its shares should not outlive it.
-func (db *DB) DeleteSecrets(before uint64) error {
+// DeleteEpochsBefore removes every secret of the key epochs before
+// epoch, synced: a superseded key is of no more use, and its shares
+// should not outlive it.
+func (db *DB) DeleteEpochsBefore(before uint64) error {
 	wb := db.bdb.NewWriteBatch()
 	defer wb.Cancel()
 	err := db.bdb.View(func(txn *badger.Txn) error {
@@ -106,9 +107,9 @@ func (db *DB) SecretNames(epoch uint64, prefix string) ([]string, error) {
 	return names, nil
 }
 
-// DeleteSecret removes the named secrets of key epoch epoch, synced.
-// Names not stored are ignored.
-func (db *DB) DeleteSecret(epoch uint64, names ...string) error {
+// DeleteNamedSecrets removes the named secrets of key epoch epoch (a
+// round's, once it ended), synced. Names not stored are ignored.
+func (db *DB) DeleteNamedSecrets(epoch uint64, names ...string) error {
 	wb := db.bdb.NewWriteBatch()
 	defer wb.Cancel()
 	for _, name := range names {

@@ -22,13 +22,13 @@ func TestSecrets(t *testing.T) {
 	if v, err := db.Secret(2, "dealt/hosp-a"); err != nil || string(v) != "\x02\x01" {
 		t.Fatalf("secret %q %v", v, err)
 	}
-	if err := db.DeleteSecrets(3); err != nil {
+	if err := db.DeleteEpochsBefore(3); err != nil {
 		t.Fatal(err)
 	}
 	for e, want := range map[uint64]bool{1: false, 2: false, 3: true} {
 		_, err := db.Secret(e, "sk")
 		if (err == nil) != want {
-			t.Errorf("epoch %d after DeleteSecrets(3): %v", e, err)
+			t.Errorf("epoch %d after DeleteEpochsBefore(3): %v", e, err)
 		}
 	}
 	for _, name := range []string{"round/a/1/input", "round/a/1/share/1", "round/b/7/input", "roundabout"} {
@@ -42,11 +42,11 @@ func TestSecrets(t *testing.T) {
 	if got, _ := db.SecretNames(2, "round/"); len(got) != 0 {
 		t.Fatalf("SecretNames of another epoch: %q", got)
 	}
-	if err := db.DeleteSecret(3, "round/a/1/input", "round/a/1/share/1", "never-stored"); err != nil {
+	if err := db.DeleteNamedSecrets(3, "round/a/1/input", "round/a/1/share/1", "never-stored"); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := db.SecretNames(3, ""); !slices.Equal(got, []string{"dealt/hosp-a", "round/b/7/input", "roundabout", "sk"}) {
-		t.Fatalf("after DeleteSecret: %q", got)
+		t.Fatalf("after DeleteNamedSecrets: %q", got)
 	}
 	if err := db.PutSecret(1, "", nil); err == nil {
 		t.Fatal("a secret without a name was stored")

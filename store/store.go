@@ -1,6 +1,9 @@
-// Package store keeps a node's data in Badger: observations (subjects
-// pseudonymised, encrypted at rest), and later the raft log, keys and the
-// audit log. It is the only package that imports Badger.
+// Package store keeps everything a node writes to disk in one Badger
+// database, encrypted at rest: the organisation's observations (subjects
+// pseudonymised; imported all or nothing, records checked by
+// kpi.Record.Check), the governance raft's log and stable store (RaftLog),
+// the secrets of each key epoch and round, and the hash-chained audit log.
+// It is the only package that imports Badger.
 //
 // It must not import protocol, contracts, privacy or ingest; it speaks the
 // kpi vocabulary.

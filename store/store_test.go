@@ -285,7 +285,7 @@ func TestDryRunWritesNothing(t *testing.T) {
 	}
 	requireSameDump(t, before, dump(t, db))
 	_, err := db.Import(context.Background(), &sliceSource{recs: records(5, "r", "nps")}, ImportOptions{DryRun: true})
-	var re *RecordError
+	var re *kpi.InputError
 	if !errors.As(err, &re) || re.Field != "record_id" {
 		t.Fatalf("dry run of a duplicate: error = %v", err)
 	}
@@ -496,4 +496,34 @@ func openDiskWith100(t *testing.T) (*DB, Config) {
 	}
 	mustImport(t, db, records(100, "r", "nps"), ImportOptions{})
 	return db, cfg
+}
+
+// TestImportKeepsTheRecordRules: the store refuses what kpi.Record.Check
+// refuses, wherever the record came from, and stores nothing of the
+// import.
+func TestImportKeepsTheRecordRules(t *testing.T) {
+	tests := []struct {
+		name  string
+		edit  func(*kpi.Record)
+		field string
+	}{
+		{"id over the limit", func(r *kpi.Record) { r.ID = strings.Repeat("x", kpi.MaxNameBytes+1) }, "record_id"},
+		{"measure with NUL", func(r *kpi.Record) { r.Measure = "n\x00ps" }, "measure"},
+		{"empty subject", func(r *kpi.Record) { r.Subject = "" }, "subject"},
+		{"dims out of order", func(r *kpi.Record) { r.Dims = []kpi.Dim{{Name: "z", Value: "1"}, {Name: "a", Value: "2"}} }, "dims"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			db := openMem(t)
+			before := dump(t, db)
+			recs := records(10, "r", "nps")
+			tt.edit(&recs[7])
+			_, err := db.Import(context.Background(), &sliceSource{recs: recs}, ImportOptions{})
+			var ie *kpi.InputError
+			if !errors.As(err, &ie) || ie.Field != tt.field || ie.Pos != recs[7].Pos {
+				t.Fatalf("import = %v, want an input error in field %s at %v", err, tt.field, recs[7].Pos)
+			}
+			requireSameDump(t, before, dump(t, db))
+		})
+	}
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/cxnet/cxnet/kpi"
 )
 
 // Files in a node's home that the client reads.
@@ -178,10 +180,10 @@ func (c *Client) AuditVerify(ctx context.Context) (*AuditVerification, error) {
 	return &v, c.getJSON(ctx, "/v1/audit/verify", &v)
 }
 
-// Identity returns the node's signed member descriptor (kpi.Member's
-// JSON shape).
-func (c *Client) Identity(ctx context.Context) (json.RawMessage, error) {
-	var m json.RawMessage
+// Identity returns the node's signed member descriptor: what `cxnet
+// identity --json` prints and `cxnet consortium admit` reads.
+func (c *Client) Identity(ctx context.Context) (kpi.Member, error) {
+	var m kpi.Member
 	err := c.getJSON(ctx, "/v1/identity", &m) // before reading m: Go leaves the order of `return m, f(&m)` unspecified
 	return m, err
 }
@@ -194,7 +196,7 @@ func (c *Client) CreateConsortium(ctx context.Context, req CreateRequest) (*Cons
 
 // Admit proposes admitting the member whose descriptor (cxnet identity
 // --json) is given.
-func (c *Client) Admit(ctx context.Context, descriptor json.RawMessage) (*GovernanceResult, error) {
+func (c *Client) Admit(ctx context.Context, descriptor kpi.Member) (*GovernanceResult, error) {
 	var out GovernanceResult
 	return &out, c.postJSON(ctx, "/v1/consortium/admit", descriptor, &out)
 }
@@ -291,11 +293,11 @@ func (c *Client) RunRoundWith(ctx context.Context, req RoundRequest) (*Results, 
 }
 
 // Results returns a contract's released result: round "" is the latest.
-func (c *Client) Results(ctx context.Context, contract, round string) (*Results, error) {
+func (c *Client) Results(ctx context.Context, contract string, round kpi.RoundID) (*Results, error) {
 	var out Results
 	path := "/v1/results/" + url.PathEscape(contract)
 	if round != "" {
-		path += "?round=" + url.QueryEscape(round)
+		path += "?round=" + url.QueryEscape(string(round))
 	}
 	return &out, c.getJSON(ctx, path, &out)
 }

@@ -1,6 +1,10 @@
 package client
 
-import "time"
+import (
+	"time"
+
+	"github.com/cxnet/cxnet/kpi"
+)
 
 // Status is GET /v1/status.
 type Status struct {
@@ -100,35 +104,14 @@ type PreviewRequest struct {
 
 // Preview is a contract's cells over this node's own data.
 type Preview struct {
-	Contract  string  `json:"contract"`
-	Version   int     `json:"version"`
-	Hash      string  `json:"hash"`
-	Aggregate string  `json:"aggregate"`
-	Measure   string  `json:"measure"`
-	Cells     []Cell  `json:"cells"`
-	Scanned   int64   `json:"scanned"`
-	Seconds   float64 `json:"seconds"`
-}
-
-// Cell is one cell of a result: its group (dimension values, and "period"
-// when the contract has one), the number of records (patients for
-// pdc_rate) and the aggregate's value.
-type Cell struct {
-	Group      map[string]string `json:"group"`
-	Count      *int64            `json:"count,omitempty"`
-	Value      any               `json:"value"`
-	Suppressed bool              `json:"suppressed"`
-	// Reason says why a cell is suppressed: "min_cohort" (fewer records
-	// than the floor) or "differencing" (its count moved by fewer than
-	// the floor since its previous release).
-	Reason string      `json:"reason,omitempty"`
-	Local  *LocalValue `json:"local,omitempty"`
-}
-
-// LocalValue is this node's own value beside a network result.
-type LocalValue struct {
-	Count int64 `json:"count"`
-	Value any   `json:"value"`
+	Contract  string     `json:"contract"`
+	Version   int        `json:"version"`
+	Hash      string     `json:"hash"`
+	Aggregate string     `json:"aggregate"`
+	Measure   string     `json:"measure"`
+	Cells     []kpi.Cell `json:"cells"`
+	Scanned   int64      `json:"scanned"`
+	Seconds   float64    `json:"seconds"`
 }
 
 // AuditLog is GET /v1/audit.
@@ -275,14 +258,14 @@ type TraceStep struct {
 // the reply of POST /v1/rounds), with this node's own value beside each
 // cell.
 type Results struct {
-	Contract     string   `json:"contract"`
-	Version      int      `json:"version"`
-	Round        string   `json:"round"`
-	ReleasedAt   string   `json:"released_at"`
-	Participants []string `json:"participants"` // whose inputs the result sums
-	Decryptors   []string `json:"decryptors"`
-	Aggregate    string   `json:"aggregate"`
-	Cells        []Cell   `json:"cells"`
+	Contract     string      `json:"contract"`
+	Version      int         `json:"version"`
+	Round        kpi.RoundID `json:"round"`
+	ReleasedAt   string      `json:"released_at"`
+	Participants []string    `json:"participants"` // whose inputs the result sums
+	Decryptors   []string    `json:"decryptors"`
+	Aggregate    string      `json:"aggregate"`
+	Cells        []kpi.Cell  `json:"cells"`
 	// SealedTo names the readers a result was released to, when this
 	// node ran the round but is not one of them: it has no cells.
 	SealedTo []string `json:"sealed_to,omitempty"`
@@ -307,17 +290,17 @@ type Rounds struct {
 
 // Round is a round as `round list` shows it.
 type Round struct {
-	Round      string   `json:"round"`
-	Version    int      `json:"version"`
-	State      string   `json:"state"`            // open | released | failed
-	Reason     string   `json:"reason,omitempty"` // why it failed
-	Blame      []string `json:"blame,omitempty"`  // whom the failure's report holds responsible
-	ReportedBy string   `json:"reported_by,omitempty"`
-	Aggregator string   `json:"aggregator"`
-	Inputs     []string `json:"inputs"`     // committed, or summed once sealed
-	Decryptors []string `json:"decryptors"` // once released
-	OpenedAt   string   `json:"opened_at"`
-	EndedAt    string   `json:"ended_at,omitempty"`
+	Round      kpi.RoundID `json:"round"`
+	Version    int         `json:"version"`
+	State      string      `json:"state"`            // open | released | failed
+	Reason     string      `json:"reason,omitempty"` // why it failed
+	Blame      []string    `json:"blame,omitempty"`  // whom the failure's report holds responsible
+	ReportedBy string      `json:"reported_by,omitempty"`
+	Aggregator string      `json:"aggregator"`
+	Inputs     []string    `json:"inputs"`     // committed, or summed once sealed
+	Decryptors []string    `json:"decryptors"` // once released
+	OpenedAt   string      `json:"opened_at"`
+	EndedAt    string      `json:"ended_at,omitempty"`
 }
 
 // UILoginRequest is POST /v1/ui/login: a one-time login link to the

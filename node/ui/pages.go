@@ -176,7 +176,7 @@ func (s *Server) handleOverview(w http.ResponseWriter, r *http.Request) {
 		}
 		for _, rd := range slices.Backward(rounds.Rounds) {
 			if rd.State == "released" {
-				ov.Releases = append(ov.Releases, release{Contract: c.ID, Title: c.Title, Round: rd.Round, ReleasedAt: rd.EndedAt, Inputs: rd.Inputs})
+				ov.Releases = append(ov.Releases, release{Contract: c.ID, Title: c.Title, Round: string(rd.Round), ReleasedAt: rd.EndedAt, Inputs: rd.Inputs})
 				break
 			}
 		}
@@ -352,9 +352,9 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 				if i == maxRoundsCharted {
 					break
 				}
-				h, err := s.src.Results(ctx, id, rd.Round)
+				h, err := s.src.Results(ctx, id, string(rd.Round))
 				if err != nil {
-					s.sourceError(w, r, "round "+rd.Round, err)
+					s.sourceError(w, r, "round "+string(rd.Round), err)
 					return
 				}
 				history = append(history, h)
@@ -377,7 +377,7 @@ func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("results of %s: %v", id, err), code)
 		return
 	}
-	name := strings.NewReplacer("/", "-", "\"", "").Replace(cmp.Or(res.Round, id))
+	name := strings.NewReplacer("/", "-", "\"", "").Replace(cmp.Or(string(res.Round), id))
 	var buf bytes.Buffer
 	if strings.HasSuffix(r.URL.Path, ".csv") {
 		err = client.WriteResultsCSV(&buf, res)

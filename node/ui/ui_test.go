@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 )
 
@@ -35,10 +36,10 @@ func newFakeSource() *fakeSource {
 	n := func(v int64) *int64 { return &v }
 	res := &client.Results{Contract: "nps-care", Version: 1, Round: "nps-care/7", ReleasedAt: "2026-11-22T09:24:56Z",
 		Participants: []string{secretOrg, "hosp-b", "pharma-x"}, Decryptors: []string{secretOrg, "hosp-b"}, Aggregate: "nps",
-		Cells: []client.Cell{
-			{Group: map[string]string{"care_setting": "inpatient"}, Count: n(214), Value: -3.27103, Local: &client.LocalValue{Count: 67, Value: 1.49254}},
-			{Group: map[string]string{"care_setting": "outpatient"}, Suppressed: true, Reason: "differencing", Local: &client.LocalValue{Count: 131, Value: -9.16031}},
-			{Group: map[string]string{"care_setting": "pharmacy"}, Suppressed: true, Reason: "min_cohort", Local: &client.LocalValue{Count: 2, Value: -50.0}},
+		Cells: []kpi.Cell{
+			{Group: map[string]string{"care_setting": "inpatient"}, Count: n(214), Value: -3.27103, Local: &kpi.LocalValue{Count: 67, Value: 1.49254}},
+			{Group: map[string]string{"care_setting": "outpatient"}, Suppressed: true, Reason: "differencing", Local: &kpi.LocalValue{Count: 131, Value: -9.16031}},
+			{Group: map[string]string{"care_setting": "pharmacy"}, Suppressed: true, Reason: "min_cohort", Local: &kpi.LocalValue{Count: 2, Value: -50.0}},
 		},
 		Privacy: client.Privacy{MinCohort: 11, Suppressed: 2}}
 	return &fakeSource{
@@ -91,7 +92,7 @@ func (f *fakeSource) Results(_ context.Context, id, round string) (*client.Resul
 		return nil, &client.Error{Status: http.StatusForbidden, Msg: "forbidden"}
 	}
 	r, ok := f.results[id]
-	if !ok || (round != "" && round != r.Round) {
+	if !ok || (round != "" && round != string(r.Round)) {
 		return nil, errNotFound
 	}
 	return r, nil

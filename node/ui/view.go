@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 )
 
@@ -39,7 +40,7 @@ type cellRow struct {
 
 // dimsOf is the dimensions of a result's cells, sorted, "period" last (it
 // is the x axis over time).
-func dimsOf(cells []client.Cell) []string {
+func dimsOf(cells []kpi.Cell) []string {
 	if len(cells) == 0 {
 		return nil
 	}
@@ -200,7 +201,7 @@ func cellsChart(res *client.Results, rows []cellRow, org string) *chart {
 func periodsChart(res *client.Results, dims []string, org string) *chart {
 	var periods []string
 	var groups []string
-	byGroup := map[string]map[string]client.Cell{}
+	byGroup := map[string]map[string]kpi.Cell{}
 	for _, c := range res.Cells {
 		p, ok := c.Group["period"]
 		if !ok {
@@ -212,7 +213,7 @@ func periodsChart(res *client.Results, dims []string, org string) *chart {
 		g := label(c.Group, dims[:len(dims)-1])
 		if byGroup[g] == nil {
 			groups = append(groups, g)
-			byGroup[g] = map[string]client.Cell{}
+			byGroup[g] = map[string]kpi.Cell{}
 		}
 		byGroup[g][p] = c
 	}
@@ -290,7 +291,7 @@ func overRounds(results []*client.Results, dims []string) *roundsTable {
 	}
 	numeric := false
 	for ri, res := range results {
-		row := roundsRow{Round: res.Round, ReleasedAt: res.ReleasedAt, Values: make([]roundValue, len(t.Cells))}
+		row := roundsRow{Round: string(res.Round), ReleasedAt: res.ReleasedAt, Values: make([]roundValue, len(t.Cells))}
 		for _, c := range res.Cells {
 			i := col[groupKey(c.Group)]
 			if c.Suppressed {
@@ -302,7 +303,7 @@ func overRounds(results []*client.Results, dims []string) *roundsTable {
 			numeric = numeric || ser[i].Data[ri] != nil
 		}
 		t.Rounds = append(t.Rounds, row)
-		ch.Labels = append(ch.Labels, res.Round)
+		ch.Labels = append(ch.Labels, string(res.Round))
 	}
 	if numeric {
 		ch.Series = ser
