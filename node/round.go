@@ -41,6 +41,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -65,13 +66,7 @@ var roundLimits = rpc.Limits{MaxMsgSize: 64 << 20, Timeout: 2 * time.Minute}
 func inputDigest(in *round.Input) string {
 	h := sha256.New()
 	h.Write([]byte("cxnet/round-input/v2\x00"))
-	for _, v := range [][][]byte{in.Counts, in.Values} {
-		fmt.Fprintf(h, "%d\x00", len(v))
-		for _, b := range v {
-			fmt.Fprintf(h, "%d\x00", len(b))
-			h.Write(b)
-		}
-	}
+	hashVectors(h, in.Counts, in.Values)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
@@ -80,13 +75,7 @@ func inputDigest(in *round.Input) string {
 func sumDigest(of round.Of, sum *round.Input) []byte {
 	h := sha256.New()
 	fmt.Fprintf(h, "cxnet/round-sum/v1\x00%s\x00", of)
-	for _, v := range [][][]byte{sum.Counts, sum.Values} {
-		fmt.Fprintf(h, "%d\x00", len(v))
-		for _, b := range v {
-			fmt.Fprintf(h, "%d\x00", len(b))
-			h.Write(b)
-		}
-	}
+	hashVectors(h, sum.Counts, sum.Values)
 	return h.Sum(nil)
 }
 
@@ -148,6 +137,18 @@ func (c *consortium) checkPrints(v *roundView, of round.Of, sum *round.Input, pr
 	return nil
 }
 
+// hashVectors writes vectors of encoded ciphertexts or shares to h,
+// each length first, so that no two lists hash alike.
+func hashVectors(h io.Writer, vs ...[][]byte) {
+	for _, v := range vs {
+		fmt.Fprintf(h, "%d\x00", len(v))
+		for _, b := range v {
+			fmt.Fprintf(h, "%d\x00", len(b))
+			h.Write(b)
+		}
+	}
+}
+
 // keptInput is what a participant keeps of its input: the ciphertexts and
 // the pads, which it reveals only for the cells that reach the floor.
 type keptInput struct {
@@ -159,13 +160,7 @@ type keptInput struct {
 func shareBytes(consortiumID, id string, active []kpi.OrgID, s *round.Share) []byte {
 	h := sha256.New()
 	fmt.Fprintf(h, "%q\x00", active)
-	for _, v := range [][][]byte{s.Counts, s.Values} {
-		fmt.Fprintf(h, "%d\x00", len(v))
-		for _, b := range v {
-			fmt.Fprintf(h, "%d\x00", len(b))
-			h.Write(b)
-		}
-	}
+	hashVectors(h, s.Counts, s.Values)
 	return []byte("cxnet/round-share/v2\x00" + consortiumID + "\x00" + id + "\x00" + hex.EncodeToString(h.Sum(nil)))
 }
 
