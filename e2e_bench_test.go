@@ -187,10 +187,9 @@ func BenchmarkE2ERound(b *testing.B) {
 	// the nodes' caches.
 	first, _ := runBenchRound(b, c.homes[runner])
 
-	// The encoding of this contract: the counts vector (every cell's
-	// count, then whether this organisation feeds it) and the values
-	// vector (every cell's components).
-	countsLen, valuesLen := 2*len(ct.Cells()), len(ct.Cells())*ct.Width()
+	// The encoding of this contract: one vector of every cell's count,
+	// whether this organisation feeds it, then every cell's components.
+	vecLen := 2*len(ct.Cells()) + len(ct.Cells())*ct.Width()
 	threshold := len(first.Decryptors)
 	if threshold != c.threshold {
 		b.Fatalf("the first round had %d decryptors %v, the key epoch's threshold is %d", threshold, first.Decryptors, c.threshold)
@@ -206,7 +205,7 @@ func BenchmarkE2ERound(b *testing.B) {
 	after := scrapeP2PBytes(b, c.homes)
 	k := len(rounds)
 
-	crypto := cryptoRound(b, k, c.members, threshold, countsLen, valuesLen)
+	crypto := cryptoRound(b, k, c.members, threshold, vecLen)
 
 	var total time.Duration
 	for _, r := range rounds {
@@ -224,11 +223,10 @@ func BenchmarkE2ERound(b *testing.B) {
 	b.ReportMetric(perParticipant/floor, "x-bytes")
 
 	b.Logf("%d nodes, %d records each, %d cells × %d components (%s): %d ciphertexts per participant "+
-		"(counts vector %d components: %d; values vector %d components: %d), %d bytes of ciphertexts; "+
-		"a decryption share of them %d bytes; threshold %d of %d",
+		"(one vector of %d components: 2 per cell for its count and whether the organisation feeds it, then its components), "+
+		"%d bytes of ciphertexts; a decryption share of them %d bytes; threshold %d of %d",
 		len(benchOrgs), benchRecords, len(ct.Cells()), ct.Width(), ct.Aggregate, crypto.cts,
-		countsLen, crypto.countsCts, valuesLen, crypto.cts-crypto.countsCts, crypto.ctBytes,
-		crypto.shareBytes, threshold, c.members)
+		vecLen, crypto.ctBytes, crypto.shareBytes, threshold, c.members)
 	slices.SortFunc(rounds, func(x, y benchRound) int { return int(x.took - y.took) })
 	med := rounds[len(rounds)/2]
 	b.Logf("%d rounds: `round run` %v min, %v median, %v mean, %v max; the crypto in one goroutine %v "+
@@ -388,9 +386,8 @@ func waitKnown(ctx context.Context, cl *client.Client, id string) error {
 type cryptoFloor struct {
 	mean       time.Duration
 	cts        int // ciphertexts per participant
-	countsCts  int // of which the counts vector's
 	ctBytes    int // bytes of a participant's ciphertexts
-	shareBytes int // bytes of one decryptor's shares of the sums
+	shareBytes int // bytes of one decryptor's share of the sum
 	// Where the time goes, per round: encryptions, the sums, the
 	// decryption shares, the combinations.
 	encrypt, sum, share, open time.Duration
@@ -398,12 +395,12 @@ type cryptoFloor struct {
 
 // cryptoRound runs k rounds' cryptography with the privacy package and
 // the default parameters, as the nodes do, without network, storage or
-// checks: members participants each encrypt a counts vector of countsLen
-// components and a values vector of valuesLen; the aggregate of each is
-// computed once; threshold key members each give a decryption share of
-// both; the shares are combined into the plaintext sums. Key generation
-// and dealing are set up beforehand, untimed.
-func cryptoRound(b *testing.B, k, members, threshold, countsLen, valuesLen int) cryptoFloor {
+// checks: members participants each encrypt a vector of vecLen
+// components; their aggregate is computed once; threshold key members
+// each give a decryption share of it; the shares are combined into the
+// plaintext sums. Key generation and dealing are set up beforehand,
+// untimed.
+func cryptoRound(b *testing.B, k, members, threshold, vecLen int) cryptoFloor {
 	b.Helper()
 	p := privacy.DefaultParams()
 	seed := make([]byte, privacy.SeedSize)
@@ -450,9 +447,9 @@ func cryptoRound(b *testing.B, k, members, threshold, countsLen, valuesLen int) 
 		}
 		return v
 	}
-	inputs := make([][2][]int64, members)
+	inputs := make([][]int64, members)
 	for i := range inputs {
-		inputs[i] = [2][]int64{vector(countsLen), vector(valuesLen)}
+		inputs[i] = vector(vecLen)
 	}
 	var f cryptoFloor
 	start := time.Now()
@@ -463,47 +460,38 @@ func cryptoRound(b *testing.B, k, members, threshold, countsLen, valuesLen int) 
 	}
 	for range k {
 		t0 := time.Now()
-		var counts, values []privacy.Ciphertexts
+		var cts []privacy.Ciphertexts
 		for _, in := range inputs {
-			cc, err := privacy.Encrypt(p, pk, in[0])
+			v, err := privacy.Encrypt(p, pk, in)
 			if err != nil {
 				b.Fatal(err)
 			}
-			vv, err := privacy.Encrypt(p, pk, in[1])
-			if err != nil {
-				b.Fatal(err)
-			}
-			counts, values = append(counts, cc), append(values, vv)
+			cts = append(cts, v)
 		}
 		t0 = lap(&f.encrypt, t0)
-		shareBytes := 0
-		for i, vec := range [][]privacy.Ciphertexts{counts, values} {
-			sum, err := privacy.Aggregate(p, vec)
+		sum, err := privacy.Aggregate(p, cts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		t0 = lap(&f.sum, t0)
+		var shares []privacy.Ciphertexts
+		for j, a := range active {
+			d, err := privacy.NewDecryptor(p, tks[j], a, members, threshold, active)
 			if err != nil {
 				b.Fatal(err)
 			}
-			t0 = lap(&f.sum, t0)
-			var shares []privacy.Ciphertexts
-			for j, a := range active {
-				d, err := privacy.NewDecryptor(p, tks[j], a, members, threshold, active)
-				if err != nil {
-					b.Fatal(err)
-				}
-				s, err := d.Share(sum)
-				if err != nil {
-					b.Fatal(err)
-				}
-				shares = append(shares, s)
-			}
-			shareBytes += size(shares[0])
-			t0 = lap(&f.share, t0)
-			if _, err := privacy.Open(p, sum, shares, []int{countsLen, valuesLen}[i]); err != nil {
+			s, err := d.Share(sum)
+			if err != nil {
 				b.Fatal(err)
 			}
-			t0 = lap(&f.open, t0)
+			shares = append(shares, s)
 		}
-		f.cts, f.countsCts = len(counts[0])+len(values[0]), len(counts[0])
-		f.ctBytes, f.shareBytes = size(counts[0])+size(values[0]), shareBytes
+		t0 = lap(&f.share, t0)
+		if _, err := privacy.Open(p, sum, shares, vecLen); err != nil {
+			b.Fatal(err)
+		}
+		lap(&f.open, t0)
+		f.cts, f.ctBytes, f.shareBytes = len(cts[0]), size(cts[0]), size(shares[0])
 	}
 	f.mean = time.Since(start) / time.Duration(k)
 	for _, d := range []*time.Duration{&f.encrypt, &f.sum, &f.share, &f.open} {

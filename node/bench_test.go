@@ -241,30 +241,29 @@ func baselineRound(b *testing.B, n, members, cells, comps int) time.Duration {
 	}
 	start := time.Now()
 	for range n {
-		var counts, values []privacy.Ciphertexts
+		var inputs []privacy.Ciphertexts
 		for range members {
-			cc, _ := privacy.Encrypt(p, pk, make([]int64, cells))
-			vv, _ := privacy.Encrypt(p, pk, make([]int64, comps))
-			counts, values = append(counts, cc), append(values, vv)
+			// One vector: every cell's count and whether the member feeds
+			// it, then the cells' components.
+			v, _ := privacy.Encrypt(p, pk, make([]int64, 2*cells+comps))
+			inputs = append(inputs, v)
 		}
-		for _, vec := range [][]privacy.Ciphertexts{counts, values} {
-			sum, err := privacy.Aggregate(p, vec)
+		sum, err := privacy.Aggregate(p, inputs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var shares []privacy.Ciphertexts
+		for _, a := range active {
+			tk, _ := privacy.CombineDealt(p, dealt[a])
+			d, err := privacy.NewDecryptor(p, tk, a, members, t, active)
 			if err != nil {
 				b.Fatal(err)
 			}
-			var shares []privacy.Ciphertexts
-			for _, a := range active {
-				tk, _ := privacy.CombineDealt(p, dealt[a])
-				d, err := privacy.NewDecryptor(p, tk, a, members, t, active)
-				if err != nil {
-					b.Fatal(err)
-				}
-				s, _ := d.Share(sum)
-				shares = append(shares, s)
-			}
-			if _, err := privacy.Open(p, sum, shares, 1); err != nil {
-				b.Fatal(err)
-			}
+			s, _ := d.Share(sum)
+			shares = append(shares, s)
+		}
+		if _, err := privacy.Open(p, sum, shares, 2*cells+comps); err != nil {
+			b.Fatal(err)
 		}
 	}
 	return time.Since(start) / time.Duration(n)

@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"slices"
 
 	"github.com/hashicorp/raft"
@@ -173,9 +172,9 @@ func CheckRoundMessage(b []byte, request bool) (int, error) {
 		}
 		switch {
 		case req.Op == round.OpDecrypt: // the sum of the inputs
-			return n, errors.Join(cts(req.Sum.Counts), cts(req.Sum.Values))
+			return n, cts(req.Sum.Ciphertexts)
 		case req.Op == round.OpAttest: // the sum of the shares
-			return n, errors.Join(shares(req.Sum.Counts), shares(req.Sum.Values))
+			return n, shares(req.Sum.Ciphertexts)
 		}
 		return n, nil
 	}
@@ -184,8 +183,7 @@ func CheckRoundMessage(b []byte, request bool) (int, error) {
 		return 0, round.DecodeReply(b, &sig)
 	}
 	var reply struct {
-		Counts      privacy.Ciphertexts `json:"counts"`
-		Values      privacy.Ciphertexts `json:"values"`
+		Ciphertexts privacy.Ciphertexts `json:"ciphertexts"`
 		Sig         []byte              `json:"sig"`
 		Pads        []byte              `json:"pads"`
 		Fingerprint []uint64            `json:"fingerprint"`
@@ -194,7 +192,7 @@ func CheckRoundMessage(b []byte, request bool) (int, error) {
 		return 0, err
 	}
 	if reply.Sig != nil && reply.Pads == nil && reply.Fingerprint == nil { // a share
-		return n, errors.Join(shares(reply.Counts), shares(reply.Values))
+		return n, shares(reply.Ciphertexts)
 	}
-	return n, errors.Join(cts(reply.Counts), cts(reply.Values))
+	return n, cts(reply.Ciphertexts)
 }

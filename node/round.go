@@ -7,9 +7,10 @@ package node
 //  2. commit: it asks every participant to commit to its input. The
 //     participant computes its components over its own records, adds its
 //     share of DP noise (if any) and a secret uniform 64-bit pad to every
-//     component, encrypts the cells' counts and the padded components
-//     under the consortium's key, keeps them, and registers their digest
-//     in the log (round.input). No ciphertext leaves it yet;
+//     component, encrypts one vector — the cells' counts, which cells
+//     it feeds, the padded components — under the consortium's key,
+//     keeps it, and registers its digest in the log (round.input). No
+//     ciphertext leaves it yet;
 //  3. seal: the aggregator seals the round (round.seal); the state
 //     machine fixes the inputs — every input registered, no other — or
 //     fails the round when the privacy rules refuse that set;
@@ -66,7 +67,7 @@ var roundLimits = rpc.Limits{MaxMsgSize: 64 << 20, Timeout: 2 * time.Minute}
 func inputDigest(in *round.Input) string {
 	h := sha256.New()
 	h.Write([]byte("cxnet/round-input/v2\x00"))
-	hashVectors(h, in.Counts, in.Values)
+	hashVectors(h, in.Ciphertexts)
 	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
@@ -75,7 +76,7 @@ func inputDigest(in *round.Input) string {
 func sumDigest(of round.Of, sum *round.Input) []byte {
 	h := sha256.New()
 	fmt.Fprintf(h, "cxnet/round-sum/v1\x00%s\x00", of)
-	hashVectors(h, sum.Counts, sum.Values)
+	hashVectors(h, sum.Ciphertexts)
 	return h.Sum(nil)
 }
 
@@ -93,11 +94,10 @@ func printBytes(consortiumID string, id kpi.RoundID, of round.Of, digest []byte,
 // fingerprint is the fingerprint of an input (of: input) or of a share or
 // a sum of shares (of: share) under seed.
 func fingerprint(p privacy.Params, of round.Of, x *round.Input, seed []byte) (privacy.Fingerprint, error) {
-	all := append(slices.Clone(x.Counts), x.Values...)
 	if of == round.OfShare {
-		return privacy.FingerprintShares(p, all, seed)
+		return privacy.FingerprintShares(p, x.Ciphertexts, seed)
 	}
-	return privacy.FingerprintCiphertexts(p, all, seed)
+	return privacy.FingerprintCiphertexts(p, x.Ciphertexts, seed)
 }
 
 // checkPrints checks that sum is the sum of the parts of exactly the
@@ -160,7 +160,7 @@ type keptInput struct {
 func shareBytes(consortiumID, id string, active []kpi.OrgID, s *round.Share) []byte {
 	h := sha256.New()
 	fmt.Fprintf(h, "%q\x00", active)
-	hashVectors(h, s.Counts, s.Values)
+	hashVectors(h, s.Ciphertexts)
 	return []byte("cxnet/round-share/v2\x00" + consortiumID + "\x00" + id + "\x00" + hex.EncodeToString(h.Sum(nil)))
 }
 
@@ -174,8 +174,7 @@ type keptShare struct {
 }
 
 type keptSums struct {
-	Counts privacy.Ciphertexts `json:"counts"`
-	Values privacy.Ciphertexts `json:"values"`
+	Sum privacy.Ciphertexts `json:"sum"`
 }
 
 // roundView is what a node checks a round against: its own state.

@@ -156,8 +156,8 @@ func (f *policyFixture) commitAll(t testing.TB) {
 		for i := range comps {
 			padded[i] = int64(uint64(comps[i]) + pads[i])
 		}
-		in.Counts, _ = privacy.Encrypt(p, pk, []int64{comps[0], 1}) // the count, and that it feeds the cell
-		in.Values, _ = privacy.Encrypt(p, pk, padded)
+		// The cell's count, that it feeds the cell, the padded components.
+		in.Ciphertexts, _ = privacy.Encrypt(p, pk, append([]int64{comps[0], 1}, padded...))
 		f.inputs[org], f.pads[org] = in, pads
 		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: inputDigest(&in)}, org, f.keys[org])
 	}
@@ -194,11 +194,11 @@ func (f *policyFixture) seal() {
 // the signed fingerprint of each input of printed against it (as its
 // participant gives it: of its own input).
 func (f *policyFixture) decrypt(active []kpi.OrgID, summed, printed map[kpi.OrgID]round.Input) *round.Request {
-	counts, values, err := sumInputs(f.c.keys.params, summed)
+	cts, err := sumInputs(f.c.keys.params, summed)
 	if err != nil {
 		panic(err) // the fixture's inputs are well formed
 	}
-	sum := round.Input{Counts: counts, Values: values}
+	sum := round.Input{Ciphertexts: cts}
 	return &round.Request{Op: round.OpDecrypt, Round: f.round, Active: active, Sum: &sum, Prints: f.prints(round.OfInput, &sum, printed)}
 }
 
@@ -227,22 +227,18 @@ func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgI
 // against it.
 func (f *policyFixture) attest(active []kpi.OrgID, summed []round.Share, printed map[kpi.OrgID]round.Share) *round.Request {
 	p := f.c.keys.params
-	var cs, vs []privacy.Ciphertexts
+	var all []privacy.Ciphertexts
 	for _, s := range summed {
-		cs, vs = append(cs, s.Counts), append(vs, s.Values)
+		all = append(all, s.Ciphertexts)
 	}
-	hc, err := privacy.SumShares(p, cs)
+	h, err := privacy.SumShares(p, all)
 	if err != nil {
 		panic(err)
 	}
-	hv, err := privacy.SumShares(p, vs)
-	if err != nil {
-		panic(err)
-	}
-	sum := round.Input{Counts: hc, Values: hv}
+	sum := round.Input{Ciphertexts: h}
 	parts := map[kpi.OrgID]round.Input{}
 	for org, s := range printed {
-		parts[org] = round.Input{Counts: s.Counts, Values: s.Values}
+		parts[org] = round.Input{Ciphertexts: s.Ciphertexts}
 	}
 	return &round.Request{Op: round.OpAttest, Round: f.round, Active: active, Sum: &sum, Prints: f.prints(round.OfShare, &sum, parts)}
 }
@@ -251,7 +247,7 @@ func (f *policyFixture) attest(active []kpi.OrgID, summed []round.Share, printed
 // the threshold set active.
 func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID) round.Share {
 	p := f.c.keys.params
-	counts, values, err := sumInputs(p, f.inputs)
+	sum, err := sumInputs(p, f.inputs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,8 +260,7 @@ func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID)
 		t.Fatal(err)
 	}
 	var s round.Share
-	s.Counts, _ = d.Share(counts)
-	s.Values, _ = d.Share(values)
+	s.Ciphertexts, _ = d.Share(sum)
 	s.Sig = ed25519.Sign(f.keys[org], shareBytes(f.c.consortiumID(), f.round, active, &s))
 	return s
 }
@@ -359,7 +354,7 @@ func TestDecryptionSharePolicy(t *testing.T) {
 		}
 	}
 	var share round.Share
-	if err := round.DecodeReply(replies[0], &share); err != nil || len(share.Counts) != 1 || len(share.Values) != 1 {
+	if err := round.DecodeReply(replies[0], &share); err != nil || len(share.Ciphertexts) != 1 {
 		t.Fatalf("share: %v", err)
 	}
 	if _, err := f.serve(ctx, f.b, f.decrypt([]kpi.OrgID{"hosp-a", "hosp-c"}, f.inputs, f.inputs)); err == nil || !strings.Contains(err.Error(), "another threshold set") {
@@ -419,8 +414,8 @@ func TestForgedShareAttack(t *testing.T) {
 	}
 	// The cell holds 25 answers of a, b and c, above the floor of 11,
 	// opened as the sum of the padded values.
-	opened, err := openShares(f.c.keys.params, f.view(t, contracts.RoundSealed).contract, kept.Counts, kept.Values,
-		[]round.Input{{Counts: kept.Share.Counts, Values: kept.Share.Values}, {Counts: honestB.Counts, Values: honestB.Values}})
+	opened, err := openShares(f.c.keys.params, f.view(t, contracts.RoundSealed).contract, kept.Sum,
+		[]privacy.Ciphertexts{kept.Share.Ciphertexts, honestB.Ciphertexts})
 	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 25 {
 		t.Fatalf("opened %+v: %v", opened, err)
 	}
@@ -545,7 +540,7 @@ func FuzzRoundRequest(f *testing.F) {
 	fx := newPolicyFixture(f)
 	// Small seeds (real ciphertexts make 1.4 MB requests, too slow to
 	// mutate): the structure of valid requests, with stand-in inputs.
-	small := &round.Input{Counts: privacy.Ciphertexts{{1}}, Values: privacy.Ciphertexts{{2}}}
+	small := &round.Input{Ciphertexts: privacy.Ciphertexts{{1}, {2}}}
 	prints := map[kpi.OrgID]round.Print{"hosp-a": {Fingerprint: []uint64{1}, Sig: []byte{2}}}
 	ab := []kpi.OrgID{"hosp-a", "hosp-b"}
 	for _, r := range []*round.Request{

@@ -96,20 +96,18 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 			padded[j] = int64(uint64(x) + pad[j])
 		}
 		var in round.Input
-		if in.Counts, err = privacy.Encrypt(p, pk, append(c.CellCounts(comps), contracts.Contributes(c.CellCounts(comps))...)); err != nil {
-			rt.Fatal(err)
-		}
-		if in.Values, err = privacy.Encrypt(p, pk, padded); err != nil {
+		vec := append(append(c.CellCounts(comps), contracts.Contributes(c.CellCounts(comps))...), padded...)
+		if in.Ciphertexts, err = privacy.Encrypt(p, pk, vec); err != nil {
 			rt.Fatal(err)
 		}
 		inputs[kpi.OrgID(fmt.Sprintf("p%d", i))] = in
 		pads = append(pads, pad)
 	}
-	counts, values, err := sumInputs(p, inputs)
+	sum, err := sumInputs(p, inputs)
 	if err != nil {
 		rt.Fatal(err)
 	}
-	var roundShares []round.Input
+	var roundShares []privacy.Ciphertexts
 	for _, a := range active {
 		var mine [][]byte
 		for d := range n {
@@ -123,12 +121,13 @@ func releasedEqualsPooled(rt *testing.T, p privacy.Params, c *contracts.Contract
 		if err != nil {
 			rt.Fatal(err)
 		}
-		var s round.Input
-		s.Counts, _ = d.Share(counts)
-		s.Values, _ = d.Share(values)
+		s, err := d.Share(sum)
+		if err != nil {
+			rt.Fatal(err)
+		}
 		roundShares = append(roundShares, s)
 	}
-	opened, err := openShares(p, c, counts, values, roundShares)
+	opened, err := openShares(p, c, sum, roundShares)
 	if err != nil {
 		rt.Fatal(err)
 	}

@@ -364,11 +364,11 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	// 5. print, decrypt
 	tr.step("print (participants fingerprint their inputs)")
-	sumCounts, sumValues, err := sumInputs(c.keys.params, inputs)
+	sumCts, err := sumInputs(c.keys.params, inputs)
 	if err != nil {
 		return fail("sum the inputs: " + err.Error())
 	}
-	sum := round.Input{Counts: sumCounts, Values: sumValues}
+	sum := round.Input{Ciphertexts: sumCts}
 	inputPrints, err := c.collectPrints(ctx, v, round.OfInput, &sum, v.round.Sealed, func(org kpi.OrgID) *round.Input {
 		in := inputs[org]
 		return &in
@@ -401,28 +401,20 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	parts := make([]privacy.Ciphertexts, 0, len(summed))
 	for _, o := range summed {
-		parts = append(parts, shares[o].Counts)
+		parts = append(parts, shares[o].Ciphertexts)
 	}
-	hCounts, err := privacy.SumShares(c.keys.params, parts)
+	h, err := privacy.SumShares(c.keys.params, parts)
 	if err != nil {
 		return fail("sum the shares: " + err.Error())
 	}
-	parts = parts[:0]
-	for _, o := range summed {
-		parts = append(parts, shares[o].Values)
-	}
-	hValues, err := privacy.SumShares(c.keys.params, parts)
-	if err != nil {
-		return fail("sum the shares: " + err.Error())
-	}
-	shareSum := round.Input{Counts: hCounts, Values: hValues}
-	opened, err := openShares(c.keys.params, v.contract, sum.Counts, sum.Values, []round.Input{shareSum})
+	shareSum := round.Input{Ciphertexts: h}
+	opened, err := openShares(c.keys.params, v.contract, sum.Ciphertexts, []privacy.Ciphertexts{h})
 	if err != nil {
 		return fail("open: " + err.Error())
 	}
 	tr.step("print (decryptors fingerprint their shares)")
 	sharePrints, err := c.collectPrints(ctx, v, round.OfShare, &shareSum, active, func(org kpi.OrgID) *round.Input {
-		return &round.Input{Counts: shares[org].Counts, Values: shares[org].Values}
+		return &round.Input{Ciphertexts: shares[org].Ciphertexts}
 	})
 	if err != nil {
 		return err

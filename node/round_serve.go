@@ -252,19 +252,17 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 			comps[i] += x
 		}
 	}
-	counts := append(v.contract.CellCounts(comps), contributes...)
+	// One vector: every cell's count, whether this organisation feeds
+	// it, then every padded component.
+	vec := append(v.contract.CellCounts(comps), contributes...)
 	in := &keptInput{Pads: make([]uint64, len(comps))}
 	var buf [8]byte
-	padded := make([]int64, len(comps))
 	for i, x := range comps {
 		_, _ = rand.Read(buf[:]) // never fails (crypto/rand, Go 1.24+)
 		in.Pads[i] = binary.LittleEndian.Uint64(buf[:])
-		padded[i] = int64(uint64(x) + in.Pads[i]) // modulo 2^64
+		vec = append(vec, int64(uint64(x)+in.Pads[i])) // modulo 2^64
 	}
-	if in.Counts, err = privacy.Encrypt(c.keys.params, pk, counts); err != nil {
-		return nil, err
-	}
-	if in.Values, err = privacy.Encrypt(c.keys.params, pk, padded); err != nil {
+	if in.Ciphertexts, err = privacy.Encrypt(c.keys.params, pk, vec); err != nil {
 		return nil, err
 	}
 	b, err := round.Encode(in)
@@ -322,7 +320,7 @@ func (c *consortium) print(v *roundView, req *round.Request) (*round.Print, erro
 		if err != nil {
 			return nil, fmt.Errorf("round %s: this member gave no share to it", v.round.ID)
 		}
-		of = round.Input{Counts: kept.Share.Counts, Values: kept.Share.Values}
+		of = round.Input{Ciphertexts: kept.Share.Ciphertexts}
 	}
 	fp, err := fingerprint(c.keys.params, req.Of, &of, printSeed(v.cid, v.round.ID, req.Of, req.Digest))
 	if err != nil {
@@ -331,18 +329,13 @@ func (c *consortium) print(v *roundView, req *round.Request) (*round.Print, erro
 	return &round.Print{Fingerprint: fp, Sig: c.roundSign(printBytes(v.cid, v.round.ID, req.Of, req.Digest, fp))}, nil
 }
 
-// sumInputs adds the inputs' counts and values, in org order.
-func sumInputs(p privacy.Params, inputs map[kpi.OrgID]round.Input) (counts, values privacy.Ciphertexts, err error) {
-	var cs, vs []privacy.Ciphertexts
+// sumInputs adds the inputs, in org order.
+func sumInputs(p privacy.Params, inputs map[kpi.OrgID]round.Input) (privacy.Ciphertexts, error) {
+	var all []privacy.Ciphertexts
 	for _, org := range slices.Sorted(maps.Keys(inputs)) {
-		cs = append(cs, inputs[org].Counts)
-		vs = append(vs, inputs[org].Values)
+		all = append(all, inputs[org].Ciphertexts)
 	}
-	if counts, err = privacy.Aggregate(p, cs); err != nil {
-		return nil, nil, err
-	}
-	values, err = privacy.Aggregate(p, vs)
-	return counts, values, err
+	return privacy.Aggregate(p, all)
 }
 
 // activePoints checks a threshold set for this node and returns the
@@ -400,16 +393,12 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 	if err != nil {
 		return nil, err
 	}
-	counts, values := req.Sum.Counts, req.Sum.Values
 	d, err := privacy.NewDecryptor(p, tk, own-1, len(v.keys.Members), v.keys.Threshold, active)
 	if err != nil {
 		return nil, err
 	}
-	kept := keptShare{Active: slices.Clone(req.Active), keptSums: keptSums{Counts: counts, Values: values}}
-	if kept.Share.Counts, err = d.Share(counts); err != nil {
-		return nil, err
-	}
-	if kept.Share.Values, err = d.Share(values); err != nil {
+	kept := keptShare{Active: slices.Clone(req.Active), keptSums: keptSums{Sum: req.Sum.Ciphertexts}}
+	if kept.Share.Ciphertexts, err = d.Share(req.Sum.Ciphertexts); err != nil {
 		return nil, err
 	}
 	if f := c.dev().share; f != nil {
@@ -481,28 +470,18 @@ func (c *consortium) verifyShares(v *roundView, active []kpi.OrgID, shares map[k
 	return err
 }
 
-// openShares combines decryption shares of a round's sums (each
+// openShares combines decryption shares of a round's sum (each
 // decryptor's, or their sum: privacy.SumShares) and returns what they
 // open: the cells that reach the floor, their counts and padded sums.
-func openShares(p privacy.Params, c *contracts.Contract, counts, values privacy.Ciphertexts, shares []round.Input) (*kpi.Opened, error) {
-	var cs, vs []privacy.Ciphertexts
-	for _, s := range shares {
-		cs = append(cs, s.Counts)
-		vs = append(vs, s.Values)
-	}
-	n := len(c.Cells())
-	w := c.Width()
-	// The counts vector is every cell's count, then how many
-	// organisations feed it.
-	openedCounts, err := privacy.Open(p, counts, cs, 2*n)
+func openShares(p privacy.Params, c *contracts.Contract, sum privacy.Ciphertexts, shares []privacy.Ciphertexts) (*kpi.Opened, error) {
+	n, w := len(c.Cells()), c.Width()
+	// Every cell's count, how many organisations feed it, then the
+	// padded components.
+	v, err := privacy.Open(p, sum, shares, 2*n+n*w)
 	if err != nil {
-		return nil, fmt.Errorf("the counts do not open: %w", err)
+		return nil, fmt.Errorf("the sum does not open: %w", err)
 	}
-	sums, err := privacy.Open(p, values, vs, n*w)
-	if err != nil {
-		return nil, fmt.Errorf("the sums do not open: %w", err)
-	}
-	return contracts.Keep(c, openedCounts[:n], openedCounts[n:], sums)
+	return contracts.Keep(c, v[:n], v[n:2*n], v[2*n:])
 }
 
 // attest opens a round's sums with the sum of the decryptors' shares,
@@ -519,12 +498,12 @@ func (c *consortium) attest(v *roundView, req *round.Request) ([]byte, error) {
 	if err := c.checkPrints(v, round.OfShare, req.Sum, req.Prints, req.Active); err != nil {
 		return nil, deviated(err)
 	}
-	own := round.Input{Counts: kept.Share.Counts, Values: kept.Share.Values}
+	own := round.Input{Ciphertexts: kept.Share.Ciphertexts}
 	seed := printSeed(v.cid, v.round.ID, round.OfShare, sumDigest(round.OfShare, req.Sum))
 	if fp, err := fingerprint(c.keys.params, round.OfShare, &own, seed); err != nil || !slices.Equal(fp, req.Prints[kpi.OrgID(c.cfg.Org)].Fingerprint) {
 		return nil, deviated(fmt.Errorf("round %s: the fingerprint said to be %s's is not of the share it gave", v.round.ID, c.cfg.Org))
 	}
-	opened, err := openShares(c.keys.params, v.contract, kept.Counts, kept.Values, []round.Input{*req.Sum})
+	opened, err := openShares(c.keys.params, v.contract, kept.Sum, []privacy.Ciphertexts{req.Sum.Ciphertexts})
 	if err != nil {
 		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
 	}

@@ -49,19 +49,18 @@ const DigestSize = 32
 // layer's encoding; this package does not read them).
 type Ciphertexts = [][]byte
 
-// Input is a participant's encrypted input: the count of every cell, and
-// every padded component of every cell. A sum of inputs, and a sum of
-// decryption shares, have the same shape.
+// Input is a participant's encrypted input: one vector of every cell's
+// count, then whether the participant feeds each cell, then every padded
+// component of every cell, in as many ciphertexts as it takes. A sum of
+// inputs, and a sum of decryption shares, have the same shape.
 type Input struct {
-	Counts Ciphertexts `json:"counts"`
-	Values Ciphertexts `json:"values"`
+	Ciphertexts Ciphertexts `json:"ciphertexts"`
 }
 
-// Share is a decryptor's share of a round's two sums, and its signature.
+// Share is a decryptor's share of a round's sum, and its signature.
 type Share struct {
-	Counts Ciphertexts `json:"counts"`
-	Values Ciphertexts `json:"values"`
-	Sig    []byte      `json:"sig"`
+	Ciphertexts Ciphertexts `json:"ciphertexts"`
+	Sig         []byte      `json:"sig"`
 }
 
 // Print is a member's fingerprint of its input or share, under the

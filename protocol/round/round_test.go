@@ -30,9 +30,9 @@ func requests() map[Op]*Request {
 		OpCommit: {Op: OpCommit, Round: "nps/7"},
 		OpFetch:  {Op: OpFetch, Round: "nps/7"},
 		OpPrint:  {Op: OpPrint, Round: "nps/7", Of: OfInput, Digest: make([]byte, DigestSize)},
-		OpDecrypt: {Op: OpDecrypt, Round: "nps/7", Active: active, Sum: &Input{Counts: Ciphertexts{{1}}, Values: Ciphertexts{{2}}},
+		OpDecrypt: {Op: OpDecrypt, Round: "nps/7", Active: active, Sum: &Input{Ciphertexts: Ciphertexts{{1}, {2}}},
 			Prints: map[kpi.OrgID]Print{"hosp-a": {Fingerprint: []uint64{9, 10}, Sig: []byte{11}}}},
-		OpAttest: {Op: OpAttest, Round: "nps/7", Active: active, Sum: &Input{Counts: Ciphertexts{{3}}, Values: Ciphertexts{{4}}},
+		OpAttest: {Op: OpAttest, Round: "nps/7", Active: active, Sum: &Input{Ciphertexts: Ciphertexts{{3}, {4}}},
 			Prints: map[kpi.OrgID]Print{"hosp-a": {Fingerprint: []uint64{12}, Sig: []byte{13}}, "hosp-b": {Fingerprint: []uint64{14}, Sig: []byte{15}}}},
 		OpPads: {Op: OpPads, Round: "nps/7", Active: active, Opened: &kpi.Opened{Keep: []int{0}, Counts: []int64{12}, Sums: make([]byte, 24)},
 			Attest: map[kpi.OrgID][]byte{"hosp-a": {6}, "hosp-b": {7}}},
@@ -140,7 +140,7 @@ func (b *backend) Commit(_ context.Context, from peer.ID, r *Request) error {
 
 func (b *backend) Fetch(_ context.Context, _ peer.ID, r *Request) (*Input, error) {
 	b.got = append(b.got, r.Op)
-	return &Input{Counts: Ciphertexts{{1}}, Values: Ciphertexts{{2}}}, b.err
+	return &Input{Ciphertexts: Ciphertexts{{1}, {2}}}, b.err
 }
 
 func (b *backend) Print(_ context.Context, _ peer.ID, r *Request) (*Print, error) {
@@ -150,7 +150,7 @@ func (b *backend) Print(_ context.Context, _ peer.ID, r *Request) (*Print, error
 
 func (b *backend) Decrypt(_ context.Context, _ peer.ID, r *Request) (*Share, error) {
 	b.got = append(b.got, r.Op)
-	return &Share{Counts: Ciphertexts{{3}}, Values: Ciphertexts{{4}}, Sig: []byte{5}}, b.err
+	return &Share{Ciphertexts: Ciphertexts{{3}, {4}}, Sig: []byte{5}}, b.err
 }
 
 func (b *backend) Attest(_ context.Context, _ peer.ID, r *Request) ([]byte, error) {
@@ -190,7 +190,7 @@ func TestClientServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	var in Input
-	if err := cl.Call(ctx, member.ID(), reqs[OpFetch], &in); err != nil || len(in.Values) != 1 {
+	if err := cl.Call(ctx, member.ID(), reqs[OpFetch], &in); err != nil || len(in.Ciphertexts) != 2 {
 		t.Fatalf("fetch: %+v %v", in, err)
 	}
 	var pr Print
