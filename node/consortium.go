@@ -19,6 +19,8 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/gov"
+	"github.com/cxnet/cxnet/protocol/join"
 	"github.com/cxnet/cxnet/protocol/raftnet"
 	"github.com/cxnet/cxnet/protocol/round"
 	"github.com/cxnet/cxnet/protocol/rpc"
@@ -237,10 +239,20 @@ func (c *consortium) startHost() error {
 	if err != nil {
 		return err
 	}
+	joinSrv, err := join.NewServer(joinBackend{c}, join.ServerConfig{Allowed: c.allowed, Log: c.log})
+	if err != nil {
+		h.Close()
+		return err
+	}
+	govSrv, err := gov.NewServer(govBackend{c}, gov.ServerConfig{Allowed: c.inRaft, Log: c.log})
+	if err != nil {
+		h.Close()
+		return err
+	}
 	c.host = h
 	c.srvs = []*rpc.Server{
-		rpc.Serve(h.Raw(), protocol.JoinID, c.handleJoin, c.allowed, c.log),
-		rpc.Serve(h.Raw(), protocol.GovID, c.handleGov, c.inRaft, c.log),
+		joinSrv.Serve(h.Raw()),
+		govSrv.Serve(h.Raw()),
 		c.keys.serveKeys(h.Raw()),
 		round.Serve(h.Raw(), c.roundServer(), round.Options{Authorize: c.roundSender, Limits: roundLimits, Log: c.log}),
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/gov"
+	"github.com/cxnet/cxnet/protocol/join"
 	"github.com/cxnet/cxnet/protocol/rpc"
 )
 
@@ -27,24 +29,12 @@ type rejected struct{ msg string }
 func (e rejected) Error() string        { return e.msg }
 func (e rejected) Is(target error) bool { return target == errInput }
 
-// govRequest is a message of the /cxnet/gov protocol, sent to the leader.
-type govRequest struct {
-	Op    string `json:"op"`              // "apply" | "add_server"
-	Entry []byte `json:"entry,omitempty"` // apply: a signed governance entry
-	Peer  string `json:"peer,omitempty"`  // add_server: the admitted member's peer id
-}
-
-type govReply struct {
-	Event    *contracts.Event `json:"event,omitempty"`
-	Rejected string           `json:"rejected,omitempty"`
-}
-
 // sync waits until this node's state machine has applied everything the
 // leader had committed when sync was called, so that a command that reads
 // the state (approve, show) sees what another member just did. It writes
 // nothing to the log (see readIndex).
 func (c *consortium) sync(ctx context.Context) error {
-	ev, err := c.toLeader(ctx, govRequest{Op: "barrier"}, nil)
+	ev, err := c.toLeader(ctx, gov.Request{Op: gov.OpBarrier}, nil)
 	if err != nil {
 		return err
 	}
@@ -152,15 +142,6 @@ func (c *consortium) lastCommand(idx, floor uint64) uint64 {
 	return floor
 }
 
-// errLeaderUnreachable: the node raft names as leader did not answer; it
-// may have died, and a new leader is being elected.
-type errLeaderUnreachable struct{ error }
-
-func (e errLeaderUnreachable) Unwrap() error { return e.error }
-
-// errNotLeaderText marks a gov reply from a node that lost the lead.
-const errNotLeaderText = "not the raft leader"
-
 // submit applies a signed governance entry through raft: directly on the
 // leader, otherwise forwarded to it. It retries while leadership moves
 // but never puts the entry in the log twice: an attempt whose reply was
@@ -170,7 +151,7 @@ const errNotLeaderText = "not the raft leader"
 // since the first attempt.
 func (c *consortium) submit(ctx context.Context, entry []byte) (contracts.Event, error) {
 	start := c.fsm.Index()
-	ev, err := c.toLeader(ctx, govRequest{Op: "apply", Entry: entry}, func() (contracts.Event, bool, error) {
+	ev, err := c.toLeader(ctx, gov.Request{Op: gov.OpApply, Entry: entry}, func() (contracts.Event, bool, error) {
 		if err := c.sync(ctx); err != nil {
 			return contracts.Event{}, true, fmt.Errorf("the raft leader changed while the entry was submitted, and whether it was applied is not known yet (%w); look at `cxnet audit` before submitting it again", err)
 		}
@@ -196,10 +177,11 @@ func (c *consortium) submit(ctx context.Context, entry []byte) (contracts.Event,
 // moves. Before each retry it calls settle, when not nil: settle reports
 // done when the earlier attempt turns out to have taken effect, with its
 // outcome, or when it cannot tell.
-func (c *consortium) toLeader(ctx context.Context, req govRequest, settle func() (contracts.Event, bool, error)) (contracts.Event, error) {
+func (c *consortium) toLeader(ctx context.Context, req gov.Request, settle func() (contracts.Event, bool, error)) (contracts.Event, error) {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	var lastErr error
+	var hint peer.ID // the leader a follower named, while this node knows none
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 && settle != nil {
 			if ev, done, err := settle(); done {
@@ -212,17 +194,27 @@ func (c *consortium) toLeader(ctx context.Context, req govRequest, settle func()
 		if r == nil {
 			return contracts.Event{}, errNoConsortium
 		}
-		if r.State() == raft.Leader {
+		_, lid := r.LeaderWithID()
+		switch {
+		case r.State() == raft.Leader:
 			ev, err = c.lead(req)
-		} else if _, lid := r.LeaderWithID(); lid != "" {
-			ev, err = c.forward(ctx, string(lid), req)
-		} else {
+		case lid != "":
+			hint = ""
+			ev, err = c.forward(ctx, peer.ID(lid), req)
+		case hint != "":
+			ev, err = c.forward(ctx, hint, req)
+		default:
 			err = raft.ErrNotLeader
 		}
-		var unreachable errLeaderUnreachable
-		if errors.As(err, &unreachable) {
-			lastErr = err // the leader may be gone; raft elects another
-		} else if !errors.Is(err, raft.ErrNotLeader) && !errors.Is(err, raft.ErrLeadershipLost) {
+		var unreachable *gov.UnreachableError
+		var notLeader *gov.NotLeaderError
+		switch {
+		case errors.As(err, &unreachable):
+			lastErr, hint = err, "" // the leader may be gone; raft elects another
+		case errors.As(err, &notLeader):
+			hint = notLeader.Leader
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+		default:
 			return ev, err
 		}
 		select {
@@ -237,13 +229,13 @@ func (c *consortium) toLeader(ctx context.Context, req govRequest, settle func()
 }
 
 // lead carries out a request on this node, the leader.
-func (c *consortium) lead(req govRequest) (contracts.Event, error) {
+func (c *consortium) lead(req gov.Request) (contracts.Event, error) {
 	r := c.getRaft()
 	if r == nil {
 		return contracts.Event{}, errNoConsortium
 	}
 	switch req.Op {
-	case "apply":
+	case gov.OpApply:
 		f := r.Apply(req.Entry, 10*time.Second)
 		if err := f.Error(); err != nil {
 			return contracts.Event{}, err
@@ -259,11 +251,11 @@ func (c *consortium) lead(req govRequest) (contracts.Event, error) {
 			return res.Event, rejected{res.Err.Error()}
 		}
 		return res.Event, nil
-	case "barrier":
+	case gov.OpBarrier:
 		// The index a reader must reach (a raft index: waitApplied).
 		idx, err := c.readIndex(r)
 		return contracts.Event{Index: idx}, err
-	case "add_server":
+	case gov.OpAddServer:
 		p, err := peer.Decode(req.Peer)
 		if err != nil {
 			return contracts.Event{}, fmt.Errorf("add server: %w", err)
@@ -273,90 +265,93 @@ func (c *consortium) lead(req govRequest) (contracts.Event, error) {
 	return contracts.Event{}, fmt.Errorf("unknown governance operation %q", req.Op)
 }
 
-func (c *consortium) forward(ctx context.Context, leader string, req govRequest) (contracts.Event, error) {
-	lid, err := peer.Decode(leader)
+// forward carries out req on the raft leader, another node.
+func (c *consortium) forward(ctx context.Context, leader peer.ID, req gov.Request) (contracts.Event, error) {
+	cl := gov.NewClient(c.host.Raw(), rpc.Limits{})
+	switch req.Op {
+	case gov.OpBarrier:
+		idx, err := cl.Barrier(ctx, leader)
+		return contracts.Event{Index: idx}, err
+	case gov.OpAddServer:
+		p, _ := peer.Decode(req.Peer)
+		return contracts.Event{}, cl.AddServer(ctx, leader, p)
+	}
+	a, err := cl.Apply(ctx, leader, req.Entry)
 	if err != nil {
 		return contracts.Event{}, err
 	}
-	b, _ := json.Marshal(req)
-	out, err := rpc.Call(ctx, c.host.Raw(), lid, protocol.GovID, b)
-	var re *rpc.RemoteError
-	if errors.As(err, &re) && re.Msg == errNotLeaderText {
-		return contracts.Event{}, raft.ErrNotLeader
-	}
-	if errors.As(err, &re) {
-		return contracts.Event{}, fmt.Errorf("the raft leader %s: %w", lid, err)
-	}
-	if err != nil {
-		return contracts.Event{}, errLeaderUnreachable{fmt.Errorf("forward to the raft leader %s: %w", lid, err)}
-	}
-	var reply govReply
-	if err := json.Unmarshal(out, &reply); err != nil {
-		return contracts.Event{}, fmt.Errorf("leader's reply: %w", err)
-	}
 	var ev contracts.Event
-	if reply.Event != nil {
-		ev = *reply.Event
+	if err := json.Unmarshal(a.Event, &ev); err != nil {
+		return contracts.Event{}, fmt.Errorf("the raft leader %s's event: %w", leader, err)
 	}
-	if reply.Rejected != "" {
-		return ev, rejected{reply.Rejected}
+	if a.Rejected != "" {
+		return ev, rejected{a.Rejected}
 	}
 	return ev, nil
 }
 
-// handleGov serves /cxnet/gov on the leader: members forward entries and
-// add-server requests here.
-func (c *consortium) handleGov(ctx context.Context, from peer.ID, b []byte) ([]byte, error) {
-	var req govRequest
-	if err := json.Unmarshal(b, &req); err != nil {
-		return nil, fmt.Errorf("bad governance request: %v", err)
+// govBackend is the leader's side of /cxnet/gov (package protocol/gov):
+// what this node does for the other servers of raft while it leads.
+type govBackend struct{ c *consortium }
+
+var _ gov.Backend = govBackend{}
+
+// leadFor carries out req for another server; a node that does not lead
+// answers with the leader it knows.
+func (b govBackend) leadFor(req gov.Request) (contracts.Event, error) {
+	r := b.c.getRaft()
+	notLeader := func() error {
+		nl := &gov.NotLeaderError{}
+		if r != nil {
+			_, lid := r.LeaderWithID()
+			nl.Leader, _ = peer.Decode(string(lid))
+		}
+		return nl
 	}
-	if r := c.getRaft(); r == nil || r.State() != raft.Leader {
-		return nil, errors.New(errNotLeaderText)
+	if r == nil || r.State() != raft.Leader {
+		return contracts.Event{}, notLeader()
 	}
-	ev, err := c.lead(req)
+	ev, err := b.c.lead(req)
+	if errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipLost) {
+		return ev, notLeader()
+	}
+	return ev, err
+}
+
+func (b govBackend) Apply(_ context.Context, _ peer.ID, entry []byte) (gov.Applied, error) {
+	ev, err := b.leadFor(gov.Request{Op: gov.OpApply, Entry: entry})
 	var rej rejected
-	switch {
-	case errors.As(err, &rej):
-		return json.Marshal(govReply{Event: &ev, Rejected: rej.msg})
-	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
-		return nil, errors.New(errNotLeaderText)
-	case err != nil:
-		return nil, err
+	if err != nil && !errors.As(err, &rej) {
+		return gov.Applied{}, err
 	}
-	return json.Marshal(govReply{Event: &ev})
+	raw, merr := json.Marshal(ev)
+	if merr != nil {
+		return gov.Applied{}, merr
+	}
+	return gov.Applied{Event: raw, Rejected: rej.msg}, nil
 }
 
-// joinRequest and joinReply are the /cxnet/join protocol.
-type joinRequest struct {
-	Member kpi.Member `json:"member"`
-	// Add asks to be added to raft. The joining node first asks without it,
-	// to learn the members it must accept raft traffic from.
-	Add bool `json:"add"`
+func (b govBackend) Barrier(context.Context, peer.ID) (uint64, error) {
+	ev, err := b.leadFor(gov.Request{Op: gov.OpBarrier})
+	return ev.Index, err
 }
 
-type joinReply struct {
-	Consortium string       `json:"consortium"`
-	Members    []kpi.Member `json:"members"`
-	Leader     string       `json:"leader"`
+func (b govBackend) AddServer(_ context.Context, _, p peer.ID) error {
+	_, err := b.leadFor(gov.Request{Op: gov.OpAddServer, Peer: p.String()})
+	return err
 }
 
-// handleJoin serves an admitted member's node that asks to take part in
-// raft: the descriptor must be the admitted one and the connection must
-// come from its peer.
-func (c *consortium) handleJoin(ctx context.Context, from peer.ID, b []byte) ([]byte, error) {
-	var req joinRequest
-	if err := json.Unmarshal(b, &req); err != nil {
-		return nil, fmt.Errorf("bad join request: %v", err)
-	}
-	m := req.Member
-	if err := m.Verify(); err != nil {
-		return nil, err
-	}
-	if m.PeerID != from.String() {
-		return nil, fmt.Errorf("the descriptor names peer %s but the request comes from %s", m.PeerID, from)
-	}
-	var reply joinReply
+// joinBackend is a member's side of /cxnet/join (package protocol/join):
+// an admitted member's node asks to take part in raft.
+type joinBackend struct{ c *consortium }
+
+var _ join.Backend = joinBackend{}
+
+// Join answers when the descriptor is the admitted one (the protocol
+// checked it is signed and names the peer asking).
+func (b joinBackend) Join(ctx context.Context, from peer.ID, req *join.Request) (*join.Reply, error) {
+	c, m := b.c, req.Member
+	reply := &join.Reply{Members: []kpi.Member{}}
 	var admitted bool
 	c.fsm.Read(func(s *contracts.State) {
 		ms, ok := s.Member(m.Org)
@@ -374,7 +369,7 @@ func (c *consortium) handleJoin(ctx context.Context, from peer.ID, b []byte) ([]
 		return nil, fmt.Errorf("organisation %s (peer %s) is not an admitted member of this consortium: a member proposes it with `cxnet consortium admit`, a majority approves", m.Org, from)
 	}
 	if req.Add {
-		if _, err := c.toLeader(ctx, govRequest{Op: "add_server", Peer: from.String()}, nil); err != nil {
+		if _, err := c.toLeader(ctx, gov.Request{Op: gov.OpAddServer, Peer: from.String()}, nil); err != nil {
 			return nil, fmt.Errorf("add to raft: %w", err)
 		}
 	}
@@ -382,7 +377,7 @@ func (c *consortium) handleJoin(ctx context.Context, from peer.ID, b []byte) ([]
 		_, lid := r.LeaderWithID()
 		reply.Leader = string(lid)
 	}
-	return json.Marshal(reply)
+	return reply, nil
 }
 
 // create founds a consortium on this node: raft is bootstrapped with this
@@ -453,15 +448,11 @@ func (c *consortium) join(ctx context.Context, cfg Config, via string) (string, 
 	}()
 	// Learn the members first, so that the leader's first append from
 	// whichever member leads is accepted; then ask to be added.
-	var reply joinReply
+	var reply *join.Reply
+	cl := join.NewClient(c.host.Raw(), rpc.Limits{})
 	for _, add := range []bool{false, true} {
-		req, _ := json.Marshal(joinRequest{Member: c.identity(cfg), Add: add})
-		out, err := rpc.Call(ctx, c.host.Raw(), info.ID, protocol.JoinID, req)
-		if err != nil {
-			return "", fmt.Errorf("join via %s: %w", info.ID, err)
-		}
-		if err := json.Unmarshal(out, &reply); err != nil {
-			return "", fmt.Errorf("join reply: %w", err)
+		if reply, err = cl.Join(ctx, info.ID, join.Request{Member: c.identity(cfg), Add: add}); err != nil {
+			return "", err
 		}
 		for _, m := range reply.Members {
 			if mi, err := protocol.AddrInfo(m); err == nil && mi.ID != c.host.ID() {

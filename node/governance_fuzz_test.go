@@ -13,6 +13,8 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/protocol"
+	"github.com/cxnet/cxnet/protocol/gov"
+	"github.com/cxnet/cxnet/protocol/join"
 )
 
 // fuzzConsortium is a consortium with a state machine and no network: the
@@ -40,14 +42,17 @@ func FuzzJoinRequest(f *testing.F) {
 	_, key, _ := ed25519.GenerateKey(nil)
 	m := kpi.Member{Org: "hosp-b", PeerID: "12D3KooWGY4CQDX1pDQKyi56uVoYH2HqVPRnHiJsNL8gmpRbK6xh"}
 	m.Sign(key)
-	good, _ := json.Marshal(joinRequest{Member: m})
+	good, _ := json.Marshal(join.Request{Member: m})
 	for _, s := range [][]byte{good, []byte(`{}`), []byte(`{"member":{"org":"hosp-a"}}`), []byte(`[`), nil} {
 		f.Add(s)
 	}
-	c := fuzzConsortium(f)
+	srv, err := join.NewServer(joinBackend{fuzzConsortium(f)}, join.ServerConfig{Allowed: func(peer.ID) bool { return true }})
+	if err != nil {
+		f.Fatal(err)
+	}
 	from, _ := peer.Decode("12D3KooWGY4CQDX1pDQKyi56uVoYH2HqVPRnHiJsNL8gmpRbK6xh")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		reply, err := c.handleJoin(context.Background(), from, b)
+		reply, err := srv.Handle(context.Background(), from, b)
 		if err == nil {
 			t.Fatalf("join accepted from a non-member: %s", reply)
 		}
@@ -55,16 +60,24 @@ func FuzzJoinRequest(f *testing.F) {
 }
 
 // FuzzGovRequest: arbitrary /cxnet/gov requests to a node that is not the
-// leader are refused without a panic.
+// leader are refused or answered "not the leader", without a panic.
 func FuzzGovRequest(f *testing.F) {
-	for _, s := range []string{`{"op":"apply","entry":"AQE="}`, `{"op":"barrier"}`, `{"op":"add_server","peer":"x"}`, `{`, ``} {
+	for _, s := range []string{`{"op":"apply","entry":"AQE="}`, `{"op":"barrier"}`, `{"op":"add_server","peer":"12D3KooWGY4CQDX1pDQKyi56uVoYH2HqVPRnHiJsNL8gmpRbK6xh"}`, `{`, ``} {
 		f.Add([]byte(s))
 	}
-	c := fuzzConsortium(f)
+	srv, err := gov.NewServer(govBackend{fuzzConsortium(f)}, gov.ServerConfig{Allowed: func(peer.ID) bool { return true }})
+	if err != nil {
+		f.Fatal(err)
+	}
 	from, _ := peer.Decode("12D3KooWGY4CQDX1pDQKyi56uVoYH2HqVPRnHiJsNL8gmpRbK6xh")
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if _, err := c.handleGov(context.Background(), from, b); err == nil {
-			t.Fatal("a node without raft served a governance request")
+		out, err := srv.Handle(context.Background(), from, b)
+		if err != nil {
+			return
+		}
+		req, _ := gov.DecodeRequest(b)
+		if r, derr := gov.DecodeReply(out, req.Op); derr != nil || !r.NotLeader {
+			t.Fatalf("a node without raft served a governance request: %s %v", out, derr)
 		}
 	})
 }
