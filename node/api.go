@@ -130,6 +130,10 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	st.Raft.State, st.Raft.Leader = n.cons.raftState()
 	st.Raft.LastIndex, st.Raft.AppliedIndex, st.Raft.SnapshotIndex = n.cons.raftIndexes()
+	rc := n.cfg.Raft
+	st.Raft.Timings = &client.RaftTimings{Heartbeat: rc.Heartbeat.String(), Election: rc.Election.String(),
+		LeaderLease: rc.LeaderLease.String(), DeadVoterAfter: rc.DeadVoterAfter.String(),
+		SnapshotThreshold: rc.SnapshotThreshold, TrailingLogs: rc.TrailingLogs, SnapshotInterval: rc.SnapshotInterval.String()}
 	st.Keys = n.cons.keys.info()
 	n.cons.fsm.Read(func(s *contracts.State) {
 		if c, ok := s.Consortium(); ok {

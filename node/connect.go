@@ -4,17 +4,12 @@ import (
 	"context"
 	"maps"
 	"sync"
-	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
 )
-
-// connectInterval is how often a node dials the members it has no
-// connection to (connectMembers).
-const connectInterval = 5 * time.Second
 
 // connectMembers dials, at once, each member this node has no connection
 // to. Identify then tells the member this node's current addresses: a

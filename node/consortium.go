@@ -31,50 +31,6 @@ import (
 // the log as non-voters.
 const maxVoters = 5
 
-// RaftConfig are the governance raft's timeouts. Links between
-// organisations cross the internet: the defaults are WAN-safe, tests use
-// shorter ones.
-type RaftConfig struct {
-	Heartbeat   time.Duration `yaml:"heartbeat"`
-	Election    time.Duration `yaml:"election"`
-	LeaderLease time.Duration `yaml:"leader_lease"`
-	// DeadVoterAfter is how long a voter may miss the leader's heartbeats
-	// before a healthy non-voter takes its vote (it stays a member, as a
-	// non-voter, and catches up when it comes back).
-	DeadVoterAfter time.Duration `yaml:"dead_voter_after"`
-	// SnapshotThreshold is how many entries raft writes before it takes a
-	// snapshot of the governance state; TrailingLogs how many it keeps
-	// after one (a member further behind receives the snapshot).
-	SnapshotThreshold uint64 `yaml:"snapshot_threshold"`
-	TrailingLogs      uint64 `yaml:"trailing_logs"`
-	// SnapshotInterval is how often raft checks whether to snapshot.
-	SnapshotInterval time.Duration `yaml:"snapshot_interval"`
-}
-
-func (c *RaftConfig) fill() {
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = 2 * time.Second
-	}
-	if c.Election <= 0 {
-		c.Election = 2 * c.Heartbeat
-	}
-	if c.LeaderLease <= 0 || c.LeaderLease > c.Heartbeat {
-		c.LeaderLease = c.Heartbeat / 2
-	}
-	if c.DeadVoterAfter <= 0 {
-		c.DeadVoterAfter = 5 * time.Minute
-	}
-	if c.SnapshotThreshold == 0 {
-		c.SnapshotThreshold = 1024
-	}
-	if c.TrailingLogs == 0 {
-		c.TrailingLogs = 4096
-	}
-	if c.SnapshotInterval <= 0 {
-		c.SnapshotInterval = 2 * time.Minute
-	}
-}
-
 // consortium is the node's part in a consortium: its libp2p host, the
 // governance state machine and, once the node has created or joined a
 // consortium, the raft that replicates it.
@@ -202,14 +158,13 @@ func (c *consortium) start(ctx context.Context) error {
 		}
 		c.seedPeers()
 	}
-	rc := c.cfg.Raft
-	rc.fill()
+	loops := c.cfg.Loops
 	c.wg.Go(func() { c.keys.run(c.ctx) })
-	c.wg.Go(func() { every(c.ctx, min(5*time.Second, rc.DeadVoterAfter/2), c.manageVoters) })
-	c.wg.Go(func() { every(c.ctx, connectInterval, func() { c.connectMembers(c.ctx) }) })
+	c.wg.Go(func() { every(c.ctx, loops.Voters, c.manageVoters) })
+	c.wg.Go(func() { every(c.ctx, loops.Dial, func() { c.connectMembers(c.ctx) }) })
 	seen := map[kpi.ContractID]time.Time{} // when this node first saw each scheduled contract active
-	c.wg.Go(func() { every(c.ctx, roundsInterval, func() { c.tendRounds(c.ctx, seen) }) })
-	c.wg.Go(func() { every(c.ctx, time.Second, func() { c.failStaleRounds(c.ctx, time.Now()) }) })
+	c.wg.Go(func() { every(c.ctx, loops.Schedule, func() { c.tendRounds(c.ctx, seen) }) })
+	c.wg.Go(func() { every(c.ctx, loops.StaleRounds, func() { c.failStaleRounds(c.ctx, c.cfg.Now()) }) })
 	return nil
 }
 
@@ -333,7 +288,6 @@ func (c *consortium) startRaft(bootstrap *raft.Configuration) error {
 		return errors.New("this node already takes part in a consortium")
 	}
 	rc := c.cfg.Raft
-	rc.fill()
 	conf := raft.DefaultConfig()
 	conf.LocalID = raft.ServerID(c.host.ID().String())
 	conf.HeartbeatTimeout = rc.Heartbeat
@@ -564,7 +518,6 @@ func (c *consortium) admittedPeer(p peer.ID) bool {
 // demoted to non-voter and catches up if it returns).
 func (c *consortium) manageVoters() {
 	rc := c.cfg.Raft
-	rc.fill()
 	r := c.getRaft()
 	if r == nil {
 		return
@@ -579,7 +532,7 @@ func (c *consortium) manageVoters() {
 	c.mu.Lock()
 	dead, healthy := []string{}, []string{}
 	for id := range voters {
-		if last, ok := c.failing[raft.ServerID(id)]; ok && time.Since(last) > rc.DeadVoterAfter {
+		if last, ok := c.failing[raft.ServerID(id)]; ok && c.cfg.Now().Sub(last) > rc.DeadVoterAfter {
 			dead = append(dead, id)
 		}
 	}

@@ -51,9 +51,13 @@ type Home struct {
 // key, store encryption key, pseudonym key and API token. It refuses to
 // touch an existing home.
 func Init(dir string, cfg Config) (*Home, error) {
+	given := cfg.Raft
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// Raft's section is written as given: the timings Validate derives
+	// from the heartbeat follow it when a flag changes only the heartbeat.
+	cfg.Raft = given
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 		if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
 			return nil, fmt.Errorf("%s is already a cxnet home; refusing to overwrite its keys (pick another --home, or remove it if you really mean to start over)", dir)
