@@ -195,12 +195,13 @@ func (c *consortium) toLeader(ctx context.Context, req gov.Request, settle func(
 			return contracts.Event{}, errNoConsortium
 		}
 		_, lid := r.LeaderWithID()
+		leader, _ := peer.Decode(string(lid)) // raft's server ids are peer ids
 		switch {
 		case r.State() == raft.Leader:
 			ev, err = c.lead(req)
-		case lid != "":
+		case leader != "":
 			hint = ""
-			ev, err = c.forward(ctx, peer.ID(lid), req)
+			ev, err = c.forward(ctx, leader, req)
 		case hint != "":
 			ev, err = c.forward(ctx, hint, req)
 		default:
