@@ -134,7 +134,7 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	st.Raft.Timings = &client.RaftTimings{Heartbeat: rc.Heartbeat.String(), Election: rc.Election.String(),
 		LeaderLease: rc.LeaderLease.String(), DeadVoterAfter: rc.DeadVoterAfter.String(),
 		SnapshotThreshold: rc.SnapshotThreshold, TrailingLogs: rc.TrailingLogs, SnapshotInterval: rc.SnapshotInterval.String()}
-	st.Keys = n.cons.keys.info()
+	st.Keys = n.cons.keys.Info()
 	n.cons.fsm.Read(func(s *contracts.State) {
 		if c, ok := s.Consortium(); ok {
 			st.Consortium, st.ConsortiumID = c.Name, c.ID

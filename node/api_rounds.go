@@ -133,7 +133,7 @@ func (n *Node) releasedCells(round contracts.Round, cells any) error {
 	if round.Release.Sealed == nil {
 		return json.Unmarshal(round.Release.Cells, cells)
 	}
-	rk, err := n.cons.keys.readerKey()
+	rk, err := n.cons.keys.ReaderKey()
 	if err != nil {
 		return err
 	}

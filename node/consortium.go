@@ -14,10 +14,13 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/keymgr"
+	"github.com/cxnet/cxnet/privacy"
 	"github.com/cxnet/cxnet/protocol"
 	"github.com/cxnet/cxnet/protocol/gov"
 	"github.com/cxnet/cxnet/protocol/join"
@@ -40,9 +43,11 @@ type consortium struct {
 	log  *slog.Logger
 	db   *store.DB
 
-	fsm     *contracts.FSM
-	host    *protocol.Host
-	keys    *keyManager
+	fsm  *contracts.FSM
+	host *protocol.Host
+	keys *keymgr.Manager
+	// params are the homomorphic parameters of this node.
+	params  privacy.Params
 	metrics *metrics // nil in handler tests
 	// known are peers allowed before this node's state machine knows them:
 	// the members a join reply named, and every server in raft's
@@ -86,20 +91,52 @@ type consortium struct {
 	unwatch func()
 }
 
-func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event)) *consortium {
-	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: contracts.NewFSM(),
+func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event)) (*consortium, error) {
+	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: contracts.NewFSM(), params: privacy.DefaultParams(),
 		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet()}
-	c.keys = newKeyManager(c)
+	var err error
+	if c.keys, err = c.newKeys(); err != nil {
+		return nil, err
+	}
 	c.fsm.OnEvent = func(e contracts.Event) {
 		onEvent(e)
 		c.learnMembers()
-		c.keys.poke()
+		c.keys.Poke()
 		if e.Type == contracts.EventRoundOpened {
 			c.rounds.firstSeen(e.Object, time.Now()) // the round timeout runs from here
 		}
 	}
 	c.fsm.OnSettled = c.notifyApplied
-	return c
+	return c, nil
+}
+
+// secretTKey names this node's threshold key of an epoch in the store.
+const secretTKey = keymgr.SecretThresholdKey
+
+// newKeys is the node's key manager, given what it needs of the node.
+func (c *consortium) newKeys() (*keymgr.Manager, error) {
+	return keymgr.New(keymgr.Config{
+		Org: kpi.OrgID(c.cfg.Org), Params: c.params, State: c.fsm.Read, Sign: c.sign, Submit: c.submit,
+		Leads: func() bool { r := c.getRaft(); return r != nil && r.State() == raft.Leader },
+		InRaft: func(p string) bool {
+			voters, nonvoters := c.servers()
+			return voters[p] || nonvoters[p]
+		},
+		Host:    func() host.Host { return c.host.Raw() },
+		Secrets: c.db, ReaderKey: c.home.ReaderKey, Interval: c.cfg.Loops.Keys,
+		KeyShare: func(e contracts.KeyEpoch, share []byte) []byte {
+			if f := c.dev().keyShare; f != nil {
+				return f(e, share)
+			}
+			return share
+		},
+		Log: c.log.With("component", "keys"),
+	})
+}
+
+// sign signs a governance entry with this node's governance key.
+func (c *consortium) sign(t contracts.EntryType, body any) ([]byte, error) {
+	return contracts.Sign(t, body, kpi.OrgID(c.cfg.Org), c.home.GovernanceKey, c.consortiumID())
 }
 
 // allowed says whether p may connect: an admitted member, or a peer raft
@@ -159,7 +196,7 @@ func (c *consortium) start(ctx context.Context) error {
 		c.seedPeers()
 	}
 	loops := c.cfg.Loops
-	c.wg.Go(func() { c.keys.run(c.ctx) })
+	c.wg.Go(func() { c.keys.Run(c.ctx) })
 	c.wg.Go(func() { every(c.ctx, loops.Voters, c.manageVoters) })
 	c.wg.Go(func() { every(c.ctx, loops.Dial, func() { c.connectMembers(c.ctx) }) })
 	seen := map[kpi.ContractID]time.Time{} // when this node first saw each scheduled contract active
@@ -208,7 +245,7 @@ func (c *consortium) startHost() error {
 	c.srvs = []*rpc.Server{
 		joinSrv.Serve(h.Raw()),
 		govSrv.Serve(h.Raw()),
-		c.keys.serveKeys(h.Raw()),
+		c.keys.Serve(h.Raw(), c.admittedPeer),
 		round.Serve(h.Raw(), c.roundServer(), round.Options{Authorize: c.roundSender, Limits: roundLimits, Log: c.log}),
 	}
 	return nil
@@ -502,7 +539,7 @@ func (c *consortium) addServer(p peer.ID) error {
 	if err := f.Error(); err != nil {
 		return err
 	}
-	c.keys.poke() // every member may have joined now: time for a key epoch
+	c.keys.Poke() // every member may have joined now: time for a key epoch
 	return nil
 }
 

@@ -65,7 +65,7 @@ func (n *Node) Deviate(d Deviation) {
 	h := &deviations{}
 	if d.RevealOtherKeyShare {
 		h.keyShare = func(e contracts.KeyEpoch, share []byte) []byte {
-			if _, committed := e.Commits[c.keys.org]; !committed {
+			if _, committed := e.Commits[kpi.OrgID(c.cfg.Org)]; !committed {
 				return share
 			}
 			other := slices.Clone(share)
@@ -102,7 +102,7 @@ func (n *Node) Deviate(d Deviation) {
 	if d.ForgeShare {
 		h.shares = func(_ string, s map[kpi.OrgID]round.Share) {
 			for org, sh := range s {
-				if org != c.keys.org {
+				if org != kpi.OrgID(c.cfg.Org) {
 					sh.Counts = slices.Clone(sh.Counts)
 					sh.Counts[0] = slices.Clone(sh.Counts[0])
 					sh.Counts[0][len(sh.Counts[0])-1] ^= 1

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/privacy"
 	"github.com/cxnet/cxnet/protocol"
 	"github.com/cxnet/cxnet/protocol/gov"
 	"github.com/cxnet/cxnet/protocol/join"
@@ -21,7 +22,7 @@ import (
 // handlers' decoding and checks run as on a live node without raft.
 func fuzzConsortium(tb testing.TB) *consortium {
 	_, key, _ := ed25519.GenerateKey(nil)
-	c := &consortium{home: &Home{GovernanceKey: key}, log: slog.New(slog.DiscardHandler), fsm: contracts.NewFSM(),
+	c := &consortium{home: &Home{GovernanceKey: key}, log: slog.New(slog.DiscardHandler), fsm: contracts.NewFSM(), params: privacy.DefaultParams(),
 		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet()}
 	founder := kpi.Member{Org: "hosp-a", Name: "A", Kind: "hospital", PeerID: "12D3KooWQaGJmgg3FL8sLYtGqrGrStgmbC3S5foSGHcsAoJSHKUp"}
 	founder.Sign(key)

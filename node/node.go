@@ -78,7 +78,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.loadAuditIndex(); err != nil {
 		return err
 	}
-	n.cons = newConsortium(n.home, n.cfg, db, n.log, n.onGovernanceEvent)
+	if n.cons, err = newConsortium(n.home, n.cfg, db, n.log, n.onGovernanceEvent); err != nil {
+		return err
+	}
 	n.cons.metrics = n.metrics
 	if err := n.cons.start(ctx); err != nil {
 		n.cons.stop()

@@ -47,7 +47,7 @@ type policyFixture struct {
 // readerKey is org's reader public key; hosp-a's is its node's.
 func (f *policyFixture) readerKey(t testing.TB, org kpi.OrgID) []byte {
 	if org == "hosp-a" {
-		k, err := f.c.keys.readerKey()
+		k, err := f.c.keys.ReaderKey()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -72,7 +72,7 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 	var keyB ed25519.PrivateKey
 	f.c, f.apply, keyB = twoMemberConsortium(t)
 	c := f.c
-	p := c.keys.params
+	p := c.params
 	f.b, _ = peer.Decode(peerB)
 	keyA := c.home.GovernanceKey
 	_, keyC, _ := ed25519.GenerateKey(nil)
@@ -136,7 +136,7 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 // hosp-c (3, 5), padded.
 func (f *policyFixture) commitAll(t testing.TB) {
 	c := f.c
-	p := c.keys.params
+	p := c.params
 	in, err := c.newInput(context.Background(), f.view(t, contracts.RoundCollecting))
 	if err != nil {
 		t.Fatal(err)
@@ -146,7 +146,7 @@ func (f *policyFixture) commitAll(t testing.TB) {
 	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: f.round, Digest: inputDigest(&in.Input)}, "hosp-a", f.keys["hosp-a"])
 	var e contracts.KeyEpoch
 	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
-	pk, err := c.keys.publicKey(e)
+	pk, err := c.keys.PublicKey(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +198,7 @@ func (f *policyFixture) decrypt(active []kpi.OrgID, inputs map[kpi.OrgID]round.I
 // shareOf is member org's honest signed share of the fixture's round for
 // the threshold set active.
 func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID) round.Share {
-	p := f.c.keys.params
+	p := f.c.params
 	counts, values, err := sumInputs(p, f.inputs)
 	if err != nil {
 		t.Fatal(err)
@@ -366,7 +366,7 @@ func TestForgedShareAttack(t *testing.T) {
 	}
 	// The cell holds 25 answers of a, b and c, above the floor of 11,
 	// opened as the sum of the padded values.
-	opened, err := openShares(f.c.keys.params, f.view(t, contracts.RoundSealed).contract, kept.Counts, kept.Values, ab,
+	opened, err := openShares(f.c.params, f.view(t, contracts.RoundSealed).contract, kept.Counts, kept.Values, ab,
 		map[kpi.OrgID]round.Share{"hosp-a": kept.Share, "hosp-b": honestB})
 	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 25 {
 		t.Fatalf("opened %+v: %v", opened, err)

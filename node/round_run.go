@@ -119,7 +119,7 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, *
 	}
 	tr := newRoundTrace()
 	tr.step("open (raft commit)")
-	entry, err := c.keys.sign(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: id, Version: rec.Version, Hash: rec.Hash, Epoch: keys.Epoch})
+	entry, err := c.sign(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: id, Version: rec.Version, Hash: rec.Hash, Epoch: keys.Epoch})
 	if err != nil {
 		return "", nil, err
 	}
@@ -283,7 +283,7 @@ func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
 	if len(reason) > 900 {
 		reason = reason[:900] + "…"
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: reason, Blame: f.blame})
+	entry, err := c.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: f.round, Reason: reason, Blame: f.blame})
 	if err != nil {
 		return err
 	}
@@ -320,7 +320,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if f := c.dev().beforeSeal; f != nil {
 		f(roundID)
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: roundID})
+	entry, err := c.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: roundID})
 	if err != nil {
 		return err
 	}
@@ -379,11 +379,11 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	// 6. attest
 	tr.step("open (aggregator sums and combines)")
-	counts, values, err := sumInputs(c.keys.params, inputs)
+	counts, values, err := sumInputs(c.params, inputs)
 	if err != nil {
 		return fail("sum the inputs: " + err.Error())
 	}
-	opened, err := openShares(c.keys.params, v.contract, counts, values, active, shares)
+	opened, err := openShares(c.params, v.contract, counts, values, active, shares)
 	if err != nil {
 		return fail("open: " + err.Error())
 	}
@@ -441,7 +441,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if f := c.dev().release; f != nil {
 		f(&rel)
 	}
-	entry, err = c.keys.sign(contracts.EntryRoundRelease, rel)
+	entry, err = c.sign(contracts.EntryRoundRelease, rel)
 	if err != nil {
 		return err
 	}

@@ -191,7 +191,7 @@ func (c *consortium) commitInput(ctx context.Context, v *roundView) error {
 	if d := c.dev().inputDigest; d != nil {
 		digest = d(v.round.ID, digest)
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: digest})
+	entry, err := c.sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: digest})
 	if err != nil {
 		return err
 	}
@@ -224,7 +224,7 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 	if err != nil {
 		return nil, err
 	}
-	pk, err := c.keys.publicKey(v.keys)
+	pk, err := c.keys.PublicKey(v.keys)
 	if err != nil {
 		return nil, err
 	}
@@ -253,10 +253,10 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 		in.Pads[i] = binary.LittleEndian.Uint64(buf[:])
 		padded[i] = int64(uint64(x) + in.Pads[i]) // modulo 2^64
 	}
-	if in.Counts, err = privacy.Encrypt(c.keys.params, pk, counts); err != nil {
+	if in.Counts, err = privacy.Encrypt(c.params, pk, counts); err != nil {
 		return nil, err
 	}
-	if in.Values, err = privacy.Encrypt(c.keys.params, pk, padded); err != nil {
+	if in.Values, err = privacy.Encrypt(c.params, pk, padded); err != nil {
 		return nil, err
 	}
 	b, _ := json.Marshal(in)
@@ -368,7 +368,7 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 	if err != nil {
 		return nil, fmt.Errorf("this node has no threshold key for epoch %d yet", v.round.Epoch)
 	}
-	p := c.keys.params
+	p := c.params
 	tk, err := privacy.UnmarshalThresholdKey(p, tkb)
 	if err != nil {
 		return nil, err
@@ -492,7 +492,7 @@ func (c *consortium) attest(v *roundView, req *round.Request) ([]byte, error) {
 	if mine := req.Shares[kpi.OrgID(c.cfg.Org)]; !slices.Equal(mine.Sig, kept.Share.Sig) {
 		return nil, deviated(fmt.Errorf("round %s: the share said to be this member's is not the one it gave", v.round.ID))
 	}
-	opened, err := openShares(c.keys.params, v.contract, kept.Counts, kept.Values, req.Active, req.Shares)
+	opened, err := openShares(c.params, v.contract, kept.Counts, kept.Values, req.Active, req.Shares)
 	if err != nil {
 		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
 	}
