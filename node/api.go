@@ -128,8 +128,8 @@ func (n *Node) handleStatus(w http.ResponseWriter, r *http.Request) {
 	for _, a := range n.cons.host.Addrs() {
 		st.Listen = append(st.Listen, a.String())
 	}
-	st.Raft.State, st.Raft.Leader = n.cons.raftState()
-	st.Raft.LastIndex, st.Raft.AppliedIndex, st.Raft.SnapshotIndex = n.cons.raftIndexes()
+	st.Raft.State, st.Raft.Leader = n.cons.raft.state()
+	st.Raft.LastIndex, st.Raft.AppliedIndex, st.Raft.SnapshotIndex = n.cons.raft.indexes()
 	rc := n.cfg.Raft
 	st.Raft.Timings = &client.RaftTimings{Heartbeat: rc.Heartbeat.String(), Election: rc.Election.String(),
 		LeaderLease: rc.LeaderLease.String(), DeadVoterAfter: rc.DeadVoterAfter.String(),
@@ -299,7 +299,7 @@ func fileFormat(format, name string) (string, error) {
 func (n *Node) handleAudit(w http.ResponseWriter, r *http.Request) {
 	// Everything the consortium committed before the request is in this
 	// node's audit log before it is read.
-	n.cons.freshen(r.Context())
+	n.cons.raft.freshen(r.Context())
 	out := client.AuditLog{Entries: []client.AuditEntry{}}
 	err := n.db.Audit(func(e store.AuditEntry) error {
 		out.Entries = append(out.Entries, client.AuditEntry(e))

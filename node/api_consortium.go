@@ -39,7 +39,7 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 }
 
 func (n *Node) handleIdentity(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, n.cons.identity(n.cfg))
+	writeJSON(w, http.StatusOK, n.cons.identity())
 }
 
 func (n *Node) consortiumInfo() (client.Consortium, bool) {
@@ -75,7 +75,7 @@ func (n *Node) handleCreate(w http.ResponseWriter, r *http.Request) {
 		}
 		pskHex = protocol.EncodePSK(psk)
 	}
-	if _, err := n.cons.create(r.Context(), n.cfg, req.Name, req.MinCohort); err != nil {
+	if _, err := n.cons.create(r.Context(), req.Name, req.MinCohort); err != nil {
 		n.writeErr(w, "consortium create", err)
 		return
 	}
@@ -100,7 +100,7 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if _, err := n.cons.join(r.Context(), n.cfg, req.Via); err != nil {
+	if _, err := n.cons.join(r.Context(), req.Via); err != nil {
 		n.writeErr(w, "consortium join", err)
 		return
 	}
@@ -119,7 +119,7 @@ func (n *Node) governance(w http.ResponseWriter, r *http.Request, op string, t c
 }
 
 func (n *Node) submit(w http.ResponseWriter, r *http.Request, op string, entry []byte) (contracts.Event, bool) {
-	ev, err := n.cons.submit(r.Context(), entry)
+	ev, err := n.cons.raft.submit(r.Context(), entry)
 	if err != nil {
 		n.writeErr(w, op, err)
 		return ev, false
@@ -173,8 +173,8 @@ func (n *Node) handleApproveMember(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
-	n.cons.freshen(r.Context())
-	voters, nonvoters := n.cons.servers()
+	n.cons.raft.freshen(r.Context())
+	voters, nonvoters := n.cons.raft.servers()
 	out := client.Members{Members: []client.Member{}}
 	n.cons.fsm.Read(func(s *contracts.State) {
 		for _, m := range s.Members() {
@@ -356,7 +356,7 @@ func versionInfo(id string, v contracts.ContractVersion, full bool) (client.Cont
 }
 
 func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
-	n.cons.freshen(r.Context())
+	n.cons.raft.freshen(r.Context())
 	out := client.Contracts{Contracts: []client.ContractInfo{}}
 	n.cons.fsm.Read(func(s *contracts.State) {
 		now := time.Now()
@@ -368,7 +368,7 @@ func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
 }
 
 func (n *Node) handleContract(w http.ResponseWriter, r *http.Request) {
-	n.cons.freshen(r.Context())
+	n.cons.raft.freshen(r.Context())
 	n.writeContract(w, r.PathValue("id"), false)
 }
 
@@ -379,18 +379,10 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// consortiumID is the genesis hash entries are signed under ("" before
-// the genesis).
-func (c *consortium) consortiumID() string {
-	id := ""
-	c.fsm.Read(func(s *contracts.State) { id = s.ID() })
-	return id
-}
-
 // synced brings this node's state up to the leader's before a command
 // reads it; on failure it answers the request.
 func (n *Node) synced(w http.ResponseWriter, r *http.Request, op string) bool {
-	if err := n.cons.sync(r.Context()); err != nil {
+	if err := n.cons.raft.sync(r.Context()); err != nil {
 		n.writeErr(w, op, err)
 		return false
 	}

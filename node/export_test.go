@@ -21,7 +21,7 @@ import (
 // its next n applied entries as if it had lost the lead between commit
 // and reply: the entries are in the log, the submitters are told
 // raft.ErrLeadershipLost.
-func (n *Node) LoseApplyReplies(k int32) { n.cons.loseReplies.Store(k) }
+func (n *Node) LoseApplyReplies(k int32) { n.cons.raft.loseReplies.Store(k) }
 
 // KnowsAddrs reports whether this node's libp2p peerstore holds an
 // address of the peer.

@@ -12,8 +12,6 @@ import (
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
-	"github.com/cxnet/cxnet/privacy"
-	"github.com/cxnet/cxnet/protocol"
 	"github.com/cxnet/cxnet/protocol/gov"
 	"github.com/cxnet/cxnet/protocol/join"
 )
@@ -22,8 +20,14 @@ import (
 // handlers' decoding and checks run as on a live node without raft.
 func fuzzConsortium(tb testing.TB) *consortium {
 	_, key, _ := ed25519.GenerateKey(nil)
-	c := &consortium{home: &Home{GovernanceKey: key}, log: slog.New(slog.DiscardHandler), fsm: contracts.NewFSM(), params: privacy.DefaultParams(),
-		known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet()}
+	cfg := Config{Org: "hosp-a"}
+	if err := cfg.Validate(); err != nil {
+		tb.Fatal(err)
+	}
+	c, err := newConsortium(&Home{GovernanceKey: key}, cfg, nil, slog.New(slog.DiscardHandler), func(contracts.Event) {})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	founder := kpi.Member{Org: "hosp-a", Name: "A", Kind: "hospital", PeerID: "12D3KooWQaGJmgg3FL8sLYtGqrGrStgmbC3S5foSGHcsAoJSHKUp"}
 	founder.Sign(key)
 	genesis, err := contracts.Sign(contracts.EntryGenesis, contracts.Genesis{Name: "fuzz", Founder: founder}, "hosp-a", key, "")
@@ -66,7 +70,7 @@ func FuzzGovRequest(f *testing.F) {
 	for _, s := range []string{`{"op":"apply","entry":"AQE="}`, `{"op":"barrier"}`, `{"op":"add_server","peer":"12D3KooWGY4CQDX1pDQKyi56uVoYH2HqVPRnHiJsNL8gmpRbK6xh"}`, `{`, ``} {
 		f.Add([]byte(s))
 	}
-	srv, err := gov.NewServer(govBackend{fuzzConsortium(f)}, gov.ServerConfig{Allowed: func(peer.ID) bool { return true }})
+	srv, err := gov.NewServer(govBackend{fuzzConsortium(f).raft}, gov.ServerConfig{Allowed: func(peer.ID) bool { return true }})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -192,7 +192,7 @@ func (n *Node) loadAuditIndex() error {
 func (n *Node) BlockPeers(ids ...string) {
 	for _, s := range ids {
 		if id, err := peer.Decode(s); err == nil {
-			n.cons.blocked.Add(id)
+			n.cons.peers.blocked.Add(id)
 		}
 	}
 	n.cons.host.DisconnectNonMembers()
@@ -202,7 +202,7 @@ func (n *Node) BlockPeers(ids ...string) {
 func (n *Node) UnblockPeers(ids ...string) {
 	for _, s := range ids {
 		if id, err := peer.Decode(s); err == nil {
-			n.cons.blocked.Remove(id)
+			n.cons.peers.blocked.Remove(id)
 		}
 	}
 }
