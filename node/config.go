@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cxnet/cxnet/node/home"
 )
 
 // ConfigFile is the name of the config file in a node's home.
@@ -286,6 +288,35 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+// Home is a node's home directory with its keys loaded (package home).
+type Home = home.Home
+
+// Init creates a node's home: the config file (cfg, validated) and the
+// keys and API token (home.Create). It refuses to touch an existing home.
+func Init(dir string, cfg Config) (*Home, error) {
+	given := cfg.Raft
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	// Raft's section is written as given: the timings Validate derives
+	// from the heartbeat follow it when a flag changes only the heartbeat.
+	cfg.Raft = given
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
+		return nil, fmt.Errorf("%s is already a cxnet home; refusing to overwrite its keys (pick another --home, or remove it if you really mean to start over)", dir)
+	}
+	h, err := home.Create(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.write(filepath.Join(dir, ConfigFile)); err != nil {
+		return nil, err
+	}
+	return h, nil
+}
+
+// LoadHome reads a home's keys (home.Load).
+func LoadHome(dir string) (*Home, error) { return home.Load(dir) }
 
 // LoadConfig reads home/config.yaml.
 func LoadConfig(home string) (*Config, error) {

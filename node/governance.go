@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/node/api"
 	"github.com/cxnet/cxnet/protocol/gov"
 	"github.com/cxnet/cxnet/protocol/rpc"
 )
@@ -23,7 +24,7 @@ var errNoConsortium = inputError{"this node is not in a consortium yet: found on
 type rejected struct{ msg string }
 
 func (e rejected) Error() string        { return e.msg }
-func (e rejected) Is(target error) bool { return target == errInput }
+func (e rejected) Is(target error) bool { return target == api.ErrInput }
 
 // sync waits until this node's state machine has applied everything the
 // leader had committed when sync was called, so that a command that reads

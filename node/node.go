@@ -17,7 +17,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/api"
 	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/node/home"
 	"github.com/cxnet/cxnet/store"
 )
 
@@ -55,9 +58,9 @@ func New(home *Home, cfg Config, log *slog.Logger) (*Node, error) {
 // Run opens the store, serves the local API and blocks until ctx ends;
 // then it shuts down cleanly and returns once everything has stopped.
 func (n *Node) Run(ctx context.Context) error {
-	n.started = time.Now()
+	n.started = n.cfg.Now()
 	db, err := store.Open(store.Config{
-		Dir:           filepath.Join(n.home.Dir, dataDir),
+		Dir:           filepath.Join(n.home.Dir, home.DataDir),
 		EncryptionKey: n.home.StoreKey,
 		PseudonymKey:  n.home.SubjectKey,
 		Large:         n.cfg.Store.Profile == "large",
@@ -100,8 +103,17 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer os.Remove(addrFile)
 
+	a, err := api.New(api.Config{Org: n.cfg.Org, Token: n.home.Token, Addr: n.apiAddr, DB: db, State: n.cons.fsm.Read,
+		Components: func(ctx context.Context, c *contracts.Contract) ([]int64, int64, error) {
+			return localComponents(ctx, db, c)
+		},
+		Backend: apiBackend{n}, Registry: n.metrics.reg, Now: n.cfg.Now, Log: n.log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           n.routes(),
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
@@ -212,3 +224,17 @@ func (n *Node) PeerID() string { return n.home.PeerID.String() }
 
 // Ready reports whether Run has started serving.
 func (n *Node) Ready() bool { return n.ready.Load() }
+
+// SignContractApproval signs, outside any daemon, an approval of a
+// contract version with a board member's own governance key file (PKCS#8
+// PEM), for `cxnet contract approve --key FILE`. The key must be the one
+// the consortium knows for org.
+func SignContractApproval(keyPEM []byte, org, consortiumID, id string, version int, hash string) ([]byte, error) {
+	key, err := home.ParseKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	return contracts.Sign(contracts.EntryContractApprove,
+		contracts.ContractApprove{ID: kpi.ContractID(id), Version: version, Hash: hash},
+		kpi.OrgID(org), key, consortiumID)
+}
