@@ -57,13 +57,15 @@ type consortium struct {
 }
 
 // newConsortium wires a consortium's parts; it does no I/O.
-func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event)) (*consortium, error) {
+// onEvent gets every governance event, onChange every change of what the
+// node reports (an entry applied, a new raft leader, a key built).
+func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event), onChange func()) (*consortium, error) {
 	fsm := contracts.NewFSM()
 	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: fsm, params: privacy.DefaultParams(),
 		peers: newPeerManager(log, fsm, db.RaftLog())}
 	c.raft = &raftManager{cfg: cfg.Raft, now: cfg.Now, log: log, fsm: fsm, logs: db.RaftLog(), dir: filepath.Join(home.Dir, "raft"),
 		inRaft: c.peers.inRaft, admitted: c.peers.admitted,
-		onServers: func(ids []peer.ID) { c.peers.know(ids...) },
+		onServers: func(ids []peer.ID) { c.peers.know(ids...) }, onChange: onChange,
 		onAdded: func(p peer.ID) {
 			c.peers.know(p)
 			c.keys.Poke() // every member may have joined now: time for a key epoch
@@ -80,6 +82,7 @@ func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEve
 		if e.Type == contracts.EventRoundOpened {
 			c.rounds.firstSeen(e.Object, c.cfg.Now()) // the round timeout runs from here
 		}
+		onChange()
 	}
 	fsm.OnSettled = c.raft.notifyApplied
 	return c, nil
@@ -104,7 +107,7 @@ func (c *consortium) newKeys() (*keymgr.Manager, error) {
 			}
 			return share
 		},
-		Log: c.log.With("component", "keys"),
+		OnChange: c.raft.onChange, Log: c.log.With("component", "keys"),
 	})
 }
 

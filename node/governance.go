@@ -102,25 +102,11 @@ func (m *raftManager) waitApplied(ctx context.Context, idx uint64) error {
 
 // appliedSignal returns a channel closed the next time the state machine
 // applies a command entry.
-func (m *raftManager) appliedSignal() <-chan struct{} {
-	m.appliedMu.Lock()
-	defer m.appliedMu.Unlock()
-	if m.appliedCh == nil {
-		m.appliedCh = make(chan struct{})
-	}
-	return m.appliedCh
-}
+func (m *raftManager) appliedSignal() <-chan struct{} { return m.applied.wait() }
 
 // notifyApplied wakes every waitApplied: the state machine applied a
 // command entry.
-func (m *raftManager) notifyApplied() {
-	m.appliedMu.Lock()
-	defer m.appliedMu.Unlock()
-	if m.appliedCh != nil {
-		close(m.appliedCh)
-		m.appliedCh = nil
-	}
-}
+func (m *raftManager) notifyApplied() { m.applied.notify() }
 
 // lastCommand returns the index of the last command entry of the local
 // log in (floor, idx], or floor when there is none. An entry compacted

@@ -24,7 +24,7 @@ func fuzzConsortium(tb testing.TB) *consortium {
 	if err := cfg.Validate(); err != nil {
 		tb.Fatal(err)
 	}
-	c, err := newConsortium(&Home{GovernanceKey: key}, cfg, nil, slog.New(slog.DiscardHandler), func(contracts.Event) {})
+	c, err := newConsortium(&Home{GovernanceKey: key}, cfg, nil, slog.New(slog.DiscardHandler), func(contracts.Event) {}, func() {})
 	if err != nil {
 		tb.Fatal(err)
 	}

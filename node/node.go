@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -42,6 +43,7 @@ type Node struct {
 	auditedIndex atomic.Uint64
 	started      time.Time
 	apiAddr      string
+	changes      broadcast
 }
 
 // New prepares a node; it does no I/O. Run starts it.
@@ -81,7 +83,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.loadAuditIndex(); err != nil {
 		return err
 	}
-	if n.cons, err = newConsortium(n.home, n.cfg, db, n.log, n.onGovernanceEvent); err != nil {
+	if n.cons, err = newConsortium(n.home, n.cfg, db, n.log, n.onGovernanceEvent, n.changes.notify); err != nil {
 		return err
 	}
 	n.cons.metrics = n.metrics
@@ -216,6 +218,35 @@ func (n *Node) UnblockPeers(ids ...string) {
 		if id, err := peer.Decode(s); err == nil {
 			n.cons.peers.blocked.Remove(id)
 		}
+	}
+}
+
+// Changed returns a channel closed at the node's next change of what it
+// reports: a governance entry applied, a new raft leader, a key built.
+// Take it before reading the state, then wait on it: no change is missed.
+func (n *Node) Changed() <-chan struct{} { return n.changes.wait() }
+
+// broadcast wakes everyone waiting at its next notify.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
 	}
 }
 

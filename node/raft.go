@@ -44,6 +44,8 @@ type raftManager struct {
 	// onAdded a server this leader added.
 	onServers func([]peer.ID)
 	onAdded   func(peer.ID)
+	// onChange is called when raft starts, stops or sees a new leader.
+	onChange func()
 
 	snaps raft.SnapshotStore // opened by open
 
@@ -59,10 +61,9 @@ type raftManager struct {
 	// readTerm is the raft term in which this node, as leader, committed
 	// the barrier that readIndex needs once per term.
 	readTerm atomic.Uint64
-	// appliedCh is closed (and replaced) when the state machine applies
-	// a command entry: it wakes waitApplied.
-	appliedMu sync.Mutex
-	appliedCh chan struct{}
+	// applied wakes waitApplied when the state machine applies a
+	// command entry.
+	applied broadcast
 	// loseReplies > 0 makes lead answer that many applied entries with
 	// raft.ErrLeadershipLost (fault injection for tests: export_test.go).
 	loseReplies atomic.Int32
@@ -134,7 +135,8 @@ func (m *raftManager) start(bootstrap *raft.Configuration) error {
 		}
 	}
 	m.onServers(servers)
-	m.unwatch = m.watchHeartbeats(r)
+	m.unwatch = m.watch(r)
+	m.onChange()
 	return nil
 }
 
@@ -157,6 +159,7 @@ func (m *raftManager) stop() {
 		m.log.Warn("raft transport close", "err", err)
 	}
 	m.raft, m.trans = nil, nil
+	m.onChange()
 }
 
 // get is the running raft, nil before the node creates or joins a
@@ -183,13 +186,14 @@ func configuration(r *raft.Raft) raft.Configuration {
 	return f.Configuration()
 }
 
-// watchHeartbeats records, while this node leads, which servers miss its
-// heartbeats and since when, until the returned function is called.
-func (m *raftManager) watchHeartbeats(r *raft.Raft) (stop func()) {
+// watch records, while this node leads, which servers miss its
+// heartbeats and since when, and tells onChange of each new leader, until
+// the returned function is called.
+func (m *raftManager) watch(r *raft.Raft) (stop func()) {
 	ch := make(chan raft.Observation, 64)
 	obs := raft.NewObserver(ch, false, func(o *raft.Observation) bool {
 		switch o.Data.(type) {
-		case raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation:
+		case raft.FailedHeartbeatObservation, raft.ResumedHeartbeatObservation, raft.LeaderObservation:
 			return true
 		}
 		return false
@@ -211,6 +215,9 @@ func (m *raftManager) watchHeartbeats(r *raft.Raft) (stop func()) {
 					delete(m.failing, d.PeerID)
 				}
 				m.mu.Unlock()
+				if _, ok := o.Data.(raft.LeaderObservation); ok {
+					m.onChange()
+				}
 			}
 		}
 	})

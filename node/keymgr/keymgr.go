@@ -97,6 +97,9 @@ type Config struct {
 	ReaderKey *privacy.ReaderKey
 	// Interval is how often Run retries what failed. Default 2s.
 	Interval time.Duration
+	// OnChange, when set, is called when the manager built a key (the
+	// collective public key, this node's threshold key): Info changed.
+	OnChange func()
 	// KeyShare, when set, replaces the public-key share this node
 	// commits to and publishes (adversarial tests only).
 	KeyShare func(e contracts.KeyEpoch, share []byte) []byte
@@ -140,6 +143,9 @@ func New(cfg Config) (*Manager, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OnChange == nil {
+		cfg.OnChange = func() {}
 	}
 	rk := cfg.ReaderKey
 	if rk == nil {
@@ -542,6 +548,7 @@ func (k *Manager) combine(e contracts.KeyEpoch) {
 		return
 	}
 	k.log.Info("threshold key ready", "epoch", e.Epoch, "threshold", e.Threshold, "members", len(e.Members))
+	k.cfg.OnChange()
 }
 
 // usePublicKey builds the collective public key of the keyed epoch e, and
@@ -575,6 +582,7 @@ func (k *Manager) usePublicKey(e contracts.KeyEpoch) {
 		k.warnOnce("drop old key epochs", "err", err)
 	}
 	k.log.Info("collective public key ready", "epoch", e.Epoch, "digest", pk.Digest(), "members", len(e.Members))
+	k.cfg.OnChange()
 }
 
 // Info reports the consortium's key as this node knows it, nil when no
