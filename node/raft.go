@@ -44,7 +44,8 @@ type raftManager struct {
 	// onAdded a server this leader added.
 	onServers func([]peer.ID)
 	onAdded   func(peer.ID)
-	// onChange is called when raft starts, stops or sees a new leader.
+	// onChange is called when raft starts, stops, sees a new leader or
+	// (on the leader) changes its servers.
 	onChange func()
 
 	snaps raft.SnapshotStore // opened by open
@@ -308,6 +309,7 @@ func (m *raftManager) addServer(p peer.ID) error {
 		return err
 	}
 	m.onAdded(p)
+	m.onChange()
 	return nil
 }
 
@@ -354,6 +356,7 @@ func (m *raftManager) manageVoters() {
 		}
 		m.log.Info("promoted non-voter to voter", "peer", id)
 		voters[id] = true
+		m.onChange()
 	}
 	for len(voters) > maxVoters && len(dead) > 0 {
 		gone := dead[0]
@@ -364,5 +367,6 @@ func (m *raftManager) manageVoters() {
 		}
 		m.log.Warn("demoted a voter that missed heartbeats", "peer", gone, "for", m.cfg.DeadVoterAfter)
 		delete(voters, gone)
+		m.onChange()
 	}
 }

@@ -209,7 +209,7 @@ func (c *Cluster) WaitForLeader(members ...*Member) *Member {
 		members = c.Nodes
 	}
 	var leader *Member
-	agreed := c.waitFor(20*time.Second, func() bool {
+	agreed := c.WaitFor(20*time.Second, func() bool {
 		leaders := map[string]bool{}
 		for _, m := range members {
 			if s, err := m.Client.Status(context.Background()); err == nil {
@@ -229,10 +229,11 @@ func (c *Cluster) WaitForLeader(members ...*Member) *Member {
 	return leader
 }
 
-// waitFor returns true once cond holds, checking it now and at each
-// change of any member's node (node.Node.Changed), or false when it still
-// does not hold after d.
-func (c *Cluster) waitFor(d time.Duration, cond func() bool) bool {
+// WaitFor returns true once cond holds, checking it now and at each
+// change of any member's node (node.Node.Changed: a governance entry
+// applied, a new raft leader, a change of raft's servers on the leader, a
+// key built), or false when it still does not hold after d.
+func (c *Cluster) WaitFor(d time.Duration, cond func() bool) bool {
 	timeout := time.After(d)
 	for {
 		// The members' signals are taken before cond reads their state:
@@ -290,7 +291,7 @@ func (c *Cluster) RequireSameState(members ...*Member) {
 		members = c.Nodes
 	}
 	var last map[string]string
-	same := c.waitFor(20*time.Second, func() bool {
+	same := c.WaitFor(20*time.Second, func() bool {
 		last = map[string]string{}
 		for _, m := range members {
 			last[m.Org] = c.view(m)
@@ -376,7 +377,7 @@ func (c *Cluster) WaitForKeys(members ...*Member) *client.Keys {
 	}
 	slices.Sort(want)
 	var last []*client.Keys
-	agreed := c.waitFor(30*time.Second, func() bool {
+	agreed := c.WaitFor(30*time.Second, func() bool {
 		last = last[:0]
 		for _, m := range members {
 			s, err := m.Client.Status(context.Background())
