@@ -64,8 +64,8 @@ func (b apiBackend) Sign(t contracts.EntryType, body any) ([]byte, error) {
 	return b.n.cons.sign(t, body)
 }
 
-func (b apiBackend) Submit(ctx context.Context, entry []byte) (contracts.Event, error) {
-	return b.n.cons.raft.submit(ctx, entry)
+func (b apiBackend) Submit(ctx context.Context, e []byte) (contracts.Event, error) {
+	return b.n.cons.raft.submit(ctx, e)
 }
 
 func (b apiBackend) Sync(ctx context.Context) error               { return b.n.cons.raft.sync(ctx) }

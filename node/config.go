@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -75,14 +76,12 @@ type RaftConfig struct {
 // LoopConfig are the intervals of the node's background loops. Zero
 // fields take the defaults.
 type LoopConfig struct {
-	// Schedule: how often the node opens the scheduled rounds that fall
-	// to it (default 5s).
+	// Schedule: how often to open the scheduled rounds due (default 5s).
 	Schedule time.Duration
 	// Voters: how often the leader promotes and demotes voters (default
 	// 5s, at most half of raft.dead_voter_after).
 	Voters time.Duration
-	// Dial: how often the node dials the members it has no connection to
-	// (default 5s).
+	// Dial: how often to dial the members not connected (default 5s).
 	Dial time.Duration
 	// StaleRounds: how often the node fails the rounds open past
 	// round.timeout (default 1s).
@@ -144,7 +143,7 @@ func (c *Config) Validate() error {
 	if c.Kind == "" {
 		c.Kind = "other"
 	}
-	if !contains(Kinds, c.Kind) {
+	if !slices.Contains(Kinds, c.Kind) {
 		bad("kind", "%q is not one of %s", c.Kind, strings.Join(Kinds, ", "))
 	}
 	if len(c.Listen) == 0 {
@@ -159,13 +158,13 @@ func (c *Config) Validate() error {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
-	if !contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
-	if !contains([]string{"text", "json"}, c.Log.Format) {
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
 		bad("log.format", "%q is not text or json", c.Log.Format)
 	}
 	if c.Round.Timeout == 0 {
@@ -182,7 +181,7 @@ func (c *Config) Validate() error {
 	if c.Store.Profile == "" {
 		c.Store.Profile = "small"
 	}
-	if !contains([]string{"small", "large"}, c.Store.Profile) {
+	if !slices.Contains([]string{"small", "large"}, c.Store.Profile) {
 		bad("store.profile", "%q is not small or large", c.Store.Profile)
 	}
 	return errors.Join(errs...)
@@ -278,15 +277,6 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("%q is not a loopback address; the local API only listens on 127.0.0.1 or [::1]", addr)
 	}
 	return nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // Home is a node's home directory with its keys loaded (package home).

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -49,7 +50,7 @@ type consortium struct {
 	rounds roundGuard
 	// deviate makes the node deviate from the protocol (adversarial
 	// tests only: export_test.go).
-	deviate deviationHooks
+	deviate atomic.Pointer[deviations]
 
 	ctx    context.Context // ends when stop begins
 	cancel context.CancelFunc
@@ -84,7 +85,7 @@ func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEve
 		}
 		onChange()
 	}
-	fsm.OnSettled = c.raft.notifyApplied
+	fsm.OnSettled = c.raft.applied.notify
 	return c, nil
 }
 
@@ -96,8 +97,8 @@ func (c *consortium) newKeys() (*keymgr.Manager, error) {
 	return keymgr.New(keymgr.Config{
 		Org: kpi.OrgID(c.cfg.Org), Params: c.params, State: c.fsm.Read, Sign: c.sign, Submit: c.submit,
 		Leads: c.raft.leads, InRaft: func(p string) bool {
-			id, err := peer.Decode(p)
-			return err == nil && c.raft.isServer(id)
+			voters, nonvoters := c.raft.servers()
+			return voters[p] || nonvoters[p]
 		},
 		Host:    func() host.Host { return c.host.Raw() },
 		Secrets: c.db, ReaderKey: c.home.ReaderKey, Interval: c.cfg.Loops.Keys,
@@ -220,8 +221,8 @@ func (c *consortium) stop() {
 // getRaft, submit and sync are the raft manager's, for the rounds.
 func (c *consortium) getRaft() *raft.Raft { return c.raft.get() }
 
-func (c *consortium) submit(ctx context.Context, entry []byte) (contracts.Event, error) {
-	return c.raft.submit(ctx, entry)
+func (c *consortium) submit(ctx context.Context, e []byte) (contracts.Event, error) {
+	return c.raft.submit(ctx, e)
 }
 
 func (c *consortium) sync(ctx context.Context) error { return c.raft.sync(ctx) }

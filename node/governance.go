@@ -74,7 +74,7 @@ func (m *raftManager) waitApplied(ctx context.Context, idx uint64) error {
 		if r == nil {
 			return errNoConsortium
 		}
-		woken := m.appliedSignal() // taken before the index is read: no wake-up is missed
+		woken := m.applied.wait() // taken before the index is read: no wake-up is missed
 		applied := m.fsm.Index()
 		if applied >= idx {
 			return nil
@@ -99,14 +99,6 @@ func (m *raftManager) waitApplied(ctx context.Context, idx uint64) error {
 		}
 	}
 }
-
-// appliedSignal returns a channel closed the next time the state machine
-// applies a command entry.
-func (m *raftManager) appliedSignal() <-chan struct{} { return m.applied.wait() }
-
-// notifyApplied wakes every waitApplied: the state machine applied a
-// command entry.
-func (m *raftManager) notifyApplied() { m.applied.notify() }
 
 // lastCommand returns the index of the last command entry of the local
 // log in (floor, idx], or floor when there is none. An entry compacted

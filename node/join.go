@@ -134,7 +134,7 @@ func (c *consortium) join(ctx context.Context, via string) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	for {
-		woken := c.raft.appliedSignal() // taken before the state is read: no wake-up is missed
+		woken := c.raft.applied.wait() // taken before the state is read: no wake-up is missed
 		caught := false
 		c.fsm.Read(func(s *contracts.State) { caught = s.IsAdmitted(kpi.OrgID(c.cfg.Org)) })
 		if caught {

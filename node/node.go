@@ -24,8 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/api"
@@ -212,23 +210,10 @@ func (n *Node) loadAuditIndex() error {
 // BlockPeers cuts this node off from the given peers (peer id strings) and
 // refuses their connections until UnblockPeers: fault injection for
 // partition tests and drills. Unknown ids are ignored.
-func (n *Node) BlockPeers(ids ...string) {
-	for _, s := range ids {
-		if id, err := peer.Decode(s); err == nil {
-			n.cons.peers.blocked.Add(id)
-		}
-	}
-	n.cons.host.DisconnectNonMembers()
-}
+func (n *Node) BlockPeers(ids ...string) { n.cons.peers.block(true, ids...) }
 
 // UnblockPeers undoes BlockPeers.
-func (n *Node) UnblockPeers(ids ...string) {
-	for _, s := range ids {
-		if id, err := peer.Decode(s); err == nil {
-			n.cons.peers.blocked.Remove(id)
-		}
-	}
-}
+func (n *Node) UnblockPeers(ids ...string) { n.cons.peers.block(false, ids...) }
 
 // Changed returns a channel closed at the node's next change of what it
 // reports: a governance entry applied, a new raft leader, a key built.

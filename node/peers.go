@@ -26,7 +26,8 @@ type peerManager struct {
 	logs *store.RaftLog
 	// host is the node's libp2p host (set by the consortium).
 	host *protocol.Host
-	// servers are raft's servers by suffrage (raftManager.servers).
+	// servers are raft's servers by suffrage (raftManager.servers; set
+	// by the consortium).
 	servers func() (voters, nonvoters map[string]bool)
 	// known are peers allowed before this node's state machine knows them:
 	// the members a join reply named, and every server in raft's
@@ -38,8 +39,7 @@ type peerManager struct {
 }
 
 func newPeerManager(log *slog.Logger, fsm *contracts.FSM, logs *store.RaftLog) *peerManager {
-	return &peerManager{log: log, fsm: fsm, logs: logs, known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet(),
-		servers: func() (map[string]bool, map[string]bool) { return nil, nil }}
+	return &peerManager{log: log, fsm: fsm, logs: logs, known: protocol.NewPeerSet(), blocked: protocol.NewPeerSet()}
 }
 
 // allowed says whether p may connect: an admitted member, or a peer raft
@@ -64,6 +64,21 @@ func (pm *peerManager) inRaft(p peer.ID) bool {
 	}
 	voters, nonvoters := pm.servers()
 	return voters[p.String()] || nonvoters[p.String()]
+}
+
+// block refuses the peers with the given ids whatever their membership,
+// or, with on false, no longer (fault injection: Node.BlockPeers).
+func (pm *peerManager) block(on bool, ids ...string) {
+	for _, s := range ids {
+		if id, err := peer.Decode(s); err == nil && on {
+			pm.blocked.Add(id)
+		} else if err == nil {
+			pm.blocked.Remove(id)
+		}
+	}
+	if on {
+		pm.host.DisconnectNonMembers()
+	}
 }
 
 // admitted says whether p is an admitted member's node.

@@ -278,12 +278,6 @@ func (m *raftManager) servers() (voters, nonvoters map[string]bool) {
 	return
 }
 
-// isServer reports whether p is a server of raft's configuration.
-func (m *raftManager) isServer(p peer.ID) bool {
-	voters, nonvoters := m.servers()
-	return voters[p.String()] || nonvoters[p.String()]
-}
-
 // addServer adds an admitted member's node to raft, as a voter while there
 // are fewer than maxVoters. Only the leader can.
 func (m *raftManager) addServer(p peer.ID) error {
