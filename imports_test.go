@@ -12,8 +12,10 @@ import (
 // node/client stay leaves; cli reaches the node only through its API client
 // (and node itself for init, run and demo, the demo's data from
 // simulations/journey, and contracts to sign an approval offline);
-// simulations import nothing of cxnet; the wire-protocol packages under
-// protocol stay on go-libp2p and their own framing.
+// simulations import nothing of cxnet; the
+// wire-protocol packages under protocol stay on go-libp2p and their own
+// framing; node's sub-packages (api, keymgr, home, ui) import no other of
+// node's but the API client.
 func TestImportRule(t *testing.T) {
 	const mod = "github.com/cxnet/cxnet"
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
@@ -43,6 +45,17 @@ func TestImportRule(t *testing.T) {
 		"protocol/rpc":   {nil, []string{"github.com/libp2p/go-libp2p"}},
 		"protocol/keys":  {[]string{"kpi", "protocol/rpc"}, []string{"github.com/libp2p/go-libp2p"}},
 		"protocol/round": {[]string{"kpi", "protocol/rpc"}, []string{"github.com/libp2p/go-libp2p", "github.com/fxamacker/cbor/v2"}},
+		"protocol/gov":   {[]string{"protocol/rpc"}, []string{"github.com/libp2p/go-libp2p"}},
+		"protocol/join":  {[]string{"kpi", "protocol/rpc"}, []string{"github.com/libp2p/go-libp2p"}},
+	}
+	// node's own sub-packages are parts of the wiring with one job each:
+	// none imports node (a cycle) or another of them, but the API client's
+	// types, and the API the dashboard it serves.
+	nodeParts := map[string][]string{
+		"node/api":    {"node/client", "node/ui"},
+		"node/keymgr": {"node/client"},
+		"node/home":   {"node/client"},
+		"node/ui":     {"node/client"},
 	}
 	top := func(path string) string {
 		rest := strings.TrimPrefix(strings.TrimPrefix(path, mod), "/")
@@ -101,6 +114,14 @@ func TestImportRule(t *testing.T) {
 					if !ok {
 						t.Errorf("%s imports %s; a wire protocol package may import only %v of the third-party modules", p.ImportPath, imp, w.thirdParty)
 					}
+				}
+			}
+		}
+		if allowed, ok := nodeParts[strings.TrimPrefix(p.ImportPath, mod+"/")]; ok {
+			for _, imp := range p.Imports {
+				rel, own := strings.CutPrefix(imp, mod+"/")
+				if own && top(imp) == "node" && !contains(allowed, rel) {
+					t.Errorf("%s imports %s; of node's packages it may import only %v", p.ImportPath, imp, allowed)
 				}
 			}
 		}

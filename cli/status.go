@@ -51,6 +51,10 @@ func statusCommand() *ucli.Command {
 				t.row("ready", s.Ready)
 				t.row("consortium", orDash(s.Consortium))
 				t.row("raft", s.Raft.State)
+				if rt := s.Raft.Timings; rt != nil {
+					t.row("raft timings", fmt.Sprintf("heartbeat %s, election %s, leader lease %s, dead voter after %s",
+						rt.Heartbeat, rt.Election, rt.LeaderLease, rt.DeadVoterAfter))
+				}
 				t.row("members", s.Members)
 				t.row("keys", keysLine(s.Keys))
 				t.row("api", s.API)

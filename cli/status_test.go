@@ -6,7 +6,8 @@ import (
 )
 
 const statusJSON = `{"org":"hosp-a","name":"St. Mary Hospital","kind":"hospital","peer_id":"12D3KooWExample","ready":true,
- "consortium":"Diabetes journey","raft":{"state":"leader","leader":"12D3KooWExample"},"members":4,
+ "consortium":"Diabetes journey","raft":{"state":"leader","leader":"12D3KooWExample",
+ "timings":{"heartbeat":"2s","election":"4s","leader_lease":"1s","dead_voter_after":"5m0s","snapshot_threshold":1024,"trailing_logs":4096,"snapshot_interval":"2m0s"}},"members":4,
  "keys":{"epoch":4,"members":["hosp-a","hosp-b","pharm-y","pharma-x"],"threshold":3,"public_key":"sha256:0eced586","threshold_key":true},
  "version":"v1.0.0","api":"127.0.0.1:8001","listen":["/ip4/127.0.0.1/tcp/7001/p2p/12D3KooWExample"],"started":"2026-11-22T07:00:00Z"}`
 

@@ -1,7 +1,3 @@
-// Package node is the cxnet daemon: it loads a node's home (config and
-// keys), wires the store, the contracts engine and (later) the consortium
-// protocols together, and serves the local HTTP API, /metrics and the
-// dashboard. It is the only package that wires concrete parts.
 package node
 
 import (
@@ -11,10 +7,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/cxnet/cxnet/node/home"
 )
 
 // ConfigFile is the name of the config file in a node's home.
@@ -38,7 +37,65 @@ type Config struct {
 	Store    StoreConfig
 	Raft     RaftConfig  `yaml:"raft,omitempty"`
 	Round    RoundConfig `yaml:"round,omitempty"`
+
+	// Now is the node's clock; time.Now when nil. Loops are the
+	// intervals of its background loops. Neither is in config.yaml:
+	// tests set them.
+	Now   func() time.Time `yaml:"-"`
+	Loops LoopConfig       `yaml:"-"`
 }
+
+// RaftConfig are the governance raft's timeouts. Links between
+// organisations cross the internet: the defaults are WAN-safe, tests use
+// shorter ones. Validate derives the unset ones from Heartbeat, so a flag
+// that sets only the heartbeat keeps them consistent.
+type RaftConfig struct {
+	// Heartbeat is how long a follower waits for the leader before it
+	// calls an election (default 2s); Election how long a candidate
+	// waits for votes (default twice Heartbeat, at least Heartbeat);
+	// LeaderLease how long a leader keeps leading without hearing from
+	// a majority (default half of Heartbeat, at most Heartbeat).
+	Heartbeat   time.Duration `yaml:"heartbeat,omitempty"`
+	Election    time.Duration `yaml:"election,omitempty"`
+	LeaderLease time.Duration `yaml:"leader_lease,omitempty"`
+	// DeadVoterAfter is how long a voter may miss the leader's heartbeats
+	// before a healthy non-voter takes its vote (it stays a member, as a
+	// non-voter, and catches up when it comes back). Default 5m.
+	DeadVoterAfter time.Duration `yaml:"dead_voter_after,omitempty"`
+	// SnapshotThreshold is how many entries raft writes before it takes a
+	// snapshot of the governance state (default 1024); TrailingLogs how
+	// many it keeps after one (default 4096; a member further behind
+	// receives the snapshot).
+	SnapshotThreshold uint64 `yaml:"snapshot_threshold,omitempty"`
+	TrailingLogs      uint64 `yaml:"trailing_logs,omitempty"`
+	// SnapshotInterval is how often raft checks whether to snapshot
+	// (default 2m).
+	SnapshotInterval time.Duration `yaml:"snapshot_interval,omitempty"`
+}
+
+// LoopConfig are the intervals of the node's background loops. Zero
+// fields take the defaults.
+type LoopConfig struct {
+	// Schedule: how often to open the scheduled rounds due (default 5s).
+	Schedule time.Duration
+	// Voters: how often the leader promotes and demotes voters (default
+	// 5s, at most half of raft.dead_voter_after).
+	Voters time.Duration
+	// Dial: how often to dial the members not connected (default 5s).
+	Dial time.Duration
+	// StaleRounds: how often the node fails the rounds open past
+	// round.timeout (default 1s).
+	StaleRounds time.Duration
+	// Keys: how often the key manager retries what failed (default 2s).
+	Keys time.Duration
+}
+
+// Bounds of the raft timings that Validate accepts.
+const (
+	minRaftTimeout = 10 * time.Millisecond
+	maxRaftTimeout = time.Minute
+	minSnapshotGap = 10 * time.Millisecond
+)
 
 // RoundConfig bounds KPI rounds.
 type RoundConfig struct {
@@ -69,8 +126,9 @@ type StoreConfig struct {
 	Profile string `yaml:"profile"`
 }
 
-// Validate fills defaults and rejects nonsense with a message saying what
-// to change.
+// Validate fills defaults and rejects nonsense with a message naming the
+// config key and saying what to change, for every section. The node runs
+// it once, in New; a config it filled validates again unchanged.
 func (c *Config) Validate() error {
 	var errs []error
 	bad := func(field, format string, a ...any) {
@@ -85,7 +143,7 @@ func (c *Config) Validate() error {
 	if c.Kind == "" {
 		c.Kind = "other"
 	}
-	if !contains(Kinds, c.Kind) {
+	if !slices.Contains(Kinds, c.Kind) {
 		bad("kind", "%q is not one of %s", c.Kind, strings.Join(Kinds, ", "))
 	}
 	if len(c.Listen) == 0 {
@@ -100,28 +158,105 @@ func (c *Config) Validate() error {
 	if c.Log.Level == "" {
 		c.Log.Level = "info"
 	}
-	if !contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
+	if !slices.Contains([]string{"debug", "info", "warn", "error"}, c.Log.Level) {
 		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
 	}
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
-	if !contains([]string{"text", "json"}, c.Log.Format) {
+	if !slices.Contains([]string{"text", "json"}, c.Log.Format) {
 		bad("log.format", "%q is not text or json", c.Log.Format)
 	}
 	if c.Round.Timeout == 0 {
 		c.Round.Timeout = DefaultRoundTimeout
 	}
 	if c.Round.Timeout < minRoundTimeout || c.Round.Timeout > maxRoundTimeout {
-		bad("round.timeout", "%v is not from %v to %v", c.Round.Timeout, minRoundTimeout, maxRoundTimeout)
+		bad("round.timeout", "%v is not from %v to %v; leave it out for the default (%v)", c.Round.Timeout, minRoundTimeout, maxRoundTimeout, DefaultRoundTimeout)
+	}
+	c.Raft.validate(bad)
+	c.Loops.fill(c.Raft)
+	if c.Now == nil {
+		c.Now = time.Now
 	}
 	if c.Store.Profile == "" {
 		c.Store.Profile = "small"
 	}
-	if !contains([]string{"small", "large"}, c.Store.Profile) {
+	if !slices.Contains([]string{"small", "large"}, c.Store.Profile) {
 		bad("store.profile", "%q is not small or large", c.Store.Profile)
 	}
 	return errors.Join(errs...)
+}
+
+// validate fills raft's defaults and reports nonsense through bad: every
+// rule hashicorp/raft would refuse at start, and the timings that would
+// make the consortium elect or replace voters for nothing.
+func (r *RaftConfig) validate(bad func(field, format string, a ...any)) {
+	for _, d := range []struct {
+		key string
+		v   time.Duration
+	}{{"raft.heartbeat", r.Heartbeat}, {"raft.election", r.Election}, {"raft.leader_lease", r.LeaderLease},
+		{"raft.dead_voter_after", r.DeadVoterAfter}, {"raft.snapshot_interval", r.SnapshotInterval}} {
+		if d.v < 0 {
+			bad(d.key, "%v is negative; leave it out for the default", d.v)
+		}
+	}
+	if r.Heartbeat <= 0 {
+		r.Heartbeat = 2 * time.Second
+	}
+	if r.Heartbeat < minRaftTimeout || r.Heartbeat > maxRaftTimeout {
+		bad("raft.heartbeat", "%v is not from %v to %v (2s suits links between organisations)", r.Heartbeat, minRaftTimeout, maxRaftTimeout)
+	}
+	if r.Election <= 0 {
+		r.Election = 2 * r.Heartbeat
+	}
+	if r.Election < r.Heartbeat {
+		bad("raft.election", "%v is shorter than raft.heartbeat (%v): a candidate would give up before a follower notices the leader is gone; set it to at least the heartbeat (twice is the default)", r.Election, r.Heartbeat)
+	}
+	if r.Election > 10*maxRaftTimeout {
+		bad("raft.election", "%v is more than %v", r.Election, 10*maxRaftTimeout)
+	}
+	if r.LeaderLease <= 0 {
+		r.LeaderLease = r.Heartbeat / 2
+	}
+	if r.LeaderLease > r.Heartbeat {
+		bad("raft.leader_lease", "%v is longer than raft.heartbeat (%v): a partitioned leader would outlive its successor's election; set it to at most the heartbeat (half is the default)", r.LeaderLease, r.Heartbeat)
+	}
+	if r.LeaderLease < minRaftTimeout/2 {
+		bad("raft.leader_lease", "%v is shorter than %v", r.LeaderLease, minRaftTimeout/2)
+	}
+	if r.DeadVoterAfter <= 0 {
+		r.DeadVoterAfter = 5 * time.Minute
+	}
+	if r.DeadVoterAfter < r.Election {
+		bad("raft.dead_voter_after", "%v is shorter than raft.election (%v): a voter would lose its vote before an election could notice it is gone; set it to minutes", r.DeadVoterAfter, r.Election)
+	}
+	if r.SnapshotThreshold == 0 {
+		r.SnapshotThreshold = 1024
+	}
+	if r.TrailingLogs == 0 {
+		r.TrailingLogs = 4096
+	}
+	if r.SnapshotInterval <= 0 {
+		r.SnapshotInterval = 2 * time.Minute
+	}
+	if r.SnapshotInterval < minSnapshotGap {
+		bad("raft.snapshot_interval", "%v is shorter than %v; raft would check for snapshots without pause", r.SnapshotInterval, minSnapshotGap)
+	}
+}
+
+// fill sets the loops' defaults; the voter loop runs at least twice per
+// raft.dead_voter_after.
+func (l *LoopConfig) fill(r RaftConfig) {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&l.Schedule, 5*time.Second)
+	def(&l.Voters, min(5*time.Second, r.DeadVoterAfter/2))
+	def(&l.Dial, 5*time.Second)
+	def(&l.StaleRounds, time.Second)
+	def(&l.Keys, 2*time.Second)
 }
 
 // checkLoopback accepts host:port on a loopback address only: the API is
@@ -144,14 +279,34 @@ func checkLoopback(addr string) error {
 	return nil
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+// Home is a node's home directory with its keys loaded (package home).
+type Home = home.Home
+
+// Init creates a node's home: the config file (cfg, validated) and the
+// keys and API token (home.Create). It refuses to touch an existing home.
+func Init(dir string, cfg Config) (*Home, error) {
+	given := cfg.Raft
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
-	return false
+	// Raft's section is written as given: the timings Validate derives
+	// from the heartbeat follow it when a flag changes only the heartbeat.
+	cfg.Raft = given
+	if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
+		return nil, fmt.Errorf("%s is already a cxnet home; refusing to overwrite its keys (pick another --home, or remove it if you really mean to start over)", dir)
+	}
+	h, err := home.Create(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.write(filepath.Join(dir, ConfigFile)); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
+
+// LoadHome reads a home's keys (home.Load).
+func LoadHome(dir string) (*Home, error) { return home.Load(dir) }
 
 // LoadConfig reads home/config.yaml.
 func LoadConfig(home string) (*Config, error) {

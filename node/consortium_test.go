@@ -262,13 +262,11 @@ func TestUnreachableVoterIsReplaced(t *testing.T) {
 		t.Fatalf("roles %v: want a follower voter and a non-voter", roles)
 	}
 	gone.Stop()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	if c.WaitFor(20*time.Second, func() bool {
 		roles = raftRole(leader)
-		if roles[spare.Org] == "voter" && roles[gone.Org] == "nonvoter" {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+		return roles[spare.Org] == "voter" && roles[gone.Org] == "nonvoter"
+	}) {
+		return
 	}
 	t.Fatalf("after %s stopped: roles %v; want %s promoted and %s demoted", gone.Org, roles, spare.Org, gone.Org)
 }

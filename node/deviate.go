@@ -1,8 +1,6 @@
 package node
 
 import (
-	"sync/atomic"
-
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/protocol/round"
@@ -50,6 +48,3 @@ func (c *consortium) dev() *deviations {
 	}
 	return honest
 }
-
-// deviationHooks is stored in consortium.deviate.
-type deviationHooks = atomic.Pointer[deviations]

@@ -18,7 +18,7 @@ import (
 // its next n applied entries as if it had lost the lead between commit
 // and reply: the entries are in the log, the submitters are told
 // raft.ErrLeadershipLost.
-func (n *Node) LoseApplyReplies(k int32) { n.cons.loseReplies.Store(k) }
+func (n *Node) LoseApplyReplies(k int32) { n.cons.raft.loseReplies.Store(k) }
 
 // KnowsAddrs reports whether this node's libp2p peerstore holds an
 // address of the peer.
@@ -63,7 +63,7 @@ func (n *Node) Deviate(d Deviation) {
 	h := &deviations{}
 	if d.RevealOtherKeyShare {
 		h.keyShare = func(e contracts.KeyEpoch, share []byte) []byte {
-			if _, committed := e.Commits[c.keys.org]; !committed {
+			if _, committed := e.Commits[kpi.OrgID(c.cfg.Org)]; !committed {
 				return share
 			}
 			other := slices.Clone(share)
@@ -101,7 +101,7 @@ func (n *Node) Deviate(d Deviation) {
 	if d.ForgeShare {
 		h.shareParts = func(active []kpi.OrgID) []kpi.OrgID {
 			for _, org := range active {
-				if org != c.keys.org {
+				if org != kpi.OrgID(c.cfg.Org) {
 					return append(slices.Clone(active), org)
 				}
 			}

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // TestP2PBytesMetric: what the libp2p host reports to the node's bandwidth
@@ -16,13 +18,13 @@ func TestP2PBytesMetric(t *testing.T) {
 	m := newMetrics()
 	const peer = "12D3KooWQaGJmgg3FL8sLYtGqrGrStgmbC3S5foSGHcsAoJSHKUp"
 	bw := m.bandwidth()
-	bw.LogSentMessageStream(262_000, "/cxnet/round/2.0.0", peer)
-	bw.LogRecvMessageStream(131_000, "/cxnet/round/2.0.0", peer)
+	bw.LogSentMessageStream(262_000, "/cxnet/round/3.0.0", peer)
+	bw.LogRecvMessageStream(131_000, "/cxnet/round/3.0.0", peer)
 	bw.LogSentMessageStream(512, "/cxnet/raft/1.0.0", peer)
 	bw.LogRecvMessageStream(40, "", peer)
 	want := []string{
-		`cxnet_p2p_bytes_total{direction="sent",protocol="/cxnet/round/2.0.0"} 262000`,
-		`cxnet_p2p_bytes_total{direction="received",protocol="/cxnet/round/2.0.0"} 131000`,
+		`cxnet_p2p_bytes_total{direction="sent",protocol="/cxnet/round/3.0.0"} 262000`,
+		`cxnet_p2p_bytes_total{direction="received",protocol="/cxnet/round/3.0.0"} 131000`,
 		`cxnet_p2p_bytes_total{direction="sent",protocol="/cxnet/raft/1.0.0"} 512`,
 		`cxnet_p2p_bytes_total{direction="received",protocol="/cxnet/raft/1.0.0"} 0`,
 		`cxnet_p2p_bytes_total{direction="received",protocol="unnegotiated"} 40`,
@@ -31,7 +33,7 @@ func TestP2PBytesMetric(t *testing.T) {
 	var body string
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		rec := httptest.NewRecorder()
-		m.handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 		b, _ := io.ReadAll(rec.Body)
 		body = string(b)
 		if metricsHasAll(body, want) {

@@ -1,3 +1,12 @@
+// Package node is the cxnet daemon and the only package that wires the
+// parts together: it loads a node's config (validated once) and home,
+// opens the store, and runs the consortium — the libp2p host and the wire
+// protocols it serves (protocol/join, gov, keys, round), the governance
+// state machine replicated by raft (raftManager), the peers it admits and
+// dials (peerManager), the key epochs (node/keymgr) and the KPI rounds'
+// policy (round*.go) — behind the local HTTP API (node/api), /metrics and
+// the dashboard (node/ui). The parts (protocol, contracts, privacy, store,
+// ingest) never import it.
 package node
 
 import (
@@ -11,13 +20,15 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/peer"
-
 	"github.com/cxnet/cxnet/contracts"
+	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/api"
 	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/node/home"
 	"github.com/cxnet/cxnet/store"
 )
 
@@ -39,6 +50,7 @@ type Node struct {
 	auditedIndex atomic.Uint64
 	started      time.Time
 	apiAddr      string
+	changes      broadcast
 }
 
 // New prepares a node; it does no I/O. Run starts it.
@@ -55,9 +67,9 @@ func New(home *Home, cfg Config, log *slog.Logger) (*Node, error) {
 // Run opens the store, serves the local API and blocks until ctx ends;
 // then it shuts down cleanly and returns once everything has stopped.
 func (n *Node) Run(ctx context.Context) error {
-	n.started = time.Now()
+	n.started = n.cfg.Now()
 	db, err := store.Open(store.Config{
-		Dir:           filepath.Join(n.home.Dir, dataDir),
+		Dir:           filepath.Join(n.home.Dir, home.DataDir),
 		EncryptionKey: n.home.StoreKey,
 		PseudonymKey:  n.home.SubjectKey,
 		Large:         n.cfg.Store.Profile == "large",
@@ -78,7 +90,9 @@ func (n *Node) Run(ctx context.Context) error {
 	if err := n.loadAuditIndex(); err != nil {
 		return err
 	}
-	n.cons = newConsortium(n.home, n.cfg, db, n.log, n.onGovernanceEvent)
+	if n.cons, err = newConsortium(n.home, n.cfg, db, n.log, n.onGovernanceEvent, n.changes.notify); err != nil {
+		return err
+	}
 	n.cons.metrics = n.metrics
 	if err := n.cons.start(ctx); err != nil {
 		n.cons.stop()
@@ -98,8 +112,17 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	defer os.Remove(addrFile)
 
+	a, err := api.New(api.Config{Org: n.cfg.Org, Token: n.home.Token, Addr: n.apiAddr, DB: db, State: n.cons.fsm.Read,
+		Components: func(ctx context.Context, c *contracts.Contract) ([]int64, int64, error) {
+			return localComponents(ctx, db, c)
+		},
+		Backend: apiBackend{n}, Registry: n.metrics.reg, Now: n.cfg.Now, Log: n.log})
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	srv := &http.Server{
-		Handler:           n.routes(),
+		Handler:           a.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
@@ -187,21 +210,37 @@ func (n *Node) loadAuditIndex() error {
 // BlockPeers cuts this node off from the given peers (peer id strings) and
 // refuses their connections until UnblockPeers: fault injection for
 // partition tests and drills. Unknown ids are ignored.
-func (n *Node) BlockPeers(ids ...string) {
-	for _, s := range ids {
-		if id, err := peer.Decode(s); err == nil {
-			n.cons.blocked.Add(id)
-		}
-	}
-	n.cons.host.DisconnectNonMembers()
-}
+func (n *Node) BlockPeers(ids ...string) { n.cons.peers.block(true, ids...) }
 
 // UnblockPeers undoes BlockPeers.
-func (n *Node) UnblockPeers(ids ...string) {
-	for _, s := range ids {
-		if id, err := peer.Decode(s); err == nil {
-			n.cons.blocked.Remove(id)
-		}
+func (n *Node) UnblockPeers(ids ...string) { n.cons.peers.block(false, ids...) }
+
+// Changed returns a channel closed at the node's next change of what it
+// reports: a governance entry applied, a new raft leader, a key built.
+// Take it before reading the state, then wait on it: no change is missed.
+func (n *Node) Changed() <-chan struct{} { return n.changes.wait() }
+
+// broadcast wakes everyone waiting at its next notify.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
 	}
 }
 
@@ -210,3 +249,17 @@ func (n *Node) PeerID() string { return n.home.PeerID.String() }
 
 // Ready reports whether Run has started serving.
 func (n *Node) Ready() bool { return n.ready.Load() }
+
+// SignContractApproval signs, outside any daemon, an approval of a
+// contract version with a board member's own governance key file (PKCS#8
+// PEM), for `cxnet contract approve --key FILE`. The key must be the one
+// the consortium knows for org.
+func SignContractApproval(keyPEM []byte, org, consortiumID, id string, version int, hash string) ([]byte, error) {
+	key, err := home.ParseKey(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("--key: %w", err)
+	}
+	return contracts.Sign(contracts.EntryContractApprove,
+		contracts.ContractApprove{ID: kpi.ContractID(id), Version: version, Hash: hash},
+		kpi.OrgID(org), key, consortiumID)
+}

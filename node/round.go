@@ -127,11 +127,11 @@ func (c *consortium) checkPrints(v *roundView, of round.Of, sum *round.Input, pr
 	if err != nil {
 		return err
 	}
-	fp, err := fingerprint(c.keys.params, of, sum, printSeed(v.cid, v.round.ID, of, digest))
+	fp, err := fingerprint(c.params, of, sum, printSeed(v.cid, v.round.ID, of, digest))
 	if err != nil {
 		return fmt.Errorf("round %s: the sum of the %ss: %w", v.round.ID, of, err)
 	}
-	if err := privacy.CheckSum(c.keys.params, fp, parts); err != nil {
+	if err := privacy.CheckSum(c.params, fp, parts); err != nil {
 		return fmt.Errorf("round %s: the sum to open is not the sum of the %ss of %v: %w", v.round.ID, of, want, err)
 	}
 	return nil

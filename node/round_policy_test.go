@@ -46,7 +46,7 @@ type policyFixture struct {
 // readerKey is org's reader public key; hosp-a's is its node's.
 func (f *policyFixture) readerKey(t testing.TB, org kpi.OrgID) []byte {
 	if org == "hosp-a" {
-		k, err := f.c.keys.readerKey()
+		k, err := f.c.keys.ReaderKey()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 	var keyB ed25519.PrivateKey
 	f.c, f.apply, keyB = twoMemberConsortium(t)
 	c := f.c
-	p := c.keys.params
+	p := c.params
 	f.b, _ = peer.Decode(peerB)
 	keyA := c.home.GovernanceKey
 	_, keyC, _ := ed25519.GenerateKey(nil)
@@ -135,7 +135,7 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 // hosp-c (3, 5), padded.
 func (f *policyFixture) commitAll(t testing.TB) {
 	c := f.c
-	p := c.keys.params
+	p := c.params
 	in, err := c.newInput(context.Background(), f.view(t, contracts.RoundCollecting))
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +145,7 @@ func (f *policyFixture) commitAll(t testing.TB) {
 	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: inputDigest(&in.Input)}, "hosp-a", f.keys["hosp-a"])
 	var e contracts.KeyEpoch
 	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
-	pk, err := c.keys.publicKey(e)
+	pk, err := c.keys.PublicKey(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func (f *policyFixture) seal() {
 // the signed fingerprint of each input of printed against it (as its
 // participant gives it: of its own input).
 func (f *policyFixture) decrypt(active []kpi.OrgID, summed, printed map[kpi.OrgID]round.Input) *round.Request {
-	cts, err := sumInputs(f.c.keys.params, summed)
+	cts, err := sumInputs(f.c.params, summed)
 	if err != nil {
 		panic(err) // the fixture's inputs are well formed
 	}
@@ -209,7 +209,7 @@ func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgI
 	seed := printSeed(f.c.consortiumID(), kpi.RoundID(f.round), of, digest)
 	out := map[kpi.OrgID]round.Print{}
 	for org, part := range parts {
-		fp, err := fingerprint(f.c.keys.params, of, &part, seed)
+		fp, err := fingerprint(f.c.params, of, &part, seed)
 		if err != nil {
 			panic(err)
 		}
@@ -226,7 +226,7 @@ func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgI
 // (with repeats), with the signed fingerprint of each share of printed
 // against it.
 func (f *policyFixture) attest(active []kpi.OrgID, summed []round.Share, printed map[kpi.OrgID]round.Share) *round.Request {
-	p := f.c.keys.params
+	p := f.c.params
 	var all []privacy.Ciphertexts
 	for _, s := range summed {
 		all = append(all, s.Ciphertexts)
@@ -246,7 +246,7 @@ func (f *policyFixture) attest(active []kpi.OrgID, summed []round.Share, printed
 // shareOf is member org's honest signed share of the fixture's round for
 // the threshold set active.
 func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID) round.Share {
-	p := f.c.keys.params
+	p := f.c.params
 	sum, err := sumInputs(p, f.inputs)
 	if err != nil {
 		t.Fatal(err)
@@ -414,7 +414,7 @@ func TestForgedShareAttack(t *testing.T) {
 	}
 	// The cell holds 25 answers of a, b and c, above the floor of 11,
 	// opened as the sum of the padded values.
-	opened, err := openShares(f.c.keys.params, f.view(t, contracts.RoundSealed).contract, kept.Sum,
+	opened, err := openShares(f.c.params, f.view(t, contracts.RoundSealed).contract, kept.Sum,
 		[]privacy.Ciphertexts{kept.Share.Ciphertexts, honestB.Ciphertexts})
 	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 25 {
 		t.Fatalf("opened %+v: %v", opened, err)

@@ -122,7 +122,7 @@ func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, *
 	}
 	tr := newRoundTrace()
 	tr.step("open (raft commit)")
-	entry, err := c.keys.sign(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: id, Version: rec.Version, Hash: rec.Hash, Epoch: keys.Epoch})
+	entry, err := c.sign(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: id, Version: rec.Version, Hash: rec.Hash, Epoch: keys.Epoch})
 	if err != nil {
 		return "", nil, err
 	}
@@ -286,7 +286,7 @@ func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
 	if len(reason) > 900 {
 		reason = reason[:900] + "…"
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: reason, Blame: f.blame})
+	entry, err := c.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: reason, Blame: f.blame})
 	if err != nil {
 		return err
 	}
@@ -323,7 +323,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if f := c.dev().beforeSeal; f != nil {
 		f(roundID)
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(roundID)})
+	entry, err := c.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(roundID)})
 	if err != nil {
 		return err
 	}
@@ -364,7 +364,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	}
 	// 5. print, decrypt
 	tr.step("print (participants fingerprint their inputs)")
-	sumCts, err := sumInputs(c.keys.params, inputs)
+	sumCts, err := sumInputs(c.params, inputs)
 	if err != nil {
 		return fail("sum the inputs: " + err.Error())
 	}
@@ -403,12 +403,12 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	for _, o := range summed {
 		parts = append(parts, shares[o].Ciphertexts)
 	}
-	h, err := privacy.SumShares(c.keys.params, parts)
+	h, err := privacy.SumShares(c.params, parts)
 	if err != nil {
 		return fail("sum the shares: " + err.Error())
 	}
 	shareSum := round.Input{Ciphertexts: h}
-	opened, err := openShares(c.keys.params, v.contract, sum.Ciphertexts, []privacy.Ciphertexts{h})
+	opened, err := openShares(c.params, v.contract, sum.Ciphertexts, []privacy.Ciphertexts{h})
 	if err != nil {
 		return fail("open: " + err.Error())
 	}
@@ -473,7 +473,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	if f := c.dev().release; f != nil {
 		f(&rel)
 	}
-	entry, err = c.keys.sign(contracts.EntryRoundRelease, rel)
+	entry, err = c.sign(contracts.EntryRoundRelease, rel)
 	if err != nil {
 		return err
 	}
@@ -506,7 +506,7 @@ func (c *consortium) collectPrints(ctx context.Context, v *roundView, of round.O
 	}
 	seed := printSeed(v.cid, v.round.ID, of, digest)
 	for _, org := range orgs {
-		fp, ferr := fingerprint(c.keys.params, of, part(org), seed)
+		fp, ferr := fingerprint(c.params, of, part(org), seed)
 		if ferr == nil && !slices.Equal(fp, prints[org].Fingerprint) {
 			return nil, &roundFailure{round: string(v.round.ID), blame: []kpi.OrgID{org},
 				reason: fmt.Sprintf("%s sent a fingerprint that is not of the %s it sent", org, of)}

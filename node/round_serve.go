@@ -199,7 +199,7 @@ func (c *consortium) commitInput(ctx context.Context, v *roundView) error {
 	if d := c.dev().inputDigest; d != nil {
 		digest = d(string(v.round.ID), digest)
 	}
-	entry, err := c.keys.sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: digest})
+	entry, err := c.sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: digest})
 	if err != nil {
 		return err
 	}
@@ -232,7 +232,7 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 	if err != nil {
 		return nil, err
 	}
-	pk, err := c.keys.publicKey(v.keys)
+	pk, err := c.keys.PublicKey(v.keys)
 	if err != nil {
 		return nil, err
 	}
@@ -262,7 +262,7 @@ func (c *consortium) newInput(ctx context.Context, v *roundView) (*keptInput, er
 		in.Pads[i] = binary.LittleEndian.Uint64(buf[:])
 		vec = append(vec, int64(uint64(x)+in.Pads[i])) // modulo 2^64
 	}
-	if in.Ciphertexts, err = privacy.Encrypt(c.keys.params, pk, vec); err != nil {
+	if in.Ciphertexts, err = privacy.Encrypt(c.params, pk, vec); err != nil {
 		return nil, err
 	}
 	b, err := round.Encode(in)
@@ -322,7 +322,7 @@ func (c *consortium) print(v *roundView, req *round.Request) (*round.Print, erro
 		}
 		of = round.Input{Ciphertexts: kept.Share.Ciphertexts}
 	}
-	fp, err := fingerprint(c.keys.params, req.Of, &of, printSeed(v.cid, v.round.ID, req.Of, req.Digest))
+	fp, err := fingerprint(c.params, req.Of, &of, printSeed(v.cid, v.round.ID, req.Of, req.Digest))
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +388,7 @@ func (c *consortium) decryptShare(v *roundView, req *round.Request) (*round.Shar
 	if err != nil {
 		return nil, fmt.Errorf("this node has no threshold key for epoch %d yet", v.round.Epoch)
 	}
-	p := c.keys.params
+	p := c.params
 	tk, err := privacy.UnmarshalThresholdKey(p, tkb)
 	if err != nil {
 		return nil, err
@@ -500,10 +500,10 @@ func (c *consortium) attest(v *roundView, req *round.Request) ([]byte, error) {
 	}
 	own := round.Input{Ciphertexts: kept.Share.Ciphertexts}
 	seed := printSeed(v.cid, v.round.ID, round.OfShare, sumDigest(round.OfShare, req.Sum))
-	if fp, err := fingerprint(c.keys.params, round.OfShare, &own, seed); err != nil || !slices.Equal(fp, req.Prints[kpi.OrgID(c.cfg.Org)].Fingerprint) {
+	if fp, err := fingerprint(c.params, round.OfShare, &own, seed); err != nil || !slices.Equal(fp, req.Prints[kpi.OrgID(c.cfg.Org)].Fingerprint) {
 		return nil, deviated(fmt.Errorf("round %s: the fingerprint said to be %s's is not of the share it gave", v.round.ID, c.cfg.Org))
 	}
-	opened, err := openShares(c.keys.params, v.contract, kept.Sum, []privacy.Ciphertexts{req.Sum.Ciphertexts})
+	opened, err := openShares(c.params, v.contract, kept.Sum, []privacy.Ciphertexts{req.Sum.Ciphertexts})
 	if err != nil {
 		return nil, fmt.Errorf("round %s: %w", v.round.ID, err)
 	}

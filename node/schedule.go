@@ -9,9 +9,6 @@ import (
 	"github.com/cxnet/cxnet/kpi"
 )
 
-// roundsInterval is how often a node tends its rounds (tendRounds).
-const roundsInterval = 5 * time.Second
-
 // tendRounds opens, on this node, the rounds of active scheduled
 // contracts when it is this organisation's turn (contracts.NextRoundAt),
 // and forgets what it kept of rounds that ended. A round runs as `round
@@ -24,7 +21,7 @@ func (c *consortium) tendRounds(ctx context.Context, seen map[kpi.ContractID]tim
 	if err := c.forgetEndedRounds(); err != nil {
 		c.log.Warn("forget ended rounds", "err", err)
 	}
-	for _, id := range c.dueRounds(time.Now(), seen) {
+	for _, id := range c.dueRounds(c.cfg.Now(), seen) {
 		log := c.log.With("contract", id)
 		log.Info("scheduled round due")
 		round, _, err := c.runRound(ctx, id)

@@ -3,7 +3,9 @@
 // private-network PSK), the allow-list that keeps non-members out, and the
 // IDs of the wire protocols between member nodes. Each wire protocol lives
 // in its own sub-package: raftnet carries hashicorp/raft traffic, rpc is
-// the request/response framing of the node's own protocols, keys deals a
+// the request/response framing of the node's own protocols, join lets an
+// admitted member's node into raft, gov hands the raft leader what only
+// it can do (append an entry, a read index, add a server), keys deals a
 // member's Shamir shares of a key epoch to the other members, round is a
 // KPI round between its aggregator and the members (each holds its ID,
 // client and server).
@@ -18,12 +20,9 @@ import p2pproto "github.com/libp2p/go-libp2p/core/protocol"
 
 // Protocol IDs of the streams between member nodes. Every one is versioned;
 // a change that old nodes cannot read gets a new ID. A protocol with its
-// own sub-package declares its ID there (keys.ID, round.ID).
+// own sub-package declares its ID there (join.ID, gov.ID, keys.ID,
+// round.ID).
 const (
 	// RaftID carries hashicorp/raft RPCs (see package raftnet).
 	RaftID p2pproto.ID = "/cxnet/raft/1.0.0"
-	// JoinID: an admitted member's node asks a member to add it to raft.
-	JoinID p2pproto.ID = "/cxnet/join/1.0.0"
-	// GovID forwards a signed governance entry to the raft leader.
-	GovID p2pproto.ID = "/cxnet/gov/1.0.0"
 )

@@ -37,6 +37,21 @@ type RaftStatus struct {
 	LastIndex     uint64 `json:"last_index"`
 	AppliedIndex  uint64 `json:"applied_index"`
 	SnapshotIndex uint64 `json:"snapshot_index"`
+	// Timings are the raft timings the node runs with: config.yaml's
+	// raft section, flags and defaults applied.
+	Timings *RaftTimings `json:"timings,omitempty"`
+}
+
+// RaftTimings are a node's effective raft settings; durations in Go's
+// notation ("2s", "5m0s").
+type RaftTimings struct {
+	Heartbeat         string `json:"heartbeat"`
+	Election          string `json:"election"`
+	LeaderLease       string `json:"leader_lease"`
+	DeadVoterAfter    string `json:"dead_voter_after"`
+	SnapshotThreshold uint64 `json:"snapshot_threshold"`
+	TrailingLogs      uint64 `json:"trailing_logs"`
+	SnapshotInterval  string `json:"snapshot_interval"`
 }
 
 // Keys is the consortium's key: the newest keyed epoch, and the epoch

@@ -1,7 +1,10 @@
 // Package nodetest runs whole cxnet nodes in one process for tests: real
 // Badger on disk, real libp2p hosts on loopback, real raft with short
-// timeouts, each node's log in t.Log, everything stopped by t.Cleanup.
-// Tests drive the nodes through their local API, as the CLI does.
+// timeouts and short background loops, each node's log in t.Log,
+// everything stopped by t.Cleanup. Tests drive the nodes through their
+// local API, as the CLI does; the helpers that wait for the cluster to
+// agree wake at each node's change (node.Node.Changed), within a bounded
+// time, instead of sleeping.
 package nodetest
 
 import (
@@ -10,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"sync"
@@ -34,7 +38,14 @@ type Options struct {
 	SnapshotInterval                time.Duration
 	// RoundTimeout bounds rounds; the node's default when zero.
 	RoundTimeout time.Duration
+	// Configure, when set, changes each node's config last (after the
+	// fields above and the test loops' intervals).
+	Configure func(*node.Config)
 }
+
+// testLoops are the nodes' background loops in a cluster: short, so that
+// a scheduled round, a dial or a retry happens within a test's patience.
+var testLoops = node.LoopConfig{Schedule: 500 * time.Millisecond, Dial: time.Second, StaleRounds: 250 * time.Millisecond, Keys: 500 * time.Millisecond}
 
 // Cluster is n nodes, not yet in a consortium (see Form).
 type Cluster struct {
@@ -89,7 +100,10 @@ func (c *Cluster) start(org string, opts Options) *Member {
 		Raft: node.RaftConfig{Heartbeat: opts.Heartbeat, DeadVoterAfter: opts.DeadVoterAfter,
 			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs, SnapshotInterval: opts.SnapshotInterval},
 		Round: node.RoundConfig{Timeout: opts.RoundTimeout},
-		Log:   node.LogConfig{Level: "debug"}}
+		Log:   node.LogConfig{Level: "debug"}, Loops: testLoops}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
 	if _, err := node.Init(home, cfg); err != nil {
 		t.Fatalf("nodetest: init %s: %v", org, err)
 	}
@@ -194,25 +208,49 @@ func (c *Cluster) WaitForLeader(members ...*Member) *Member {
 	if len(members) == 0 {
 		members = c.Nodes
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
+	var leader *Member
+	agreed := c.WaitFor(20*time.Second, func() bool {
 		leaders := map[string]bool{}
 		for _, m := range members {
 			if s, err := m.Client.Status(context.Background()); err == nil {
 				leaders[s.Raft.Leader] = true
 			}
 		}
-		if len(leaders) == 1 {
-			for _, m := range members {
-				if leaders[m.Node.PeerID()] {
-					return m
-				}
+		for _, m := range members {
+			if len(leaders) == 1 && leaders[m.Node.PeerID()] {
+				leader = m
 			}
 		}
-		time.Sleep(20 * time.Millisecond)
+		return leader != nil
+	})
+	if !agreed {
+		c.t.Fatalf("nodetest: no leader agreed among %d members within 20s", len(members))
 	}
-	c.t.Fatalf("nodetest: no leader agreed among %d members within 20s", len(members))
-	return nil
+	return leader
+}
+
+// WaitFor returns true once cond holds, checking it now and at each
+// change of any member's node (node.Node.Changed: a governance entry
+// applied, a new raft leader, a change of raft's servers on the leader, a
+// key built), or false when it still does not hold after d.
+func (c *Cluster) WaitFor(d time.Duration, cond func() bool) bool {
+	timeout := time.After(d)
+	for {
+		// The members' signals are taken before cond reads their state:
+		// a change in between wakes the wait.
+		cases := []reflect.SelectCase{{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(timeout)}}
+		for _, m := range c.Nodes {
+			if m.cancel != nil {
+				cases = append(cases, reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(m.Node.Changed())})
+			}
+		}
+		if cond() {
+			return true
+		}
+		if i, _, _ := reflect.Select(cases); i == 0 {
+			return cond()
+		}
+	}
 }
 
 // Partition cuts the cluster into the given groups: nodes of different
@@ -253,23 +291,20 @@ func (c *Cluster) RequireSameState(members ...*Member) {
 		members = c.Nodes
 	}
 	var last map[string]string
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		views := map[string]string{}
+	same := c.WaitFor(20*time.Second, func() bool {
+		last = map[string]string{}
 		for _, m := range members {
-			views[m.Org] = c.view(m)
+			last[m.Org] = c.view(m)
 		}
-		same := true
-		for _, v := range views {
-			if v != views[members[0].Org] {
-				same = false
+		for _, v := range last {
+			if v != last[members[0].Org] {
+				return false
 			}
 		}
-		if same {
-			return
-		}
-		last = views
-		time.Sleep(20 * time.Millisecond)
+		return true
+	})
+	if same {
+		return
 	}
 	c.t.Fatalf("nodetest: members disagree:\n%s", dumpViews(last))
 }
@@ -342,27 +377,24 @@ func (c *Cluster) WaitForKeys(members ...*Member) *client.Keys {
 	}
 	slices.Sort(want)
 	var last []*client.Keys
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	agreed := c.WaitFor(30*time.Second, func() bool {
 		last = last[:0]
-		ok := true
 		for _, m := range members {
 			s, err := m.Client.Status(context.Background())
 			if err != nil || s.Keys == nil {
-				ok = false
-				break
+				return false
 			}
 			k := s.Keys
 			last = append(last, k)
 			if k.Epoch == 0 || !slices.Equal(k.Members, want) || k.PublicKey == "" || !k.ThresholdKey || k.Pending != nil ||
 				k.PublicKey != last[0].PublicKey || k.Epoch != last[0].Epoch {
-				ok = false
+				return false
 			}
 		}
-		if ok {
-			return last[0]
-		}
-		time.Sleep(20 * time.Millisecond)
+		return true
+	})
+	if agreed {
+		return last[0]
 	}
 	b, _ := json.Marshal(last)
 	c.t.Fatalf("nodetest: no common key among %v within 30s: %s", want, b)

@@ -13,9 +13,16 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	p2pproto "github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/cxnet/cxnet/protocol"
 	"github.com/cxnet/cxnet/protocol/protocoltest"
+)
+
+// Protocol IDs of the tests' servers.
+const (
+	testID  p2pproto.ID = "/cxnet/test/1.0.0"
+	otherID p2pproto.ID = "/cxnet/test-other/1.0.0"
 )
 
 // logBuffer collects log output for assertions.
@@ -67,7 +74,7 @@ func TestCallServe(t *testing.T) {
 		}
 		return append([]byte("hello "), req...), nil
 	}
-	srv := ServeWithLimits(server.Raw(), protocol.JoinID, handler, server.Allowed, log, Limits{MaxMsgSize: 1 << 10})
+	srv := ServeWithLimits(server.Raw(), testID, handler, server.Allowed, log, Limits{MaxMsgSize: 1 << 10})
 	t.Cleanup(func() { _ = srv.Close() })
 
 	tests := []struct {
@@ -98,7 +105,7 @@ func TestCallServe(t *testing.T) {
 				defer cancel()
 			}
 			start := time.Now()
-			got, err := CallWithLimits(ctx, client.Raw(), server.ID(), protocol.JoinID, tc.req, tc.lim)
+			got, err := CallWithLimits(ctx, client.Raw(), server.ID(), testID, tc.req, tc.lim)
 			var re *RemoteError
 			switch {
 			case tc.remote != "":
@@ -129,13 +136,13 @@ func TestCallNotAllowed(t *testing.T) {
 	var logs logBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	called := false
-	srv := Serve(server.Raw(), protocol.GovID, func(context.Context, peer.ID, []byte) ([]byte, error) {
+	srv := Serve(server.Raw(), otherID, func(context.Context, peer.ID, []byte) ([]byte, error) {
 		called = true
 		return nil, nil
 	}, func(p peer.ID) bool { return p != client.ID() }, log)
 	t.Cleanup(func() { _ = srv.Close() })
 
-	_, err := Call(context.Background(), client.Raw(), server.ID(), protocol.GovID, []byte("entry"))
+	_, err := Call(context.Background(), client.Raw(), server.ID(), otherID, []byte("entry"))
 	var re *RemoteError
 	if !errors.As(err, &re) || !strings.Contains(re.Msg, "permission denied") {
 		t.Fatalf("Call from a non-allowed peer: %v, want a permission-denied RemoteError", err)
@@ -150,7 +157,7 @@ func TestCallNotAllowed(t *testing.T) {
 
 func TestBadFramesOnTheWire(t *testing.T) {
 	client, server := pair(t)
-	srv := Serve(server.Raw(), protocol.JoinID, func(_ context.Context, _ peer.ID, req []byte) ([]byte, error) {
+	srv := Serve(server.Raw(), testID, func(_ context.Context, _ peer.ID, req []byte) ([]byte, error) {
 		return req, nil
 	}, server.Allowed, nil)
 	t.Cleanup(func() { _ = srv.Close() })
@@ -168,7 +175,7 @@ func TestBadFramesOnTheWire(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			s, err := client.Raw().NewStream(ctx, server.ID(), protocol.JoinID)
+			s, err := client.Raw().NewStream(ctx, server.ID(), testID)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -195,7 +202,7 @@ func TestBadFramesOnTheWire(t *testing.T) {
 		})
 	}
 	// The server is still there.
-	if got, err := Call(context.Background(), client.Raw(), server.ID(), protocol.JoinID, []byte("ok")); err != nil || string(got) != "ok" {
+	if got, err := Call(context.Background(), client.Raw(), server.ID(), testID, []byte("ok")); err != nil || string(got) != "ok" {
 		t.Fatalf("Call after bad frames = %q, %v", got, err)
 	}
 }
@@ -203,7 +210,7 @@ func TestBadFramesOnTheWire(t *testing.T) {
 func TestServerClose(t *testing.T) {
 	client, server := pair(t)
 	started := make(chan struct{})
-	srv := Serve(server.Raw(), protocol.GovID, func(ctx context.Context, _ peer.ID, _ []byte) ([]byte, error) {
+	srv := Serve(server.Raw(), otherID, func(ctx context.Context, _ peer.ID, _ []byte) ([]byte, error) {
 		close(started)
 		<-ctx.Done() // Close must cancel this
 		return nil, ctx.Err()
@@ -211,7 +218,7 @@ func TestServerClose(t *testing.T) {
 
 	errc := make(chan error, 1)
 	go func() {
-		_, err := Call(context.Background(), client.Raw(), server.ID(), protocol.GovID, nil)
+		_, err := Call(context.Background(), client.Raw(), server.ID(), otherID, nil)
 		errc <- err
 	}()
 	select {
@@ -240,7 +247,7 @@ func TestServerClose(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := Call(ctx, client.Raw(), server.ID(), protocol.GovID, nil); err == nil {
+	if _, err := Call(ctx, client.Raw(), server.ID(), otherID, nil); err == nil {
 		t.Fatal("Call succeeded after Close unregistered the protocol")
 	}
 }

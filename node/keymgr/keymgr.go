@@ -1,8 +1,6 @@
-package node
-
-// The key manager: this node's part in the consortium's key epochs
-// (contracts/keys.go, privacy/keys.go). It reacts to the governance
-// state:
+// Package keymgr is a node's key manager: its part in the consortium's
+// key epochs (contracts/keys.go, privacy/keys.go). It reacts to the
+// governance state:
 //
 //   - on the raft leader, when the admitted members differ from those of
 //     every key epoch, it opens a new epoch;
@@ -17,6 +15,12 @@ package node
 // Every step is idempotent and resumes after a restart: secrets are
 // stored (synced) before anything derived from them leaves the node, so a
 // node never deals two different polynomials for one epoch.
+//
+// It gets what it needs from the node as narrow functions (Config): read
+// the state, sign and submit an entry, whether this node leads raft and
+// which peers are raft's servers, the host it deals over, the store of
+// its secrets. It imports no other part of the node; node wires it.
+package keymgr
 
 import (
 	"bytes"
@@ -26,11 +30,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
 
-	"github.com/hashicorp/raft"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -50,42 +54,122 @@ const (
 	secretDealt   = "deal/"   // + recipient org: the Shamir share dealt to it
 	secretSent    = "sent/"   // + recipient org: it acknowledged its share (empty value)
 	secretFrom    = "from/"   // + dealer org: the Shamir share it dealt this node
-	secretTKey    = "tkey"    // this node's threshold key
-	keysInterval  = 2 * time.Second
+	secretTKey    = SecretThresholdKey
 	dealTimeout   = 10 * time.Second
 )
 
-// keyManager runs this node's part of the key epochs.
-type keyManager struct {
-	c      *consortium
-	org    kpi.OrgID
-	params privacy.Params
-	log    *slog.Logger
-	wake   chan struct{}
+// SecretThresholdKey names this node's threshold key of an epoch among
+// its secrets (privacy.ThresholdKey.MarshalBinary): what a decryptor of
+// a round uses.
+const SecretThresholdKey = "tkey"
+
+// Secrets keeps a node's secrets by key epoch (store.DB). A missing one
+// is store.ErrNoSecret.
+type Secrets interface {
+	Secret(epoch uint64, name string) ([]byte, error)
+	PutSecret(epoch uint64, name string, value []byte) error
+	// DeleteEpochsBefore drops the secrets of the epochs before before.
+	DeleteEpochsBefore(before uint64) error
+}
+
+// Config is what the key manager needs from the node.
+type Config struct {
+	Org kpi.OrgID
+	// Params are the homomorphic parameters; default
+	// privacy.DefaultParams().
+	Params privacy.Params
+	// State reads the governance state (contracts.FSM.Read).
+	State func(func(*contracts.State))
+	// Sign signs a governance entry with this node's governance key;
+	// Submit puts it in the log, through the raft leader.
+	Sign   func(t contracts.EntryType, body any) ([]byte, error)
+	Submit func(ctx context.Context, entry []byte) (contracts.Event, error)
+	// Leads reports whether this node leads raft; InRaft whether peer
+	// (a peer id) is a server of raft's configuration.
+	Leads  func() bool
+	InRaft func(peer string) bool
+	// Host is the node's current libp2p host, which deals over
+	// /cxnet/keys.
+	Host    func() host.Host
+	Secrets Secrets
+	// ReaderKey opens results sealed to this organisation; nil draws one
+	// (a node without a home on disk: tests).
+	ReaderKey *privacy.ReaderKey
+	// Interval is how often Run retries what failed. Default 2s.
+	Interval time.Duration
+	// OnChange, when set, is called when the manager built a key (the
+	// collective public key, this node's threshold key): Info changed.
+	OnChange func()
+	// KeyShare, when set, replaces the public-key share this node
+	// commits to and publishes (adversarial tests only).
+	KeyShare func(e contracts.KeyEpoch, share []byte) []byte
+	Log      *slog.Logger
+}
+
+// Manager runs this node's part of the key epochs.
+type Manager struct {
+	cfg  Config
+	org  kpi.OrgID
+	log  *slog.Logger
+	wake chan struct{}
 
 	mu      sync.Mutex
 	pk      *privacy.PublicKey // the collective key of epoch pkEpoch
 	pkEpoch uint64
+	rk      *privacy.ReaderKey
 	warned  map[string]bool // problems already logged, by text
 }
 
-func newKeyManager(c *consortium) *keyManager {
-	return &keyManager{c: c, org: kpi.OrgID(c.cfg.Org), params: privacy.DefaultParams(),
-		log: c.log.With("component", "keys"), wake: make(chan struct{}, 1), warned: map[string]bool{}}
+// New returns a key manager; it does no I/O. Run runs it.
+func New(cfg Config) (*Manager, error) {
+	var errs []error
+	for name, missing := range map[string]bool{"State": cfg.State == nil, "Sign": cfg.Sign == nil, "Submit": cfg.Submit == nil,
+		"Leads": cfg.Leads == nil, "InRaft": cfg.InRaft == nil, "Host": cfg.Host == nil, "Secrets": cfg.Secrets == nil} {
+		if missing {
+			errs = append(errs, fmt.Errorf("keymgr: config: %s is required", name))
+		}
+	}
+	if cfg.Org == "" {
+		errs = append(errs, errors.New("keymgr: config: Org is required"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	if reflect.ValueOf(cfg.Params).IsZero() {
+		cfg.Params = privacy.DefaultParams()
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 2 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.OnChange == nil {
+		cfg.OnChange = func() {}
+	}
+	rk := cfg.ReaderKey
+	if rk == nil {
+		var err error
+		if rk, err = privacy.NewReaderKey(); err != nil {
+			return nil, err
+		}
+	}
+	return &Manager{cfg: cfg, org: cfg.Org, log: cfg.Log, rk: rk, wake: make(chan struct{}, 1), warned: map[string]bool{}}, nil
 }
 
-// poke makes the manager look at the state again soon.
-func (k *keyManager) poke() {
+// Poke makes the manager look at the state again soon: the node calls it
+// on every governance event and when raft's servers change.
+func (k *Manager) Poke() {
 	select {
 	case k.wake <- struct{}{}:
 	default:
 	}
 }
 
-// run steps the manager on every governance event and every few seconds
-// (to retry what failed), until ctx ends.
-func (k *keyManager) run(ctx context.Context) {
-	t := time.NewTicker(keysInterval)
+// Run steps the manager when poked and every Interval (to retry what
+// failed), until ctx ends.
+func (k *Manager) Run(ctx context.Context) {
+	t := time.NewTicker(k.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
@@ -99,7 +183,7 @@ func (k *keyManager) run(ctx context.Context) {
 }
 
 // step does whatever the state asks of this node now.
-func (k *keyManager) step(ctx context.Context) {
+func (k *Manager) step(ctx context.Context) {
 	var (
 		exists, needs, hasPending, hasKeys bool
 		pending, keys                      contracts.KeyEpoch
@@ -107,7 +191,7 @@ func (k *keyManager) step(ctx context.Context) {
 		admitted                           []kpi.OrgID
 		peers                              []string
 	)
-	k.c.fsm.Read(func(s *contracts.State) {
+	k.cfg.State(func(s *contracts.State) {
 		_, exists = s.Consortium()
 		needs, next = s.NeedsKeyEpoch(), s.NextKeyEpoch()
 		pending, hasPending = s.PendingKeys()
@@ -122,7 +206,7 @@ func (k *keyManager) step(ctx context.Context) {
 	if !exists || ctx.Err() != nil {
 		return
 	}
-	if r := k.c.getRaft(); needs && r != nil && r.State() == raft.Leader && k.allJoined(peers) {
+	if needs && k.cfg.Leads() && k.allJoined(peers) {
 		k.open(ctx, next, admitted)
 	}
 	if hasKeys {
@@ -141,10 +225,9 @@ func (k *keyManager) step(ctx context.Context) {
 // allJoined reports whether every admitted member's node has joined raft:
 // an epoch opened before a member's node runs would wait for it (and be
 // replaced by the next admission anyway).
-func (k *keyManager) allJoined(peers []string) bool {
-	voters, nonvoters := k.c.servers()
+func (k *Manager) allJoined(peers []string) bool {
 	for _, p := range peers {
-		if !voters[p] && !nonvoters[p] {
+		if !k.cfg.InRaft(p) {
 			return false
 		}
 	}
@@ -154,7 +237,7 @@ func (k *keyManager) allJoined(peers []string) bool {
 // warnOnce logs a problem the first time it happens (they recur on every
 // step until fixed): once per message and leading arguments, whatever the
 // error ("err" last).
-func (k *keyManager) warnOnce(msg string, args ...any) {
+func (k *Manager) warnOnce(msg string, args ...any) {
 	key := fmt.Sprint(append([]any{msg}, args[:len(args)-2]...)...)
 	k.mu.Lock()
 	seen := k.warned[key]
@@ -165,20 +248,15 @@ func (k *keyManager) warnOnce(msg string, args ...any) {
 	}
 }
 
-// sign signs a governance entry with this node's governance key.
-func (k *keyManager) sign(t contracts.EntryType, body any) ([]byte, error) {
-	return contracts.Sign(t, body, k.org, k.c.home.GovernanceKey, k.c.consortiumID())
-}
-
 // open opens key epoch next for the admitted members, with a fresh seed.
-func (k *keyManager) open(ctx context.Context, next uint64, members []kpi.OrgID) {
+func (k *Manager) open(ctx context.Context, next uint64, members []kpi.OrgID) {
 	slices.Sort(members)
 	seed := make([]byte, privacy.SeedSize)
 	_, _ = rand.Read(seed) // never fails (crypto/rand, Go 1.24+)
-	entry, err := k.sign(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: next, Members: members,
-		Threshold: contracts.DefaultThreshold(len(members)), Seed: hex.EncodeToString(seed), Params: k.params.Name()})
+	entry, err := k.cfg.Sign(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: next, Members: members,
+		Threshold: contracts.DefaultThreshold(len(members)), Seed: hex.EncodeToString(seed), Params: k.cfg.Params.Name()})
 	if err == nil {
-		_, err = k.c.submit(ctx, entry)
+		_, err = k.cfg.Submit(ctx, entry)
 	}
 	if err != nil && ctx.Err() == nil {
 		k.warnOnce("open key epoch", "epoch", next, "err", err)
@@ -189,22 +267,22 @@ func (k *keyManager) open(ctx context.Context, next uint64, members []kpi.OrgID)
 
 // secretKey loads this node's secret key share of epoch e, drawing and
 // storing one the first time.
-func (k *keyManager) secretKey(e uint64) (*privacy.SecretKey, error) {
-	b, err := k.c.db.Secret(e, secretSK)
+func (k *Manager) secretKey(e uint64) (*privacy.SecretKey, error) {
+	b, err := k.cfg.Secrets.Secret(e, secretSK)
 	if err == nil {
-		return privacy.UnmarshalSecretKey(k.params, b)
+		return privacy.UnmarshalSecretKey(k.cfg.Params, b)
 	}
 	if !errors.Is(err, store.ErrNoSecret) {
 		return nil, err
 	}
-	sk, err := privacy.NewSecretKey(k.params)
+	sk, err := privacy.NewSecretKey(k.cfg.Params)
 	if err != nil {
 		return nil, err
 	}
 	if b, err = sk.MarshalBinary(); err != nil {
 		return nil, err
 	}
-	if err := k.c.db.PutSecret(e, secretSK, b); err != nil {
+	if err := k.cfg.Secrets.PutSecret(e, secretSK, b); err != nil {
 		return nil, err
 	}
 	return sk, nil
@@ -214,7 +292,7 @@ func (k *keyManager) secretKey(e uint64) (*privacy.SecretKey, error) {
 // commits to its public-key share, then, once every member has committed,
 // reveals it (contracts/keys.go: commit before reveal). Each step is
 // skipped when the log has it already.
-func (k *keyManager) share(ctx context.Context, e contracts.KeyEpoch) {
+func (k *Manager) share(ctx context.Context, e contracts.KeyEpoch) {
 	if _, done := e.Shares[k.org]; done {
 		return
 	}
@@ -222,9 +300,9 @@ func (k *keyManager) share(ctx context.Context, e contracts.KeyEpoch) {
 	if committed && !e.Committed() {
 		return // waiting for the others' commitments
 	}
-	if e.Params != k.params.Name() {
+	if e.Params != k.cfg.Params.Name() {
 		k.warnOnce("key epoch uses other homomorphic parameters than this node; upgrade it to take part",
-			"epoch", e.Epoch, "params", e.Params, "err", "this node uses "+k.params.Name())
+			"epoch", e.Epoch, "params", e.Params, "err", "this node uses "+k.cfg.Params.Name())
 		return
 	}
 	seed, _ := hex.DecodeString(e.Seed) // checked by Apply
@@ -238,22 +316,22 @@ func (k *keyManager) share(ctx context.Context, e contracts.KeyEpoch) {
 		k.warnOnce("public-key share", "epoch", e.Epoch, "err", err)
 		return
 	}
-	if f := k.c.dev().keyShare; f != nil {
+	if f := k.cfg.KeyShare; f != nil {
 		pub = f(e, pub)
 	}
 	step, entry := "commit to", []byte(nil)
 	if !committed {
 		var rk *privacy.ReaderKey
-		if rk, err = k.readerKey(); err == nil {
-			entry, err = k.sign(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: e.Epoch,
+		if rk, err = k.ReaderKey(); err == nil {
+			entry, err = k.cfg.Sign(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: e.Epoch,
 				Digest: contracts.KeyShareDigest(e.Epoch, k.org, pub), ReaderKey: rk.Public()})
 		}
 	} else {
 		step = "publish"
-		entry, err = k.sign(contracts.EntryKeysShare, contracts.KeysShare{Epoch: e.Epoch, Share: pub})
+		entry, err = k.cfg.Sign(contracts.EntryKeysShare, contracts.KeysShare{Epoch: e.Epoch, Share: pub})
 	}
 	if err == nil {
-		_, err = k.c.submit(ctx, entry)
+		_, err = k.cfg.Submit(ctx, entry)
 	}
 	if err != nil && ctx.Err() == nil {
 		k.warnOnce(step+" public-key share", "epoch", e.Epoch, "err", err)
@@ -261,39 +339,27 @@ func (k *keyManager) share(ctx context.Context, e contracts.KeyEpoch) {
 	}
 	k.log.Info("public-key share: "+step, "epoch", e.Epoch)
 	if !committed {
-		k.poke() // the commitment may have been the last one
+		k.Poke() // the commitment may have been the last one
 	}
 }
 
-// readerKey is this node's key for results sealed to it: the home's, or,
-// for a node built without a home on disk (tests), one drawn once.
-func (k *keyManager) readerKey() (*privacy.ReaderKey, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.c.home.ReaderKey == nil {
-		rk, err := privacy.NewReaderKey()
-		if err != nil {
-			return nil, err
-		}
-		k.c.home.ReaderKey = rk
-	}
-	return k.c.home.ReaderKey, nil
-}
+// ReaderKey is this node's key for results sealed to it.
+func (k *Manager) ReaderKey() (*privacy.ReaderKey, error) { return k.rk, nil }
 
 // publicKeyShare loads this node's public-key share of epoch e, drawing
 // and storing one the first time: a share carries fresh noise, so the
 // one revealed must be the very one committed to.
-func (k *keyManager) publicKeyShare(e uint64, sk *privacy.SecretKey, seed []byte) ([]byte, error) {
-	if b, err := k.c.db.Secret(e, secretPKShare); err == nil {
+func (k *Manager) publicKeyShare(e uint64, sk *privacy.SecretKey, seed []byte) ([]byte, error) {
+	if b, err := k.cfg.Secrets.Secret(e, secretPKShare); err == nil {
 		return b, nil
 	} else if !errors.Is(err, store.ErrNoSecret) {
 		return nil, err
 	}
-	pub, err := privacy.PublicKeyShare(k.params, sk, seed)
+	pub, err := privacy.PublicKeyShare(k.cfg.Params, sk, seed)
 	if err != nil {
 		return nil, err
 	}
-	if err := k.c.db.PutSecret(e, secretPKShare, pub); err != nil {
+	if err := k.cfg.Secrets.PutSecret(e, secretPKShare, pub); err != nil {
 		return nil, err
 	}
 	return pub, nil
@@ -302,11 +368,11 @@ func (k *keyManager) publicKeyShare(e uint64, sk *privacy.SecretKey, seed []byte
 // deal deals this node's Shamir shares of epoch e to the other members
 // (once: the shares are stored before the first is sent) and combines the
 // shares dealt to this node once it has them all.
-func (k *keyManager) deal(ctx context.Context, e contracts.KeyEpoch) {
-	if e.Params != k.params.Name() {
+func (k *Manager) deal(ctx context.Context, e contracts.KeyEpoch) {
+	if e.Params != k.cfg.Params.Name() {
 		return
 	}
-	if _, err := k.c.db.Secret(e.Epoch, secretTKey); err == nil {
+	if _, err := k.cfg.Secrets.Secret(e.Epoch, secretTKey); err == nil {
 		return // combined: every member dealt to this node; this node dealt before it could combine
 	}
 	sk, err := k.secretKey(e.Epoch)
@@ -314,8 +380,8 @@ func (k *keyManager) deal(ctx context.Context, e contracts.KeyEpoch) {
 		k.warnOnce("key epoch secret key", "epoch", e.Epoch, "err", err)
 		return
 	}
-	if _, err := k.c.db.Secret(e.Epoch, secretDealt+string(e.Members[0])); errors.Is(err, store.ErrNoSecret) {
-		shares, err := privacy.Deal(k.params, sk, e.Threshold, len(e.Members))
+	if _, err := k.cfg.Secrets.Secret(e.Epoch, secretDealt+string(e.Members[0])); errors.Is(err, store.ErrNoSecret) {
+		shares, err := privacy.Deal(k.cfg.Params, sk, e.Threshold, len(e.Members))
 		if err != nil {
 			k.warnOnce("deal threshold shares", "epoch", e.Epoch, "err", err)
 			return
@@ -323,7 +389,7 @@ func (k *keyManager) deal(ctx context.Context, e contracts.KeyEpoch) {
 		// The first member's share is written last: its presence means
 		// every share is stored.
 		for i := len(e.Members) - 1; i >= 0; i-- {
-			if err := k.c.db.PutSecret(e.Epoch, secretDealt+string(e.Members[i]), shares[i]); err != nil {
+			if err := k.cfg.Secrets.PutSecret(e.Epoch, secretDealt+string(e.Members[i]), shares[i]); err != nil {
 				k.warnOnce("store dealt shares", "epoch", e.Epoch, "err", err)
 				return
 			}
@@ -331,10 +397,10 @@ func (k *keyManager) deal(ctx context.Context, e contracts.KeyEpoch) {
 	}
 	var wg sync.WaitGroup
 	for _, m := range e.Members {
-		if _, err := k.c.db.Secret(e.Epoch, secretSent+string(m)); err == nil {
+		if _, err := k.cfg.Secrets.Secret(e.Epoch, secretSent+string(m)); err == nil {
 			continue
 		}
-		share, err := k.c.db.Secret(e.Epoch, secretDealt+string(m))
+		share, err := k.cfg.Secrets.Secret(e.Epoch, secretDealt+string(m))
 		if err != nil {
 			k.warnOnce("read dealt share", "epoch", e.Epoch, "err", err)
 			return
@@ -352,7 +418,7 @@ func (k *keyManager) deal(ctx context.Context, e contracts.KeyEpoch) {
 				}
 				return
 			}
-			if err := k.c.db.PutSecret(e.Epoch, secretSent+string(m), nil); err != nil {
+			if err := k.cfg.Secrets.PutSecret(e.Epoch, secretSent+string(m), nil); err != nil {
 				k.warnOnce("store dealt mark", "epoch", e.Epoch, "err", err)
 			}
 		}()
@@ -361,18 +427,18 @@ func (k *keyManager) deal(ctx context.Context, e contracts.KeyEpoch) {
 	k.combine(e)
 }
 
-var _ keys.Backend = (*keyManager)(nil)
+var _ keys.Backend = (*Manager)(nil)
 
-// keysServer is this node's side of /cxnet/keys (package protocol/keys):
-// admitted members may send a deal of the size this node's parameters
-// give a dealt share, and the key manager checks and stores it.
-func (k *keyManager) keysServer() (*keys.Server, error) {
-	return keys.NewServer(k, keys.ServerConfig{Admitted: k.c.admittedPeer, MaxShareSize: privacy.DealtShareSize(k.params), Log: k.log})
+// Server is this node's side of /cxnet/keys (package protocol/keys):
+// peers admitted may send a deal of the size this node's parameters give
+// a dealt share, and the key manager checks and stores it.
+func (k *Manager) Server(admitted func(peer.ID) bool) (*keys.Server, error) {
+	return keys.NewServer(k, keys.ServerConfig{Admitted: admitted, MaxShareSize: privacy.DealtShareSize(k.cfg.Params), Log: k.log})
 }
 
-// serveKeys registers /cxnet/keys on h.
-func (k *keyManager) serveKeys(h host.Host) *rpc.Server {
-	srv, err := k.keysServer()
+// Serve registers /cxnet/keys on h for the peers admitted admits.
+func (k *Manager) Serve(h host.Host, admitted func(peer.ID) bool) *rpc.Server {
+	srv, err := k.Server(admitted)
 	if err != nil {
 		// A wiring bug (TestKeysServerFitsDealtShare builds this
 		// server): refuse every peer rather than serve unchecked.
@@ -383,9 +449,9 @@ func (k *keyManager) serveKeys(h host.Host) *rpc.Server {
 }
 
 // send deals one share to member m.
-func (k *keyManager) send(ctx context.Context, epoch uint64, m kpi.OrgID, share []byte) error {
+func (k *Manager) send(ctx context.Context, epoch uint64, m kpi.OrgID, share []byte) error {
 	var pid peer.ID
-	k.c.fsm.Read(func(s *contracts.State) {
+	k.cfg.State(func(s *contracts.State) {
 		if mm, ok := s.Member(m); ok {
 			pid, _ = peer.Decode(mm.Member.PeerID)
 		}
@@ -393,7 +459,7 @@ func (k *keyManager) send(ctx context.Context, epoch uint64, m kpi.OrgID, share 
 	if pid == "" {
 		return fmt.Errorf("member %s has no peer id", m)
 	}
-	cl, err := keys.NewClient(k.c.host.Raw(), keys.ClientConfig{MaxShareSize: privacy.DealtShareSize(k.params)})
+	cl, err := keys.NewClient(k.cfg.Host(), keys.ClientConfig{MaxShareSize: privacy.DealtShareSize(k.cfg.Params)})
 	if err != nil {
 		return err
 	}
@@ -406,10 +472,10 @@ func (k *keyManager) send(ctx context.Context, epoch uint64, m kpi.OrgID, share 
 // share. The dealer must be an admitted member and a member of the
 // epoch, this node too, and the share must have the shape of one; a
 // dealer cannot change a share it dealt.
-func (k *keyManager) AcceptDeal(_ context.Context, from peer.ID, d keys.Deal) error {
+func (k *Manager) AcceptDeal(_ context.Context, from peer.ID, d keys.Deal) error {
 	var dealer kpi.OrgID
 	var epoch *contracts.KeyEpoch
-	k.c.fsm.Read(func(s *contracts.State) {
+	k.cfg.State(func(s *contracts.State) {
 		for _, m := range s.Members() {
 			if m.State == contracts.MemberAdmitted && m.Member.PeerID == from.String() {
 				dealer = m.Member.Org
@@ -433,19 +499,19 @@ func (k *keyManager) AcceptDeal(_ context.Context, from peer.ID, d keys.Deal) er
 	if _, ok := epoch.Point(k.org); !ok {
 		return fmt.Errorf("%s is not a member of key epoch %d", k.org, d.Epoch)
 	}
-	if err := privacy.CheckDealt(k.params, d.Share); err != nil {
+	if err := privacy.CheckDealt(k.cfg.Params, d.Share); err != nil {
 		return fmt.Errorf("share from %s: %w", dealer, err)
 	}
 	if err := k.received(d.Epoch, dealer, d.Share); err != nil {
 		return err
 	}
-	k.poke()
+	k.Poke()
 	return nil
 }
 
 // received stores the share dealer dealt this node for epoch.
-func (k *keyManager) received(epoch uint64, dealer kpi.OrgID, share []byte) error {
-	old, err := k.c.db.Secret(epoch, secretFrom+string(dealer))
+func (k *Manager) received(epoch uint64, dealer kpi.OrgID, share []byte) error {
+	old, err := k.cfg.Secrets.Secret(epoch, secretFrom+string(dealer))
 	switch {
 	case err == nil && bytes.Equal(old, share):
 		return nil
@@ -455,42 +521,43 @@ func (k *keyManager) received(epoch uint64, dealer kpi.OrgID, share []byte) erro
 	case !errors.Is(err, store.ErrNoSecret):
 		return err
 	}
-	return k.c.db.PutSecret(epoch, secretFrom+string(dealer), share)
+	return k.cfg.Secrets.PutSecret(epoch, secretFrom+string(dealer), share)
 }
 
 // combine builds this node's threshold key once every member has dealt it
 // a share.
-func (k *keyManager) combine(e contracts.KeyEpoch) {
+func (k *Manager) combine(e contracts.KeyEpoch) {
 	var dealt [][]byte
 	for _, m := range e.Members {
-		b, err := k.c.db.Secret(e.Epoch, secretFrom+string(m))
+		b, err := k.cfg.Secrets.Secret(e.Epoch, secretFrom+string(m))
 		if err != nil {
 			return // not yet
 		}
 		dealt = append(dealt, b)
 	}
-	tk, err := privacy.CombineDealt(k.params, dealt)
+	tk, err := privacy.CombineDealt(k.cfg.Params, dealt)
 	var b []byte
 	if err == nil {
 		b, err = tk.MarshalBinary()
 	}
 	if err == nil {
-		err = k.c.db.PutSecret(e.Epoch, secretTKey, b)
+		err = k.cfg.Secrets.PutSecret(e.Epoch, secretTKey, b)
 	}
 	if err != nil {
 		k.warnOnce("combine threshold key", "epoch", e.Epoch, "err", err)
 		return
 	}
 	k.log.Info("threshold key ready", "epoch", e.Epoch, "threshold", e.Threshold, "members", len(e.Members))
+	k.cfg.OnChange()
 }
 
 // usePublicKey builds the collective public key of the keyed epoch e, and
 // drops the secrets of the epochs before it.
-func (k *keyManager) usePublicKey(e contracts.KeyEpoch) {
+func (k *Manager) usePublicKey(e contracts.KeyEpoch) {
 	k.mu.Lock()
 	have := k.pkEpoch == e.Epoch
 	k.mu.Unlock()
-	if have || e.Params != k.params.Name() {
+	if have || e.Params != k.cfg.Params.Name() {
 		return
 	}
 	// Check the key before its first use: every share is the one its
@@ -503,7 +570,7 @@ func (k *keyManager) usePublicKey(e contracts.KeyEpoch) {
 		}
 	}
 	seed, _ := hex.DecodeString(e.Seed)
-	pk, err := privacy.CollectivePublicKey(k.params, seed, e.OrderedShares())
+	pk, err := privacy.CollectivePublicKey(k.cfg.Params, seed, e.OrderedShares())
 	if err != nil {
 		k.warnOnce("collective public key", "epoch", e.Epoch, "err", err)
 		return
@@ -511,18 +578,19 @@ func (k *keyManager) usePublicKey(e contracts.KeyEpoch) {
 	k.mu.Lock()
 	k.pk, k.pkEpoch = pk, e.Epoch
 	k.mu.Unlock()
-	if err := k.c.db.DeleteEpochsBefore(e.Epoch); err != nil {
+	if err := k.cfg.Secrets.DeleteEpochsBefore(e.Epoch); err != nil {
 		k.warnOnce("drop old key epochs", "err", err)
 	}
 	k.log.Info("collective public key ready", "epoch", e.Epoch, "digest", pk.Digest(), "members", len(e.Members))
+	k.cfg.OnChange()
 }
 
-// info reports the consortium's key as this node knows it, nil when no
+// Info reports the consortium's key as this node knows it, nil when no
 // epoch exists.
-func (k *keyManager) info() *client.Keys {
+func (k *Manager) Info() *client.Keys {
 	var keys, pending contracts.KeyEpoch
 	var hasKeys, hasPending bool
-	k.c.fsm.Read(func(s *contracts.State) {
+	k.cfg.State(func(s *contracts.State) {
 		keys, hasKeys = s.Keys()
 		pending, hasPending = s.PendingKeys()
 	})
@@ -537,7 +605,7 @@ func (k *keyManager) info() *client.Keys {
 			out.PublicKey = k.pk.Digest()
 		}
 		k.mu.Unlock()
-		_, err := k.c.db.Secret(keys.Epoch, secretTKey)
+		_, err := k.cfg.Secrets.Secret(keys.Epoch, secretTKey)
 		out.ThresholdKey = err == nil
 	}
 	if hasPending {
@@ -546,8 +614,8 @@ func (k *keyManager) info() *client.Keys {
 	return out
 }
 
-// publicKey returns the collective key of epoch e, building it if needed.
-func (k *keyManager) publicKey(e contracts.KeyEpoch) (*privacy.PublicKey, error) {
+// PublicKey returns the collective key of epoch e, building it if needed.
+func (k *Manager) PublicKey(e contracts.KeyEpoch) (*privacy.PublicKey, error) {
 	k.usePublicKey(e)
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -555,4 +623,12 @@ func (k *keyManager) publicKey(e contracts.KeyEpoch) (*privacy.PublicKey, error)
 		return nil, fmt.Errorf("the collective public key of epoch %d is not built (a share may not match its commitment: see the node's log)", e.Epoch)
 	}
 	return k.pk, nil
+}
+
+func orgStrings(orgs []kpi.OrgID) []string {
+	out := make([]string, len(orgs))
+	for i, o := range orgs {
+		out[i] = string(o)
+	}
+	return out
 }

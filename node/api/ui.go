@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"bytes"
@@ -23,10 +23,10 @@ var _ ui.Source = (*uiSource)(nil)
 // uiRoutes serves the dashboard under /ui/ on the API's mux (behind the
 // same Host check as every route), and POST /v1/ui/login, with the
 // token, for its one-time login links (`cxnet ui`).
-func (n *Node) uiRoutes(mux *http.ServeMux, handle func(pattern, route string, h http.HandlerFunc)) {
-	dash, err := ui.New(ui.Config{Source: &uiSource{n: n, api: mux}, Addr: n.apiAddr, Log: n.log.With("component", "ui")})
+func (a *API) uiRoutes(mux *http.ServeMux, handle func(pattern, route string, h http.HandlerFunc)) {
+	dash, err := ui.New(ui.Config{Source: &uiSource{a: a, api: mux}, Addr: a.cfg.Addr, Log: a.log.With("component", "ui")})
 	if err != nil {
-		n.log.Error("dashboard not served", "err", err)
+		a.log.Error("dashboard not served", "err", err)
 		unavailable := func(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "the dashboard is not served: "+err.Error())
 		}
@@ -46,7 +46,7 @@ func (n *Node) uiRoutes(mux *http.ServeMux, handle func(pattern, route string, h
 		case err != nil:
 			writeError(w, http.StatusServiceUnavailable, "unavailable", err.Error())
 		default:
-			n.log.Info("dashboard login link made", "landing", req.Path, "expires", expires.UTC())
+			a.log.Info("dashboard login link made", "landing", req.Path, "expires", expires.UTC())
 			writeJSON(w, http.StatusOK, client.UILogin{URL: link, Expires: expires.UTC()})
 		}
 	})
@@ -58,16 +58,16 @@ func (n *Node) uiRoutes(mux *http.ServeMux, handle func(pattern, route string, h
 // the CLI prints (`cxnet results --json` and the rest). The API's metrics
 // count these calls under their routes.
 type uiSource struct {
-	n   *Node
+	a   *API
 	api http.Handler
 }
 
 func (s *uiSource) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.n.apiAddr+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.a.cfg.Addr+path, nil)
 	if err != nil {
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+s.n.home.Token)
+	req.Header.Set("Authorization", "Bearer "+s.a.cfg.Token)
 	rec := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
 	s.api.ServeHTTP(rec, req)
 	if rec.code >= 300 {
@@ -152,7 +152,7 @@ func (s *uiSource) AuditVerify(ctx context.Context) (*client.AuditVerification, 
 // rules check the budget with.
 func (s *uiSource) EpsilonSpent(ctx context.Context, id string) (string, error) {
 	out := "0"
-	s.n.cons.fsm.Read(func(st *contracts.State) {
+	s.a.cfg.State(func(st *contracts.State) {
 		out = st.EpsilonSpent(kpi.ContractID(id)).FloatString(6)
 	})
 	if strings.Contains(out, ".") {
@@ -167,7 +167,7 @@ func (s *uiSource) EpsilonSpent(ctx context.Context, id string) (string, error) 
 // without a trip to the leader, so open pages can ask every few seconds.
 func (s *uiSource) Changes(ctx context.Context) (string, error) {
 	h := sha256.New()
-	s.n.cons.fsm.Read(func(st *contracts.State) {
+	s.a.cfg.State(func(st *contracts.State) {
 		for _, m := range st.Members() {
 			fmt.Fprintf(h, "member %s %s\n", m.Member.Org, m.State)
 		}

@@ -1,4 +1,9 @@
-package node
+// Package home is a node's home directory on disk and the secrets in it:
+// the libp2p identity key, the governance key, the store's encryption
+// and pseudonym keys, the API token, the reader key and the consortium's
+// private-network key, each 0600 in a 0700 directory and checked for it
+// when loaded. The config file beside them is package node's.
+package home
 
 import (
 	"crypto/ed25519"
@@ -28,7 +33,8 @@ const (
 	subjectKeyFile    = "keys/subject.key"    // HMAC key subjects are pseudonymised with (hex)
 	pskFile           = "keys/consortium.psk" // optional private-network key of the consortium (hex)
 	readerKeyFile     = "keys/reader.key"     // HPKE key results for this organisation are sealed to (hex)
-	dataDir           = "data"
+	// DataDir holds the node's store.
+	DataDir = "data"
 )
 
 // Home is a node's home directory with its keys loaded.
@@ -45,17 +51,11 @@ type Home struct {
 	Token     string
 }
 
-// Init creates a node's home: config file, node identity key, governance
-// key, store encryption key, pseudonym key and API token. It refuses to
-// touch an existing home.
-func Init(dir string, cfg Config) (*Home, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
+// Create makes dir a node's home: it draws the node identity key, the
+// governance key, the store encryption key, the pseudonym key and the
+// API token, and loads them. dir must be new or empty.
+func Create(dir string) (*Home, error) {
 	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
-		if _, err := os.Stat(filepath.Join(dir, ConfigFile)); err == nil {
-			return nil, fmt.Errorf("%s is already a cxnet home; refusing to overwrite its keys (pick another --home, or remove it if you really mean to start over)", dir)
-		}
 		return nil, fmt.Errorf("%s exists and is not empty; give cxnet init a new or empty directory", dir)
 	}
 	if err := os.MkdirAll(filepath.Join(dir, keysDir), 0o700); err != nil {
@@ -87,15 +87,12 @@ func Init(dir string, cfg Config) (*Home, error) {
 			return nil, err
 		}
 	}
-	if err := cfg.write(filepath.Join(dir, ConfigFile)); err != nil {
-		return nil, err
-	}
-	return LoadHome(dir)
+	return Load(dir)
 }
 
-// LoadHome reads a home's keys, checking that secrets are not readable by
+// Load reads a home's keys, checking that secrets are not readable by
 // others.
-func LoadHome(dir string) (*Home, error) {
+func Load(dir string) (*Home, error) {
 	h := &Home{Dir: dir}
 	read := func(name string) ([]byte, error) {
 		path := filepath.Join(dir, name)
@@ -115,7 +112,7 @@ func LoadHome(dir string) (*Home, error) {
 	if err != nil {
 		return nil, err
 	}
-	nodePriv, err := parsePEMKey(b)
+	nodePriv, err := ParseKey(b)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", nodeKeyFile, err)
 	}
@@ -128,7 +125,7 @@ func LoadHome(dir string) (*Home, error) {
 	if b, err = read(governanceKeyFile); err != nil {
 		return nil, err
 	}
-	if h.GovernanceKey, err = parsePEMKey(b); err != nil {
+	if h.GovernanceKey, err = ParseKey(b); err != nil {
 		return nil, fmt.Errorf("%s: %w", governanceKeyFile, err)
 	}
 	if h.StoreKey, err = readHexSecret(read, storeKeyFile); err != nil {
@@ -187,7 +184,9 @@ func pemKey(k ed25519.PrivateKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 }
 
-func parsePEMKey(b []byte) (ed25519.PrivateKey, error) {
+// ParseKey parses an Ed25519 private key in PKCS#8 PEM, as the home
+// keeps its keys.
+func ParseKey(b []byte) (ed25519.PrivateKey, error) {
 	blk, _ := pem.Decode(b)
 	if blk == nil || blk.Type != "PRIVATE KEY" {
 		return nil, errors.New("not a PEM PRIVATE KEY")

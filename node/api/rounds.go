@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"encoding/json"
@@ -12,45 +12,45 @@ import (
 	"github.com/cxnet/cxnet/node/client"
 )
 
-func (n *Node) handleRunRound(w http.ResponseWriter, r *http.Request) {
+func (a *API) handleRunRound(w http.ResponseWriter, r *http.Request) {
 	var req client.RoundRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if !n.synced(w, r, "round run") {
+	if !a.synced(w, r, "round run") {
 		return
 	}
-	round, tr, err := n.cons.runRound(r.Context(), kpi.ContractID(req.Contract))
+	round, steps, err := a.b.RunRound(r.Context(), kpi.ContractID(req.Contract))
 	if err != nil {
-		n.writeErr(w, "round run", err)
+		a.writeErr(w, "round run", err)
 		return
 	}
 	trace := []client.TraceStep{} // non-nil: this node ran the round
-	if req.Trace {
-		trace = tr.client()
+	if req.Trace && steps != nil {
+		trace = steps
 	}
-	n.writeResults(w, r, req.Contract, round, trace)
+	a.writeResults(w, r, req.Contract, round, trace)
 }
 
-func (n *Node) handleResults(w http.ResponseWriter, r *http.Request) {
-	if !n.synced(w, r, "results") {
+func (a *API) handleResults(w http.ResponseWriter, r *http.Request) {
+	if !a.synced(w, r, "results") {
 		return
 	}
-	n.writeResults(w, r, r.PathValue("id"), r.URL.Query().Get("round"), nil)
+	a.writeResults(w, r, r.PathValue("id"), r.URL.Query().Get("round"), nil)
 }
 
 // writeResults answers with a contract's released result — round "" is
 // the latest — and this node's own value beside each cell, when this
 // organisation may read it. The node that ran the round (ran, with the
 // round's trace) but may not read it gets the round without its cells.
-func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID string, ran []client.TraceStep) {
-	rec, ok := n.contract(w, id)
+func (a *API) writeResults(w http.ResponseWriter, r *http.Request, id, roundID string, ran []client.TraceStep) {
+	rec, ok := a.contract(w, id)
 	if !ok {
 		return
 	}
 	var round contracts.Round
 	found := false
-	n.cons.fsm.Read(func(s *contracts.State) {
+	a.cfg.State(func(s *contracts.State) {
 		if roundID != "" {
 			round, found = s.Round(kpi.RoundID(roundID))
 			found = found && round.Contract == rec.ID && round.State == contracts.RoundReleased
@@ -78,17 +78,17 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 	}
 	c, err := version.Contract()
 	if err != nil {
-		n.writeErr(w, "results", err)
+		a.writeErr(w, "results", err)
 		return
 	}
-	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(n.cfg.Org)) && ran != nil {
+	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(a.cfg.Org)) && ran != nil {
 		writeJSON(w, http.StatusOK, client.Results{Contract: id, Version: round.Version, Round: round.ID, ReleasedAt: round.Release.Released,
 			Participants: orgStrings(round.Release.Inputs), Decryptors: orgStrings(round.Release.Decryptors),
 			Aggregate: string(c.Aggregate), SealedTo: orgStrings(c.Readers), Privacy: client.Privacy{MinCohort: c.Privacy.MinCohort}, Trace: ran})
 		return
 	}
-	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(n.cfg.Org)) {
-		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("%s may not read results of %s: its readers are %v", n.cfg.Org, id, c.Readers))
+	if len(c.Readers) > 0 && !slices.Contains(c.Readers, kpi.OrgID(a.cfg.Org)) {
+		writeError(w, http.StatusForbidden, "forbidden", fmt.Sprintf("%s may not read results of %s: its readers are %v", a.cfg.Org, id, c.Readers))
 		return
 	}
 	out := client.Results{Contract: id, Version: round.Version, Round: round.ID, ReleasedAt: round.Release.Released,
@@ -99,8 +99,8 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 			out.Privacy.Epsilon = eps.Float()
 		}
 	}
-	if err := n.releasedCells(round, &out.Cells); err != nil {
-		n.writeErr(w, "results", fmt.Errorf("round %s: released cells: %w", round.ID, err))
+	if err := a.releasedCells(round, &out.Cells); err != nil {
+		a.writeErr(w, "results", fmt.Errorf("round %s: released cells: %w", round.ID, err))
 		return
 	}
 	if len(ran) > 0 {
@@ -112,9 +112,9 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 			out.Privacy.Suppressed++
 		}
 	}
-	local, err := n.preview(r.Context(), c)
+	local, err := a.preview(r.Context(), c)
 	if err != nil {
-		n.writeErr(w, "results", err)
+		a.writeErr(w, "results", err)
 		return
 	}
 	for i := range out.Cells {
@@ -129,17 +129,17 @@ func (n *Node) writeResults(w http.ResponseWriter, r *http.Request, id, roundID 
 // releasedCells decodes a round's released cells into cells: from the log,
 // or, for a contract with readers, opened with this reader's key (no node
 // but the readers' can).
-func (n *Node) releasedCells(round contracts.Round, cells any) error {
+func (a *API) releasedCells(round contracts.Round, cells any) error {
 	if round.Release.Sealed == nil {
 		return json.Unmarshal(round.Release.Cells, cells)
 	}
-	rk, err := n.cons.keys.readerKey()
+	rk, err := a.b.ReaderKey()
 	if err != nil {
 		return err
 	}
 	var released []kpi.Cell
-	n.cons.fsm.Read(func(s *contracts.State) {
-		released, err = s.ReaderRelease(round.ID, kpi.OrgID(n.cfg.Org), rk.Open)
+	a.cfg.State(func(s *contracts.State) {
+		released, err = s.ReaderRelease(round.ID, kpi.OrgID(a.cfg.Org), rk.Open)
 	})
 	if err != nil {
 		return err
@@ -148,16 +148,16 @@ func (n *Node) releasedCells(round contracts.Round, cells any) error {
 	return json.Unmarshal(b, cells)
 }
 
-func (n *Node) handleRounds(w http.ResponseWriter, r *http.Request) {
-	if !n.synced(w, r, "round list") {
+func (a *API) handleRounds(w http.ResponseWriter, r *http.Request) {
+	if !a.synced(w, r, "round list") {
 		return
 	}
-	rec, ok := n.contract(w, r.PathValue("id"))
+	rec, ok := a.contract(w, r.PathValue("id"))
 	if !ok {
 		return
 	}
 	out := client.Rounds{Rounds: []client.Round{}}
-	n.cons.fsm.Read(func(s *contracts.State) {
+	a.cfg.State(func(s *contracts.State) {
 		for _, rd := range s.Rounds(rec.ID) {
 			out.Rounds = append(out.Rounds, roundInfo(rd))
 		}

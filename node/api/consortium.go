@@ -1,4 +1,4 @@
-package node
+package api
 
 import (
 	"encoding/json"
@@ -14,20 +14,20 @@ import (
 	"github.com/cxnet/cxnet/protocol"
 )
 
-func (n *Node) consortiumRoutes(handle func(pattern, route string, h http.HandlerFunc)) {
-	handle("GET /v1/identity", "identity", n.handleIdentity)
-	handle("POST /v1/consortium/create", "consortium_create", n.handleCreate)
-	handle("POST /v1/consortium/admit", "consortium_admit", n.handleAdmit)
-	handle("POST /v1/consortium/approve", "consortium_approve", n.handleApproveMember)
-	handle("POST /v1/consortium/join", "consortium_join", n.handleJoin)
-	handle("GET /v1/members", "members", n.handleMembers)
-	handle("POST /v1/contracts/propose", "contract_propose", n.handlePropose)
-	handle("POST /v1/contracts/{action}", "contract_action", n.handleContractAction)
-	handle("GET /v1/contracts", "contract_list", n.handleContracts)
-	handle("GET /v1/contracts/{id}", "contract_show", n.handleContract)
-	handle("GET /v1/contracts/{id}/rounds", "round_list", n.handleRounds)
-	handle("POST /v1/rounds", "round_run", n.handleRunRound)
-	handle("GET /v1/results/{id}", "results", n.handleResults)
+func (a *API) consortiumRoutes(handle func(pattern, route string, h http.HandlerFunc)) {
+	handle("GET /v1/identity", "identity", a.handleIdentity)
+	handle("POST /v1/consortium/create", "consortium_create", a.handleCreate)
+	handle("POST /v1/consortium/admit", "consortium_admit", a.handleAdmit)
+	handle("POST /v1/consortium/approve", "consortium_approve", a.handleApproveMember)
+	handle("POST /v1/consortium/join", "consortium_join", a.handleJoin)
+	handle("GET /v1/members", "members", a.handleMembers)
+	handle("POST /v1/contracts/propose", "contract_propose", a.handlePropose)
+	handle("POST /v1/contracts/{action}", "contract_action", a.handleContractAction)
+	handle("GET /v1/contracts", "contract_list", a.handleContracts)
+	handle("GET /v1/contracts/{id}", "contract_show", a.handleContract)
+	handle("GET /v1/contracts/{id}/rounds", "round_list", a.handleRounds)
+	handle("POST /v1/rounds", "round_run", a.handleRunRound)
+	handle("GET /v1/results/{id}", "results", a.handleResults)
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
@@ -38,14 +38,14 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	return true
 }
 
-func (n *Node) handleIdentity(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, n.cons.identity(n.cfg))
+func (a *API) handleIdentity(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, a.b.Identity())
 }
 
-func (n *Node) consortiumInfo() (client.Consortium, bool) {
+func (a *API) consortiumInfo() (client.Consortium, bool) {
 	var out client.Consortium
 	var ok bool
-	n.cons.fsm.Read(func(s *contracts.State) {
+	a.cfg.State(func(s *contracts.State) {
 		var c contracts.Consortium
 		if c, ok = s.Consortium(); ok {
 			out = client.Consortium{ID: c.ID, Name: c.Name, MinCohort: c.MinCohort, Founder: string(c.Founder), Created: c.Created}
@@ -54,7 +54,7 @@ func (n *Node) consortiumInfo() (client.Consortium, bool) {
 	return out, ok
 }
 
-func (n *Node) handleCreate(w http.ResponseWriter, r *http.Request) {
+func (a *API) handleCreate(w http.ResponseWriter, r *http.Request) {
 	var req client.CreateRequest
 	if !decodeBody(w, r, &req) {
 		return
@@ -67,24 +67,24 @@ func (n *Node) handleCreate(w http.ResponseWriter, r *http.Request) {
 	if req.PSK {
 		psk, err := protocol.GeneratePSK()
 		if err == nil {
-			err = n.cons.usePSK(psk)
+			err = a.b.UsePSK(psk)
 		}
 		if err != nil {
-			n.writeErr(w, "consortium create", err)
+			a.writeErr(w, "consortium create", err)
 			return
 		}
 		pskHex = protocol.EncodePSK(psk)
 	}
-	if _, err := n.cons.create(r.Context(), n.cfg, req.Name, req.MinCohort); err != nil {
-		n.writeErr(w, "consortium create", err)
+	if err := a.b.Create(r.Context(), req.Name, req.MinCohort); err != nil {
+		a.writeErr(w, "consortium create", err)
 		return
 	}
-	info, _ := n.consortiumInfo()
+	info, _ := a.consortiumInfo()
 	info.PSK = pskHex
 	writeJSON(w, http.StatusOK, info)
 }
 
-func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
+func (a *API) handleJoin(w http.ResponseWriter, r *http.Request) {
 	var req client.JoinRequest
 	if !decodeBody(w, r, &req) {
 		return
@@ -95,33 +95,33 @@ func (n *Node) handleJoin(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusUnprocessableEntity, "input", "--psk: "+err.Error())
 			return
 		}
-		if err := n.cons.usePSK(psk); err != nil {
-			n.writeErr(w, "consortium join", err)
+		if err := a.b.UsePSK(psk); err != nil {
+			a.writeErr(w, "consortium join", err)
 			return
 		}
 	}
-	if _, err := n.cons.join(r.Context(), n.cfg, req.Via); err != nil {
-		n.writeErr(w, "consortium join", err)
+	if err := a.b.Join(r.Context(), req.Via); err != nil {
+		a.writeErr(w, "consortium join", err)
 		return
 	}
-	info, _ := n.consortiumInfo()
+	info, _ := a.consortiumInfo()
 	writeJSON(w, http.StatusOK, info)
 }
 
 // governance signs a body with this node's governance key and submits it.
-func (n *Node) governance(w http.ResponseWriter, r *http.Request, op string, t contracts.EntryType, body any) (contracts.Event, bool) {
-	entry, err := contracts.Sign(t, body, kpi.OrgID(n.cfg.Org), n.home.GovernanceKey, n.cons.consortiumID())
+func (a *API) governance(w http.ResponseWriter, r *http.Request, op string, t contracts.EntryType, body any) (contracts.Event, bool) {
+	entry, err := a.b.Sign(t, body)
 	if err != nil {
-		n.writeErr(w, op, err)
+		a.writeErr(w, op, err)
 		return contracts.Event{}, false
 	}
-	return n.submit(w, r, op, entry)
+	return a.submit(w, r, op, entry)
 }
 
-func (n *Node) submit(w http.ResponseWriter, r *http.Request, op string, entry []byte) (contracts.Event, bool) {
-	ev, err := n.cons.submit(r.Context(), entry)
+func (a *API) submit(w http.ResponseWriter, r *http.Request, op string, entry []byte) (contracts.Event, bool) {
+	ev, err := a.b.Submit(r.Context(), entry)
 	if err != nil {
-		n.writeErr(w, op, err)
+		a.writeErr(w, op, err)
 		return ev, false
 	}
 	return ev, true
@@ -131,7 +131,7 @@ func result(ev contracts.Event) client.GovernanceResult {
 	return client.GovernanceResult{Event: ev.Type, Object: ev.Object, Index: ev.Index, Outcome: string(ev.Outcome), Detail: ev.Detail}
 }
 
-func (n *Node) handleAdmit(w http.ResponseWriter, r *http.Request) {
+func (a *API) handleAdmit(w http.ResponseWriter, r *http.Request) {
 	var m kpi.Member
 	if !decodeBody(w, r, &m) {
 		return
@@ -140,24 +140,24 @@ func (n *Node) handleAdmit(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusUnprocessableEntity, "input", "descriptor: "+err.Error())
 		return
 	}
-	if ev, ok := n.governance(w, r, "consortium admit", contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: m}); ok {
+	if ev, ok := a.governance(w, r, "consortium admit", contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: m}); ok {
 		writeJSON(w, http.StatusOK, result(ev))
 	}
 }
 
-func (n *Node) handleApproveMember(w http.ResponseWriter, r *http.Request) {
+func (a *API) handleApproveMember(w http.ResponseWriter, r *http.Request) {
 	var req struct {
 		Org string `json:"org"`
 	}
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if !n.synced(w, r, "consortium approve") {
+	if !a.synced(w, r, "consortium approve") {
 		return
 	}
 	var hash string
 	var found bool
-	n.cons.fsm.Read(func(s *contracts.State) {
+	a.cfg.State(func(s *contracts.State) {
 		var m contracts.Membership
 		if m, found = s.Member(kpi.OrgID(req.Org)); found {
 			hash = m.DescriptorHash
@@ -167,16 +167,16 @@ func (n *Node) handleApproveMember(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no member or pending admission %q: see `cxnet members`", req.Org))
 		return
 	}
-	if ev, ok := n.governance(w, r, "consortium approve", contracts.EntryAdmitApprove, contracts.AdmitApprove{Org: kpi.OrgID(req.Org), DescriptorHash: hash}); ok {
+	if ev, ok := a.governance(w, r, "consortium approve", contracts.EntryAdmitApprove, contracts.AdmitApprove{Org: kpi.OrgID(req.Org), DescriptorHash: hash}); ok {
 		writeJSON(w, http.StatusOK, result(ev))
 	}
 }
 
-func (n *Node) handleMembers(w http.ResponseWriter, r *http.Request) {
-	n.cons.freshen(r.Context())
-	voters, nonvoters := n.cons.servers()
+func (a *API) handleMembers(w http.ResponseWriter, r *http.Request) {
+	a.b.Freshen(r.Context())
+	voters, nonvoters := a.b.Servers()
 	out := client.Members{Members: []client.Member{}}
-	n.cons.fsm.Read(func(s *contracts.State) {
+	a.cfg.State(func(s *contracts.State) {
 		for _, m := range s.Members() {
 			cm := client.Member{
 				Org: string(m.Member.Org), Name: m.Member.Name, Kind: m.Member.Kind, PeerID: m.Member.PeerID,
@@ -203,23 +203,23 @@ func orgStrings(orgs []kpi.OrgID) []string {
 	return out
 }
 
-func (n *Node) handlePropose(w http.ResponseWriter, r *http.Request) {
+func (a *API) handlePropose(w http.ResponseWriter, r *http.Request) {
 	var req client.PreviewRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
 	c, err := contracts.Parse([]byte(req.YAML), orDefault(req.File, "contract.yaml"))
 	if err != nil {
-		n.writeErr(w, "contract propose", err)
+		a.writeErr(w, "contract propose", err)
 		return
 	}
 	body := contracts.ContractPropose{Contract: c.Canonical(), Hash: c.Hash()}
-	if _, ok := n.governance(w, r, "contract propose", contracts.EntryContractPropose, body); ok {
-		n.writeContract(w, string(c.ID), true)
+	if _, ok := a.governance(w, r, "contract propose", contracts.EntryContractPropose, body); ok {
+		a.writeContract(w, string(c.ID), true)
 	}
 }
 
-func (n *Node) handleContractAction(w http.ResponseWriter, r *http.Request) {
+func (a *API) handleContractAction(w http.ResponseWriter, r *http.Request) {
 	var req client.ContractAction
 	if !decodeBody(w, r, &req) {
 		return
@@ -231,16 +231,16 @@ func (n *Node) handleContractAction(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusUnprocessableEntity, "input", "signed entry: "+err.Error())
 			return
 		}
-		if _, ok := n.submit(w, r, "contract "+action, req.Entry); ok {
+		if _, ok := a.submit(w, r, "contract "+action, req.Entry); ok {
 			_, approval := e.Value.(*contracts.ContractApprove)
-			n.writeContract(w, entryContractID(e), approval)
+			a.writeContract(w, entryContractID(e), approval)
 		}
 		return
 	}
-	if !n.synced(w, r, "contract "+action) {
+	if !a.synced(w, r, "contract "+action) {
 		return
 	}
-	rec, ok := n.contract(w, req.ID)
+	rec, ok := a.contract(w, req.ID)
 	if !ok {
 		return
 	}
@@ -262,8 +262,8 @@ func (n *Node) handleContractAction(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no contract action %q (approve, reject, retire)", action))
 		return
 	}
-	if _, ok := n.governance(w, r, "contract "+action, t, body); ok {
-		n.writeContract(w, req.ID, action == "approve")
+	if _, ok := a.governance(w, r, "contract "+action, t, body); ok {
+		a.writeContract(w, req.ID, action == "approve")
 	}
 }
 
@@ -280,10 +280,10 @@ func entryContractID(e *contracts.Entry) string {
 	return ""
 }
 
-func (n *Node) contract(w http.ResponseWriter, id string) (contracts.ContractRecord, bool) {
+func (a *API) contract(w http.ResponseWriter, id string) (contracts.ContractRecord, bool) {
 	var rec contracts.ContractRecord
 	var ok bool
-	n.cons.fsm.Read(func(s *contracts.State) { rec, ok = s.Contract(kpi.ContractID(id)) })
+	a.cfg.State(func(s *contracts.State) { rec, ok = s.Contract(kpi.ContractID(id)) })
 	if !ok {
 		writeError(w, http.StatusNotFound, "not_found", fmt.Sprintf("no contract %q in this consortium: see `cxnet contract list`", id))
 	}
@@ -293,20 +293,20 @@ func (n *Node) contract(w http.ResponseWriter, id string) (contracts.ContractRec
 // writeContract writes a contract's full description; with warn (the
 // reply to a proposal or an approval), the board's warnings about other
 // contracts its releases could be differenced with.
-func (n *Node) writeContract(w http.ResponseWriter, id string, warn bool) {
-	rec, ok := n.contract(w, id)
+func (a *API) writeContract(w http.ResponseWriter, id string, warn bool) {
+	rec, ok := a.contract(w, id)
 	if !ok {
 		return
 	}
 	var rounds []contracts.Round
 	var warnings []string
-	n.cons.fsm.Read(func(s *contracts.State) {
+	a.cfg.State(func(s *contracts.State) {
 		rounds = s.Rounds(rec.ID)
 		if c, err := rec.Contract(); warn && err == nil {
 			warnings = s.OverlapWarnings(c)
 		}
 	})
-	info := contractInfo(rec, true, rounds, time.Now())
+	info := contractInfo(rec, true, rounds, a.cfg.Now())
 	info.Warnings = warnings
 	writeJSON(w, http.StatusOK, info)
 }
@@ -355,11 +355,11 @@ func versionInfo(id string, v contracts.ContractVersion, full bool) (client.Cont
 	return info, c
 }
 
-func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
-	n.cons.freshen(r.Context())
+func (a *API) handleContracts(w http.ResponseWriter, r *http.Request) {
+	a.b.Freshen(r.Context())
 	out := client.Contracts{Contracts: []client.ContractInfo{}}
-	n.cons.fsm.Read(func(s *contracts.State) {
-		now := time.Now()
+	a.cfg.State(func(s *contracts.State) {
+		now := a.cfg.Now()
 		for _, rec := range s.Contracts() {
 			out.Contracts = append(out.Contracts, contractInfo(rec, false, s.Rounds(rec.ID), now))
 		}
@@ -367,9 +367,9 @@ func (n *Node) handleContracts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (n *Node) handleContract(w http.ResponseWriter, r *http.Request) {
-	n.cons.freshen(r.Context())
-	n.writeContract(w, r.PathValue("id"), false)
+func (a *API) handleContract(w http.ResponseWriter, r *http.Request) {
+	a.b.Freshen(r.Context())
+	a.writeContract(w, r.PathValue("id"), false)
 }
 
 func orDefault(s, def string) string {
@@ -379,19 +379,11 @@ func orDefault(s, def string) string {
 	return s
 }
 
-// consortiumID is the genesis hash entries are signed under ("" before
-// the genesis).
-func (c *consortium) consortiumID() string {
-	id := ""
-	c.fsm.Read(func(s *contracts.State) { id = s.ID() })
-	return id
-}
-
 // synced brings this node's state up to the leader's before a command
 // reads it; on failure it answers the request.
-func (n *Node) synced(w http.ResponseWriter, r *http.Request, op string) bool {
-	if err := n.cons.sync(r.Context()); err != nil {
-		n.writeErr(w, op, err)
+func (a *API) synced(w http.ResponseWriter, r *http.Request, op string) bool {
+	if err := a.b.Sync(r.Context()); err != nil {
+		a.writeErr(w, op, err)
 		return false
 	}
 	return true
