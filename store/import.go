@@ -82,6 +82,7 @@ func (db *DB) Import(ctx context.Context, src RecordSource, opt ImportOptions) (
 		return ImportSummary{}, ErrImportRunning
 	}
 	defer db.importMu.Unlock()
+	defer db.generation.Add(1)
 	start := db.cfg.Now()
 	im := newImporter(db, opt)
 	err := im.begin(start)

@@ -17,6 +17,7 @@ import (
 	"hash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	badger "github.com/dgraph-io/badger/v4"
@@ -84,6 +85,10 @@ type DB struct {
 
 	measuresMu sync.Mutex
 	measures   map[string]bool
+
+	// generation counts the imports that may have changed what Scan
+	// sees (Generation).
+	generation atomic.Uint64
 
 	pseudoPool sync.Pool // of hash.Hash (HMAC-SHA256)
 
@@ -166,6 +171,12 @@ func (db *DB) Pseudonym(subject string) kpi.Pseudonym {
 	db.pseudoPool.Put(h)
 	return p
 }
+
+// Generation changes whenever an import may have changed what Scan
+// sees (a commit, or a refused import undone), so that a result computed
+// over the records can be kept until it does. It starts anew with each
+// Open.
+func (db *DB) Generation() uint64 { return db.generation.Load() }
 
 // Sync makes every write so far durable.
 func (db *DB) Sync() error { return db.bdb.Sync() }

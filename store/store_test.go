@@ -155,6 +155,30 @@ func TestImportScan(t *testing.T) {
 	}
 }
 
+// TestGenerationMovesWithImports: a committed import, a refused one and a
+// dry run each move the generation (what Scan sees may have changed);
+// scans and secrets do not.
+func TestGenerationMovesWithImports(t *testing.T) {
+	db := openMem(t)
+	g := db.Generation()
+	mustImport(t, db, records(10, "a", "nps"), ImportOptions{})
+	if db.Generation() == g {
+		t.Fatal("a committed import left the generation")
+	}
+	g = db.Generation()
+	scanAll(t, db, "nps")
+	if err := db.PutSecret(1, "x", []byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	if db.Generation() != g {
+		t.Fatal("a scan or a secret moved the generation")
+	}
+	mustImport(t, db, records(10, "b", "nps"), ImportOptions{DryRun: true})
+	if db.Generation() == g {
+		t.Fatal("a dry run left the generation (it may have undone a batch)")
+	}
+}
+
 func TestScanDayWindowAndLocalDate(t *testing.T) {
 	db := openMem(t)
 	cet := time.FixedZone("", 3600)
