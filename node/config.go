@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"gopkg.in/yaml.v3"
 )
 
@@ -38,6 +40,11 @@ type Config struct {
 	Store    StoreConfig
 	Raft     RaftConfig  `yaml:"raft,omitempty"`
 	Round    RoundConfig `yaml:"round,omitempty"`
+	// Underlay, for simulations and tests only (never read from or
+	// written to config.yaml), supplies the node's libp2p host instead
+	// of a TCP one on Listen, e.g. a host of libp2p's mock network: see
+	// protocol.HostConfig.Underlay.
+	Underlay func(key crypto.PrivKey) (host.Host, error) `yaml:"-"`
 }
 
 // RoundConfig bounds KPI rounds.

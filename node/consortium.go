@@ -232,7 +232,7 @@ func (c *consortium) startHost() error {
 	}
 	h, err := protocol.NewHost(protocol.HostConfig{
 		Key: c.home.NodeKey, Listen: c.cfg.Listen, Announce: c.cfg.Announce, PSK: psk,
-		Members: protocol.MembersFunc(c.allowed),
+		Members: protocol.MembersFunc(c.allowed), Underlay: c.cfg.Underlay,
 	}, c.log.With("component", "libp2p"))
 	if err != nil {
 		return err

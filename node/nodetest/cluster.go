@@ -13,7 +13,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/cxnet/cxnet/node"
@@ -34,11 +33,26 @@ type Options struct {
 	SnapshotInterval                time.Duration
 	// RoundTimeout bounds rounds; the node's default when zero.
 	RoundTimeout time.Duration
+	// Configure, when set, edits each node's configuration before the
+	// node is created, e.g. to put it on libp2p's mock network
+	// (node.Config.Underlay): simulations/sim does.
+	Configure func(*node.Config)
+}
+
+// TB is what the harness needs of a test. testing.TB satisfies it, and so
+// does a simulation run outside `go test` (simulations/sim.Env).
+type TB interface {
+	Helper()
+	Log(args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
 }
 
 // Cluster is n nodes, not yet in a consortium (see Form).
 type Cluster struct {
-	t     testing.TB
+	t     TB
 	Nodes []*Member
 }
 
@@ -49,14 +63,14 @@ type Member struct {
 	Node   *node.Node
 	Client *client.Client
 
-	t      testing.TB
+	t      TB
 	cfg    node.Config
 	cancel context.CancelFunc
 	done   chan error
 }
 
 // NewCluster starts n nodes and waits until their APIs are ready.
-func NewCluster(t testing.TB, n int, opts Options) *Cluster {
+func NewCluster(t TB, n int, opts Options) *Cluster {
 	t.Helper()
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = 300 * time.Millisecond
@@ -90,6 +104,9 @@ func (c *Cluster) start(org string, opts Options) *Member {
 			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs, SnapshotInterval: opts.SnapshotInterval},
 		Round: node.RoundConfig{Timeout: opts.RoundTimeout},
 		Log:   node.LogConfig{Level: "debug"}}
+	if opts.Configure != nil {
+		opts.Configure(&cfg)
+	}
 	if _, err := node.Init(home, cfg); err != nil {
 		t.Fatalf("nodetest: init %s: %v", org, err)
 	}
@@ -315,7 +332,7 @@ func dumpViews(v map[string]string) string {
 
 // tWriter sends a node's log lines to t.Log until the test ends.
 type tWriter struct {
-	t      testing.TB
+	t      TB
 	prefix string
 	mu     sync.Mutex
 }
