@@ -41,9 +41,9 @@ fuzz: ## short run of every fuzz target (FUZZTIME executions each)
 	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg; \
 	  done; done
 
-bench: build ## benchmarks: Go micro-benchmarks and cxnet vs sqlite3 on 1M rows
+bench: build ## benchmarks: Go micro-benchmarks, cxnet vs sqlite3 on 1M rows, consortia of 3 to 50 simulated nodes; writes BENCHMARKS.md
 	$(GO) test -run '^$$' -bench . -benchmem ./...
-	bash simulations/bench/import_vs_sqlite.sh
+	bash simulations/bench/benchmarks.sh
 
 demo: build ## the patient journey: hospitals, a pharma programme and pharmacies release four KPIs, checked against the pooled data
 	$(BIN) demo

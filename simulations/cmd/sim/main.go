@@ -52,6 +52,7 @@ type options struct {
 	logFile        string
 	cpuProfile     string
 	mutexProfile   string
+	memProfile     string
 	roundsAgreeing bool
 }
 
@@ -77,6 +78,7 @@ func parse(args []string) (options, error) {
 	fs.StringVar(&o.logFile, "log", "", "write the nodes' logs to this file")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the rounds to this file")
 	fs.StringVar(&o.mutexProfile, "mutexprofile", "", "write a mutex profile of the rounds to this file")
+	fs.StringVar(&o.memProfile, "memprofile", "", "write a heap profile, taken after the rounds, to this file")
 	fs.BoolVar(&o.roundsAgreeing, "check-nodes", true, "check every node lists, audits and serves the rounds alike")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -188,6 +190,16 @@ func measure(e *sim.Env, o options) Result {
 			e.Fatal(err)
 		}
 		if err := pprof.Lookup("mutex").WriteTo(f, 0); err != nil {
+			e.Fatal(err)
+		}
+		f.Close()
+	}
+	if o.memProfile != "" {
+		f, err := os.Create(o.memProfile)
+		if err != nil {
+			e.Fatal(err)
+		}
+		if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
 			e.Fatal(err)
 		}
 		f.Close()
