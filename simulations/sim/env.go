@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -54,13 +55,31 @@ func (e *Env) Run(f func(e *Env)) error {
 	cleanups := e.cleanups
 	e.cleanups = nil
 	e.mu.Unlock()
+	var errs []error
+	if e.err != nil {
+		errs = append(errs, e.err)
+	}
 	for i := len(cleanups) - 1; i >= 0; i-- {
-		cleanups[i]()
+		if err := cleanup(cleanups[i]); err != nil {
+			errs = append(errs, err)
+		}
 	}
-	if err := os.RemoveAll(e.dir); err != nil && e.err == nil {
-		return fmt.Errorf("sim: remove %s: %w", e.dir, err)
+	if err := os.RemoveAll(e.dir); err != nil {
+		errs = append(errs, fmt.Errorf("sim: remove %s: %w", e.dir, err))
 	}
-	return e.err
+	return errors.Join(errs...)
+}
+
+// cleanup runs f, turning a panic (nodetest's "node did not stop") into
+// an error, so that the other cleanups still run.
+func cleanup(f func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("cleanup: %v", r)
+		}
+	}()
+	f()
+	return nil
 }
 
 // Helper does nothing: there is no test to attribute lines to.
@@ -84,6 +103,7 @@ func (e *Env) fail(msg string) {
 	if e.err == nil {
 		e.err = fmt.Errorf("%s", msg)
 	}
+	fmt.Fprintln(e.log, "FAIL:", msg)
 	e.mu.Unlock()
 	runtime.Goexit()
 }

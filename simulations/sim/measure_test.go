@@ -1,6 +1,10 @@
 package sim
 
-import "testing"
+import (
+	"slices"
+	"strings"
+	"testing"
+)
 
 // TestCryptoFloor: the floor of a 768-cell NPS round among three members
 // opens every component, and its sizes are the encoding's: one
@@ -17,5 +21,30 @@ func TestCryptoFloor(t *testing.T) {
 	}
 	if rss, err := PeakRSS(); err != nil || rss <= 0 {
 		t.Fatalf("peak RSS %d %v", rss, err)
+	}
+}
+
+// TestEnv: a failure ends the simulation's goroutine, the cleanups still
+// run (a panicking one included) newest first, and Run returns both.
+func TestEnv(t *testing.T) {
+	e, err := NewEnv(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []int
+	reached := false
+	err = e.Run(func(e *Env) {
+		e.Cleanup(func() { order = append(order, 1) })
+		e.Cleanup(func() { panic("node did not stop") })
+		e.Cleanup(func() { order = append(order, 3) })
+		_ = e.TempDir()
+		e.Fatalf("round failed: %s", "timeout")
+		reached = true
+	})
+	if reached || err == nil || !strings.Contains(err.Error(), "round failed: timeout") || !strings.Contains(err.Error(), "node did not stop") {
+		t.Fatalf("reached %v, err %v", reached, err)
+	}
+	if !slices.Equal(order, []int{3, 1}) {
+		t.Fatalf("cleanups ran %v, want [3 1]", order)
 	}
 }

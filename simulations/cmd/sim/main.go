@@ -72,6 +72,7 @@ func parse(args []string) (options, error) {
 	fs.DurationVar(&o.cfg.Latency, "latency", 0, "one-way latency of every link")
 	fs.Float64Var(&o.cfg.Bandwidth, "bandwidth", 0, "bandwidth of every link, bytes per second each way (0: unlimited)")
 	fs.Uint64Var(&o.cfg.Seed, "seed", 1, "seed of the data")
+	fs.DurationVar(&o.cfg.RoundTimeout, "round-timeout", 5*time.Minute, "the nodes' round.timeout (rounds at 50 organisations take tens of seconds)")
 	fs.DurationVar(&o.cfg.Wait, "wait", 10*time.Minute, "bound on each wait for the whole consortium (its key, a contract active everywhere)")
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds to run (round_seconds is their median)")
 	fs.BoolVar(&o.json, "json", false, "print JSON")
