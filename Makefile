@@ -41,10 +41,10 @@ fuzz: ## short run of every fuzz target (FUZZTIME executions each)
 	    echo "fuzz $$pkg $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) -fuzzminimizetime $(FUZZMINIMIZE) $$pkg; \
 	  done; done
 
-bench: build ## benchmarks: Go micro-benchmarks; 4 real nodes' rounds and governance (BenchmarkE2E*); cxnet vs sqlite3 on 1M rows
+bench: build ## benchmarks: Go micro-benchmarks; 4 real nodes' rounds and governance (BenchmarkE2E*); cxnet vs sqlite3 on 1M rows; consortia of 3 to 50 simulated nodes; writes BENCHMARKS.md
 	$(GO) test -run '^$$' -bench . -skip 'E2E' -benchmem ./...
 	$(GO) test -run '^$$' -bench 'E2E' -benchtime 10x -timeout 30m .
-	bash simulations/bench/import_vs_sqlite.sh
+	bash simulations/bench/benchmarks.sh
 
 demo: build ## the patient journey: hospitals, a pharma programme and pharmacies release four KPIs, checked against the pooled data
 	$(BIN) demo

@@ -12,7 +12,8 @@ import (
 // node/client stay leaves; cli reaches the node only through its API client
 // (and node itself for init, run and demo, the demo's data from
 // simulations/journey, and contracts to sign an approval offline);
-// simulations import nothing of cxnet; the
+// simulations import nothing of cxnet but the
+// simulation runner (simulations/sim), which nothing else imports; the
 // wire-protocol packages under protocol stay on go-libp2p and their own
 // framing; node's sub-packages (api, keymgr, home, ui) import no other of
 // node's but the API client.
@@ -126,8 +127,18 @@ func TestImportRule(t *testing.T) {
 			}
 		}
 		// The demo's data (simulations/journey, for `cxnet demo`) is
-		// plain data and arithmetic: nothing of cxnet.
-		if self == "simulations" {
+		// plain data and arithmetic: nothing of cxnet. The simulation
+		// runner (simulations/sim and its command) runs whole nodes, and
+		// nothing outside simulations depends on it.
+		runner := p.ImportPath == mod+"/simulations/sim" || p.ImportPath == mod+"/simulations/cmd/sim"
+		if self != "simulations" {
+			for _, dep := range p.Deps {
+				if dep == mod+"/simulations/sim" {
+					t.Errorf("%s depends on %s: the simulation runner is tooling, nothing of cxnet may import it", p.ImportPath, dep)
+				}
+			}
+		}
+		if self == "simulations" && !runner {
 			for _, dep := range p.Deps {
 				if strings.HasPrefix(dep, mod+"/") && top(dep) != "simulations" {
 					t.Errorf("%s depends on %s: simulations import nothing of cxnet (their tests may)", p.ImportPath, dep)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"gopkg.in/yaml.v3"
 
 	"github.com/cxnet/cxnet/node/home"
@@ -43,6 +45,11 @@ type Config struct {
 	// tests set them.
 	Now   func() time.Time `yaml:"-"`
 	Loops LoopConfig       `yaml:"-"`
+	// Underlay, for simulations and tests only (never read from or
+	// written to config.yaml), supplies the node's libp2p host instead
+	// of a TCP one on Listen, e.g. a host of libp2p's mock network: see
+	// protocol.HostConfig.Underlay.
+	Underlay func(key crypto.PrivKey) (host.Host, error) `yaml:"-"`
 }
 
 // RaftConfig are the governance raft's timeouts. Links between

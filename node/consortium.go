@@ -163,7 +163,7 @@ func (c *consortium) startHost() error {
 	}
 	h, err := protocol.NewHost(protocol.HostConfig{
 		Key: c.home.NodeKey, Listen: c.cfg.Listen, Announce: c.cfg.Announce, PSK: psk,
-		Members: protocol.MembersFunc(c.peers.allowed), Bandwidth: c.metrics.bandwidth(),
+		Members: protocol.MembersFunc(c.peers.allowed), Bandwidth: c.metrics.bandwidth(), Underlay: c.cfg.Underlay,
 	}, c.log.With("component", "libp2p"))
 	if err != nil {
 		return err

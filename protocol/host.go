@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	coreconnmgr "github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/metrics"
@@ -18,6 +19,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/net/swarm"
 	"github.com/libp2p/go-libp2p/p2p/protocol/identify"
 	tls "github.com/libp2p/go-libp2p/p2p/security/tls"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -72,6 +74,16 @@ type HostConfig struct {
 	// streams, before yamux framing and TLS. Its totals advance once a
 	// second (libp2p's meters are swept on a 1 s tick). Nil counts nothing.
 	Bandwidth *metrics.BandwidthCounter
+	// Underlay, for simulations and tests only, supplies the libp2p host
+	// (for example one of libp2p's mock network, p2p/net/mock) instead of
+	// the TCP/TLS host built from Listen, Announce and the limits above,
+	// which are then ignored. It is called with the node's key; the host
+	// it returns must have that identity. The allow-list still holds:
+	// Connect refuses non-members, a connection the allow-list refuses is
+	// closed as soon as it is up (the dialer may see it open for an
+	// instant, as under TLS 1.3), and every stream handler checks the
+	// allow-list again. No PSK with an underlay.
+	Underlay func(key crypto.PrivKey) (host.Host, error)
 }
 
 func (c *HostConfig) validate() error {
@@ -80,6 +92,21 @@ func (c *HostConfig) validate() error {
 	}
 	if c.Key.Type() != crypto.Ed25519 {
 		return fmt.Errorf("protocol: host config: Key is a %s key; cxnet node identities are Ed25519 (re-run `cxnet init`)", c.Key.Type())
+	}
+	if c.Underlay != nil {
+		if c.PSK != nil {
+			return errors.New("protocol: host config: a PSK cannot protect an underlay host (simulations and tests run without one)")
+		}
+		if c.Members == nil {
+			return errors.New("protocol: host config: Members is required (the replicated member list)")
+		}
+		if c.DialTimeout < 0 {
+			return errors.New("protocol: host config: timeouts and limits must not be negative")
+		}
+		if c.DialTimeout == 0 {
+			c.DialTimeout = DefaultDialTimeout
+		}
+		return nil
 	}
 	if len(c.Listen) == 0 {
 		return errors.New("protocol: host config: Listen is empty; give at least one TCP multiaddr such as /ip4/0.0.0.0/tcp/4001")
@@ -148,7 +175,7 @@ func tcpAddr(s string) (ma.Multiaddr, error) {
 type Host struct {
 	h       host.Host
 	gater   *Allowlist
-	cm      *connmgr.BasicConnMgr
+	cm      coreconnmgr.ConnManager
 	cfg     HostConfig
 	log     *slog.Logger
 	closeMu sync.Once
@@ -165,6 +192,9 @@ func NewHost(cfg HostConfig, log *slog.Logger) (*Host, error) {
 		return nil, err
 	}
 	gater := NewAllowlist(cfg.Members, log.With("component", "allowlist"))
+	if cfg.Underlay != nil {
+		return newUnderlayHost(cfg, gater, log)
+	}
 
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
@@ -220,6 +250,32 @@ func NewHost(cfg HostConfig, log *slog.Logger) (*Host, error) {
 	return &Host{h: h, gater: gater, cm: cm, cfg: cfg, log: log}, nil
 }
 
+// newUnderlayHost wraps the host cfg.Underlay supplies, closing every
+// connection the allow-list refuses as soon as it is up: the underlay's
+// own dialer does not consult a gater.
+func newUnderlayHost(cfg HostConfig, gater *Allowlist, log *slog.Logger) (*Host, error) {
+	h, err := cfg.Underlay(cfg.Key)
+	if err != nil {
+		return nil, fmt.Errorf("protocol: underlay host: %w", err)
+	}
+	if want, err := peer.IDFromPrivateKey(cfg.Key); err != nil || h.ID() != want {
+		h.Close()
+		return nil, fmt.Errorf("protocol: underlay host has peer id %s, not the node's %s", h.ID(), want)
+	}
+	h.Network().Notify(&network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if !gater.InterceptSecured(c.Stat().Direction, c.RemotePeer(), c) {
+			c.Close()
+		}
+	}})
+	for _, c := range h.Network().Conns() {
+		if !gater.Allowed(c.RemotePeer()) {
+			c.Close()
+		}
+	}
+	log.Info("libp2p underlay host", "peer_id", h.ID().String(), "addrs", fmt.Sprint(h.Addrs()))
+	return &Host{h: h, gater: gater, cm: h.ConnManager(), cfg: cfg, log: log}, nil
+}
+
 // Raw returns the libp2p host, for the wire protocols (raftnet, rpc).
 func (h *Host) Raw() host.Host { return h.h }
 
@@ -263,6 +319,9 @@ func (h *Host) Unprotect(p peer.ID) { h.cm.Unprotect(p, memberProtectionTag) }
 func (h *Host) Connect(ctx context.Context, info peer.AddrInfo) error {
 	if info.ID == h.h.ID() {
 		return fmt.Errorf("protocol: cannot connect to %s: that is this node's own peer id", info.ID)
+	}
+	if h.cfg.Underlay != nil && !h.gater.InterceptPeerDial(info.ID) {
+		return classifyDialError(info.ID, swarm.ErrGaterDisallowedConnection, nil) // the underlay's dialer has no gater
 	}
 	ctx, cancel := context.WithTimeout(ctx, h.cfg.DialTimeout)
 	defer cancel()

@@ -17,7 +17,6 @@ import (
 	"slices"
 	"sort"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/cxnet/cxnet/node"
@@ -39,8 +38,20 @@ type Options struct {
 	// RoundTimeout bounds rounds; the node's default when zero.
 	RoundTimeout time.Duration
 	// Configure, when set, changes each node's config last (after the
-	// fields above and the test loops' intervals).
+	// fields above and the test loops' intervals), e.g. to put it on
+	// libp2p's mock network (node.Config.Underlay): simulations/sim does.
 	Configure func(*node.Config)
+}
+
+// TB is what the harness needs of a test. testing.TB satisfies it, and so
+// does a simulation run outside `go test` (simulations/sim.Env).
+type TB interface {
+	Helper()
+	Log(args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	TempDir() string
+	Cleanup(func())
 }
 
 // testLoops are the nodes' background loops in a cluster: short, so that
@@ -49,7 +60,7 @@ var testLoops = node.LoopConfig{Schedule: 500 * time.Millisecond, Dial: time.Sec
 
 // Cluster is n nodes, not yet in a consortium (see Form).
 type Cluster struct {
-	t     testing.TB
+	t     TB
 	Nodes []*Member
 }
 
@@ -60,14 +71,14 @@ type Member struct {
 	Node   *node.Node
 	Client *client.Client
 
-	t      testing.TB
+	t      TB
 	cfg    node.Config
 	cancel context.CancelFunc
 	done   chan error
 }
 
 // NewCluster starts n nodes and waits until their APIs are ready.
-func NewCluster(t testing.TB, n int, opts Options) *Cluster {
+func NewCluster(t TB, n int, opts Options) *Cluster {
 	t.Helper()
 	if opts.Heartbeat == 0 {
 		opts.Heartbeat = 300 * time.Millisecond
@@ -350,7 +361,7 @@ func dumpViews(v map[string]string) string {
 
 // tWriter sends a node's log lines to t.Log until the test ends.
 type tWriter struct {
-	t      testing.TB
+	t      TB
 	prefix string
 	mu     sync.Mutex
 }
