@@ -10,6 +10,7 @@ package contracts
 // read from any node.
 
 import (
+	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -83,9 +84,16 @@ type RoundInput struct {
 // aggregator, decides the set; a set the privacy rules refuse (too few
 // inputs, or one that differs by one or two organisations from an
 // earlier release) fails the round.
+//
+// Inputs are participants' round.input entries, each signed by its
+// participant, that the aggregator collected: they are registered, as if
+// each had been applied on its own, just before the seal — one log entry
+// for the round's commitments instead of one per participant. One that
+// would be refused on its own refuses the whole seal.
 type RoundSeal struct {
 	Header
-	Round kpi.RoundID `json:"round"`
+	Round  kpi.RoundID `json:"round"`
+	Inputs [][]byte    `json:"inputs,omitempty"`
 }
 
 // RoundFail ends an ongoing round without a release. The aggregator
@@ -332,6 +340,9 @@ func (a *apply) roundSeal(b *RoundSeal) (Event, *RejectError) {
 	if a.e.Org != r.Aggregator {
 		return Event{}, refuse("only round %s's aggregator %s seals it", r.ID, r.Aggregator)
 	}
+	if rej := a.sealedInputs(r, b); rej != nil {
+		return Event{}, rej
+	}
 	c, err := a.s.contracts[r.Contract].Contract()
 	if err != nil {
 		return Event{}, refuse("contract %s does not parse: %v", r.Contract, err)
@@ -352,6 +363,56 @@ func (a *apply) roundSeal(b *RoundSeal) (Event, *RejectError) {
 	}
 	r.State, r.Sealed = RoundSealed, inputs
 	return ev, nil
+}
+
+// sealedInputs registers the round.input entries a seal carries, each
+// checked as if it were applied on its own (decoded, signed by a member,
+// not applied before, of this round); the first refused leaves the round's
+// inputs as they were and refuses the seal.
+func (a *apply) sealedInputs(r *Round, b *RoundSeal) *RejectError {
+	if len(b.Inputs) == 0 {
+		return nil
+	}
+	if len(b.Inputs) > len(a.s.contracts[r.Contract].Participants) {
+		return refuse("the seal carries %d inputs; round %s has %d participants", len(b.Inputs), r.ID, len(a.s.contracts[r.Contract].Participants))
+	}
+	before := maps.Clone(r.Inputs)
+	var sigs []string
+	for i, raw := range b.Inputs {
+		rej := func() *RejectError {
+			e, err := DecodeEntry(raw)
+			if err != nil {
+				return &RejectError{Reason: "malformed entry: " + err.Error(), Err: ErrMalformed}
+			}
+			in, ok := e.Value.(*RoundInput)
+			if !ok || e.Type != EntryRoundInput {
+				return refuse("a %s entry, not round.input", e.Type)
+			}
+			if in.Round != b.Round {
+				return refuse("an input to round %s, not %s", in.Round, b.Round)
+			}
+			if rej := a.s.authenticate(e); rej != nil {
+				return rej
+			}
+			h := sha256.Sum256(e.Sig)
+			sig := hex.EncodeToString(h[:])
+			if _, ok := a.s.applied[sig]; ok || slices.Contains(sigs, sig) {
+				return &RejectError{Reason: "this exact entry was applied before", Err: ErrReplay}
+			}
+			sigs = append(sigs, sig)
+			_, rej := (&apply{s: a.s, index: a.index, e: e}).roundInput(in)
+			return rej
+		}()
+		if rej != nil {
+			r.Inputs = before
+			rej.Reason = fmt.Sprintf("the seal's input %d: %s", i, rej.Reason)
+			return rej
+		}
+	}
+	for _, sig := range sigs {
+		a.s.applied[sig] = struct{}{}
+	}
+	return nil
 }
 
 func (a *apply) roundFail(b *RoundFail) (Event, *RejectError) {

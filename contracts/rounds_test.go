@@ -287,6 +287,57 @@ func TestRoundSealFixesTheInputs(t *testing.T) {
 	}
 }
 
+// TestRoundSealCarriesInputs: the aggregator collects the participants'
+// signed round.input entries and seals with them in one entry. Each is
+// checked as if applied on its own: a stranger's, one of another round,
+// one whose signature is not its signer's, one replayed, or a repeat of
+// an earlier input refuses the whole seal and registers nothing; the
+// honest set seals.
+func TestRoundSealCarriesInputs(t *testing.T) {
+	g, c := keyedConsortium(t)
+	old := kpi.RoundID(g.must(g.openRound(orgB, c)).Object)
+	used := g.roundInput(orgC, old, digestN(21))
+	g.must(used)
+	id := kpi.RoundID(g.must(g.openRound(orgA, c)).Object) // old fails: a newer round of its contract
+	seal := func(inputs ...[]byte) []byte {
+		return g.sign(EntryRoundSeal, RoundSeal{Header: hdr(), Round: id, Inputs: inputs}, orgA)
+	}
+	a, b, cc := g.roundInput(orgA, id, digestN(11)), g.roundInput(orgB, id, digestN(12)), g.roundInput(orgC, id, digestN(13))
+	forged := slices.Clone(b)
+	forged[len(forged)-1] ^= 1
+	for _, tc := range []struct {
+		name  string
+		entry []byte
+		want  string
+	}{
+		{"a non-participant's input", seal(a, b, g.roundInput(orgD, id, digestN(14))), "not a participant"},
+		{"an input to another round", seal(a, b, g.roundInput(orgC, old, digestN(15))), "not " + string(id)},
+		{"a forged signature", seal(a, forged, cc), "input 1"},
+		{"an entry applied before", seal(a, b, used), "not " + string(id)},
+		{"an entry applied before, of this round", seal(a, b, g.roundInput(orgC, id, digestN(21))), "repeats an input"},
+		{"one input twice", seal(a, b, b), "input 2"},
+		{"not an input", seal(a, b, g.seal(orgC, id)), "not round.input"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := g.refused(tc.entry)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", err, tc.want)
+			}
+			if r, _ := g.s.Round(id); len(r.Inputs) != 0 || r.State != RoundCollecting {
+				t.Fatalf("a refused seal left inputs %v, state %s", r.Inputs, r.State)
+			}
+		})
+	}
+	ev := g.must(seal(a, b, cc))
+	r, _ := g.s.Round(id)
+	if ev.Type != EventRoundSealed || r.State != RoundSealed || !slices.Equal(r.Sealed, []kpi.OrgID{orgA.id, orgB.id, orgC.id}) || r.Inputs[orgB.id] != digestN(12) {
+		t.Fatalf("honest seal: %+v, round %+v", ev, r)
+	}
+	if _, err := g.refused(b); err == nil {
+		t.Fatal("an input the seal carried applied again on its own")
+	}
+}
+
 func TestRoundFailureReports(t *testing.T) {
 	g, c := keyedConsortium(t)
 	id := kpi.RoundID(g.must(g.openRound(orgA, c)).Object)
