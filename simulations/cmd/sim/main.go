@@ -25,6 +25,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -58,7 +59,7 @@ type options struct {
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "sim:", err)
+		fmt.Fprintln(os.Stderr, "sim:", strings.TrimPrefix(err.Error(), "sim: "))
 		os.Exit(1)
 	}
 }
