@@ -36,7 +36,7 @@ func TestImportRule(t *testing.T) {
 		"contracts": {"gopkg.in/yaml.v3", "github.com/hashicorp/raft"},
 		"store":     {"github.com/dgraph-io/badger/v4", "github.com/hashicorp/raft"},
 		"privacy":   {"github.com/tuneinsight/lattigo/v5"},
-		"protocol":  {"github.com/libp2p/go-libp2p", "github.com/multiformats/", "github.com/hashicorp/raft", "github.com/hashicorp/go-hclog"},
+		"protocol":  {"github.com/libp2p/go-libp2p", "github.com/multiformats/", "github.com/hashicorp/raft", "github.com/hashicorp/go-hclog", "github.com/fxamacker/cbor/v2"},
 	}
 	// Wire-protocol sub-packages are narrower than protocol itself: their
 	// own framing and messages over go-libp2p, nothing of raft or the
