@@ -1,4 +1,4 @@
-package node
+package rounds
 
 import (
 	"bytes"
@@ -24,16 +24,13 @@ import (
 	"github.com/cxnet/cxnet/store"
 )
 
-const peerC = "12D3KooWPtfMgpnHgTxG9WPa3h7DU5T8Ff8BQJkkfoKFMZmeJeHN"
-
 // policyFixture is hosp-a's node in a three-member consortium (hosp-a,
 // hosp-b, hosp-c) with a real key epoch (threshold 2), an active NPS
 // contract among all three, and a round that hosp-b opened (and so
 // aggregates), with every input committed. hosp-b's and hosp-c's inputs
 // are made here; hosp-a's node makes its own when asked to commit.
 type policyFixture struct {
-	c       *consortium
-	apply   applyFunc
+	*testNode
 	keys    map[kpi.OrgID]ed25519.PrivateKey
 	tks     map[kpi.OrgID]*privacy.ThresholdKey
 	pads    map[kpi.OrgID][]uint64
@@ -43,15 +40,8 @@ type policyFixture struct {
 	readers map[kpi.OrgID]*privacy.ReaderKey
 }
 
-// readerKey is org's reader public key; hosp-a's is its node's.
+// readerKey is org's reader public key.
 func (f *policyFixture) readerKey(t testing.TB, org kpi.OrgID) []byte {
-	if org == "hosp-a" {
-		k, err := f.c.keys.ReaderKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.Public()
-	}
 	if f.readers == nil {
 		f.readers = map[kpi.OrgID]*privacy.ReaderKey{}
 	}
@@ -68,12 +58,10 @@ func (f *policyFixture) readerKey(t testing.TB, org kpi.OrgID) []byte {
 func newPolicyFixture(t testing.TB) *policyFixture {
 	f := &policyFixture{keys: map[kpi.OrgID]ed25519.PrivateKey{}, tks: map[kpi.OrgID]*privacy.ThresholdKey{},
 		pads: map[kpi.OrgID][]uint64{}}
-	var keyB ed25519.PrivateKey
-	f.c, f.apply, keyB = twoMemberConsortium(t)
-	c := f.c
-	p := c.params
+	var keyA, keyB ed25519.PrivateKey
+	f.testNode, keyA, keyB = twoMemberConsortium(t)
+	p := f.m.cfg.Params
 	f.b, _ = peer.Decode(peerB)
-	keyA := c.home.GovernanceKey
 	_, keyC, _ := ed25519.GenerateKey(nil)
 	f.keys = map[kpi.OrgID]ed25519.PrivateKey{"hosp-a": keyA, "hosp-b": keyB, "hosp-c": keyC}
 	m := kpi.Member{Org: "hosp-c", Name: "C", Kind: "hospital", PeerID: peerC}
@@ -108,7 +96,7 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 		f.tks[o] = tk
 	}
 	b, _ := f.tks["hosp-a"].MarshalBinary()
-	if err := c.db.PutSecret(1, secretTKey, b); err != nil {
+	if err := f.db.PutSecret(1, secretTKey, b); err != nil {
 		t.Fatal(err)
 	}
 
@@ -122,7 +110,7 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: ct.ID, Version: 1, Hash: ct.Hash(), Epoch: 1}, "hosp-b", keyB).Object
 	// hosp-a's own records: 5 answers, 2 promoters, 1 detractor.
 	csv := "record_id,subject,measure,value,time\na-1,p1,nps,9,2026-03-01\na-2,p2,nps,10,2026-03-01\na-3,p3,nps,8,2026-03-01\na-4,p4,nps,7,2026-03-01\na-5,p5,nps,3,2026-03-01\n"
-	if _, err := c.db.Import(context.Background(), ingest.NewCSVReader(strings.NewReader(csv), "a.csv", ingest.Options{}), store.ImportOptions{}); err != nil {
+	if _, err := f.db.Import(context.Background(), ingest.NewCSVReader(strings.NewReader(csv), "a.csv", ingest.Options{}), store.ImportOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	f.commitAll(t)
@@ -134,9 +122,8 @@ func newPolicyFixture(t testing.TB) *policyFixture {
 // through raft; 10 answers from hosp-b (4 promoters, 3 detractors) and
 // hosp-c (3, 5), padded.
 func (f *policyFixture) commitAll(t testing.TB) {
-	c := f.c
-	p := c.params
-	in, err := c.newInput(context.Background(), f.view(t, contracts.RoundCollecting))
+	p := f.m.cfg.Params
+	in, err := f.m.newInput(context.Background(), f.view(t, contracts.RoundCollecting))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +131,8 @@ func (f *policyFixture) commitAll(t testing.TB) {
 	f.pads["hosp-a"] = in.Pads
 	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: inputDigest(&in.Input)}, "hosp-a", f.keys["hosp-a"])
 	var e contracts.KeyEpoch
-	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
-	pk, err := c.keys.PublicKey(e)
+	f.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
+	pk, err := f.m.cfg.PublicKey(e)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,9 +156,7 @@ func (f *policyFixture) serve(ctx context.Context, from peer.ID, req *round.Requ
 	if err := req.Check(); err != nil {
 		return nil, err
 	}
-	// The fixture's state is the log: nothing to sync with.
-	b := roundBackend{c: f.c, sync: func(context.Context) error { return nil }}
-	reply, err := round.Dispatch(ctx, b, from, req)
+	reply, err := round.Dispatch(ctx, f.m.roundServer(), from, req)
 	if err != nil {
 		return nil, err
 	}
@@ -179,7 +164,7 @@ func (f *policyFixture) serve(ctx context.Context, from peer.ID, req *round.Requ
 }
 
 func (f *policyFixture) view(t testing.TB, want contracts.RoundState) *roundView {
-	v, err := f.c.roundView(f.round, want)
+	v, err := f.m.roundView(f.round, want)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +179,7 @@ func (f *policyFixture) seal() {
 // the signed fingerprint of each input of printed against it (as its
 // participant gives it: of its own input).
 func (f *policyFixture) decrypt(active []kpi.OrgID, summed, printed map[kpi.OrgID]round.Input) *round.Request {
-	cts, err := sumInputs(f.c.params, summed)
+	cts, err := sumInputs(f.m.cfg.Params, summed)
 	if err != nil {
 		panic(err) // the fixture's inputs are well formed
 	}
@@ -206,10 +191,10 @@ func (f *policyFixture) decrypt(active []kpi.OrgID, summed, printed map[kpi.OrgI
 // member) against sum, as their members give them.
 func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgID]round.Input) map[kpi.OrgID]round.Print {
 	digest := sumDigest(of, sum)
-	seed := printSeed(f.c.consortiumID(), kpi.RoundID(f.round), of, digest)
+	seed := printSeed(f.cid(), kpi.RoundID(f.round), of, digest)
 	out := map[kpi.OrgID]round.Print{}
 	for org, part := range parts {
-		fp, err := fingerprint(f.c.params, of, &part, seed)
+		fp, err := fingerprint(f.m.cfg.Params, of, &part, seed)
 		if err != nil {
 			panic(err)
 		}
@@ -217,7 +202,7 @@ func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgI
 		if !ok {
 			_, key, _ = ed25519.GenerateKey(nil) // a stranger's
 		}
-		out[org] = round.Print{Fingerprint: fp, Sig: ed25519.Sign(key, printBytes(f.c.consortiumID(), kpi.RoundID(f.round), of, digest, fp))}
+		out[org] = round.Print{Fingerprint: fp, Sig: ed25519.Sign(key, printBytes(f.cid(), kpi.RoundID(f.round), of, digest, fp))}
 	}
 	return out
 }
@@ -226,7 +211,7 @@ func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgI
 // (with repeats), with the signed fingerprint of each share of printed
 // against it.
 func (f *policyFixture) attest(active []kpi.OrgID, summed []round.Share, printed map[kpi.OrgID]round.Share) *round.Request {
-	p := f.c.params
+	p := f.m.cfg.Params
 	var all []privacy.Ciphertexts
 	for _, s := range summed {
 		all = append(all, s.Ciphertexts)
@@ -246,7 +231,7 @@ func (f *policyFixture) attest(active []kpi.OrgID, summed []round.Share, printed
 // shareOf is member org's honest signed share of the fixture's round for
 // the threshold set active.
 func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID) round.Share {
-	p := f.c.params
+	p := f.m.cfg.Params
 	sum, err := sumInputs(p, f.inputs)
 	if err != nil {
 		t.Fatal(err)
@@ -261,7 +246,7 @@ func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID)
 	}
 	var s round.Share
 	s.Ciphertexts, _ = d.Share(sum)
-	s.Sig = ed25519.Sign(f.keys[org], shareBytes(f.c.consortiumID(), f.round, active, &s))
+	s.Sig = ed25519.Sign(f.keys[org], shareBytes(f.cid(), f.round, active, &s))
 	return s
 }
 
@@ -288,8 +273,8 @@ func TestInputsCommittedBeforeAnyCiphertextLeaves(t *testing.T) {
 	}
 	// Too late to register an input that depends on what was fetched.
 	entry, _ := contracts.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: "sha256:" + strings.Repeat("ab", 32)},
-		"hosp-b", f.keys["hosp-b"], f.c.consortiumID())
-	res := f.c.fsm.Apply(&raft.Log{Index: 99, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult)
+		"hosp-b", f.keys["hosp-b"], f.cid())
+	res := f.fsm.Apply(&raft.Log{Index: 99, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult)
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "sealed") {
 		t.Fatalf("an input registered after the seal: %v", res.Err)
 	}
@@ -336,7 +321,7 @@ func TestDecryptionSharePolicy(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			if _, err := f.c.db.Secret(1, roundSecret(f.round, "share")); err == nil {
+			if _, err := f.db.Secret(1, roundSecret(f.round, "share")); err == nil {
 				t.Fatal("a refused request left a share behind")
 			}
 		})
@@ -381,7 +366,7 @@ func TestForgedShareAttack(t *testing.T) {
 	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs, f.inputs)); err != nil {
 		t.Fatal(err)
 	}
-	kept, err := f.c.keptShare(f.view(t, contracts.RoundSealed))
+	kept, err := f.m.keptShare(f.view(t, contracts.RoundSealed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,13 +399,13 @@ func TestForgedShareAttack(t *testing.T) {
 	}
 	// The cell holds 25 answers of a, b and c, above the floor of 11,
 	// opened as the sum of the padded values.
-	opened, err := openShares(f.c.params, f.view(t, contracts.RoundSealed).contract, kept.Sum,
+	opened, err := openShares(f.m.cfg.Params, f.view(t, contracts.RoundSealed).contract, kept.Sum,
 		[]privacy.Ciphertexts{kept.Share.Ciphertexts, honestB.Ciphertexts})
 	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 25 {
 		t.Fatalf("opened %+v: %v", opened, err)
 	}
-	attest := contracts.AttestBytes(f.c.consortiumID(), kpi.RoundID(f.round), 1, ab, opened)
-	if !ed25519.Verify(f.c.home.GovernanceKey.Public().(ed25519.PublicKey), attest, sig) {
+	attest := contracts.AttestBytes(f.cid(), kpi.RoundID(f.round), 1, ab, opened)
+	if !ed25519.Verify(f.keys["hosp-a"].Public().(ed25519.PublicKey), attest, sig) {
 		t.Fatal("the attestation does not cover what the shares open")
 	}
 }
@@ -435,7 +420,7 @@ func withRound(req *round.Request, id string) *round.Request {
 func (f *policyFixture) withPrintSigOf(req *round.Request, org kpi.OrgID, key ed25519.PrivateKey) *round.Request {
 	pr := req.Prints[org]
 	digest := sumDigest(round.OfInput, req.Sum)
-	pr.Sig = ed25519.Sign(key, printBytes(f.c.consortiumID(), kpi.RoundID(req.Round), round.OfInput, digest, pr.Fingerprint))
+	pr.Sig = ed25519.Sign(key, printBytes(f.cid(), kpi.RoundID(req.Round), round.OfInput, digest, pr.Fingerprint))
 	req.Prints[org] = pr
 	return req
 }
@@ -457,7 +442,7 @@ func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
 	sign := func(o *kpi.Opened, orgs ...kpi.OrgID) map[kpi.OrgID][]byte {
 		sigs := map[kpi.OrgID][]byte{}
 		for _, org := range orgs {
-			sigs[org] = ed25519.Sign(f.keys[org], contracts.AttestBytes(f.c.consortiumID(), kpi.RoundID(f.round), 1, ab, o))
+			sigs[org] = ed25519.Sign(f.keys[org], contracts.AttestBytes(f.cid(), kpi.RoundID(f.round), 1, ab, o))
 		}
 		return sigs
 	}
@@ -514,15 +499,15 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	}
 	old := f.round
 	var hash string
-	f.c.fsm.Read(func(s *contracts.State) { r, _ := s.Round(kpi.RoundID(old)); hash = r.Hash })
+	f.fsm.Read(func(s *contracts.State) { r, _ := s.Round(kpi.RoundID(old)); hash = r.Hash })
 	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: "nps-abc", Version: 1, Hash: hash, Epoch: 1}, "hosp-b", f.keys["hosp-b"]).Object
-	if err := f.c.db.PutSecret(1, roundSecret(f.round, "input"), []byte("{}")); err != nil {
+	if err := f.db.PutSecret(1, roundSecret(f.round, "input"), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.c.forgetEndedRounds(); err != nil {
+	if err := f.m.ForgetEnded(); err != nil {
 		t.Fatal(err)
 	}
-	names, err := f.c.db.SecretNames(1, "")
+	names, err := f.db.SecretNames(1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +575,7 @@ func TestRoundSenderBoundsWorkBeforeReading(t *testing.T) {
 		{"an outsider", outsider, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := f.c.roundSender(tc.from)
+			got, err := f.m.roundSender(tc.from)
 			if got != tc.max || (tc.max == 0) != (err != nil) {
 				t.Fatalf("got %d %v, want %d", got, err, tc.max)
 			}
@@ -598,7 +583,7 @@ func TestRoundSenderBoundsWorkBeforeReading(t *testing.T) {
 	}
 	// Once the round ends, its aggregator is a member like the others.
 	f.apply(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: "test"}, "hosp-b", f.keys["hosp-b"])
-	if got, _ := f.c.roundSender(f.b); got != smallRoundRequest {
+	if got, _ := f.m.roundSender(f.b); got != smallRoundRequest {
 		t.Fatalf("an ended round's aggregator may send %d bytes", got)
 	}
 }

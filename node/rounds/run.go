@@ -1,6 +1,6 @@
-package node
+package rounds
 
-// The aggregator's side of a round: runRound opens a round, drives its
+// The aggregator's side of a round: Run opens a round, drives its
 // steps (round.go) to the release, and records why when it fails; every
 // member records a round whose aggregator stopped answering.
 
@@ -26,11 +26,12 @@ import (
 	"github.com/cxnet/cxnet/protocol/round"
 )
 
-// callRound sends a round request to a member's node (or serves it
-// locally when the member is this node).
-func (c *consortium) callRound(ctx context.Context, org kpi.OrgID, req round.Request, out any) error {
-	if org == kpi.OrgID(c.cfg.Org) {
-		reply, err := round.Dispatch(ctx, c.roundServer(), c.host.ID(), &req)
+// Call sends a round request to a member's node (or serves it locally
+// when the member is this node) and decodes the reply into out.
+func (m *Manager) Call(ctx context.Context, org kpi.OrgID, req round.Request, out any) error {
+	h := m.cfg.Host()
+	if org == m.cfg.Org {
+		reply, err := round.Dispatch(ctx, m.roundServer(), h.ID(), &req)
 		if err != nil {
 			return fmt.Errorf("%s: %w", org, err)
 		}
@@ -41,13 +42,13 @@ func (c *consortium) callRound(ctx context.Context, org kpi.OrgID, req round.Req
 		return round.DecodeReply(b, out)
 	}
 	var pid peer.ID
-	c.fsm.Read(func(s *contracts.State) {
-		if m, ok := s.Member(org); ok {
-			pid, _ = peer.Decode(m.Member.PeerID)
+	m.cfg.State(func(s *contracts.State) {
+		if mem, ok := s.Member(org); ok {
+			pid, _ = peer.Decode(mem.Member.PeerID)
 		}
 	})
-	cl := round.NewClient(c.host.Raw(), roundLimits)
-	if f := c.dev().tap; f != nil {
+	cl := round.NewClient(h, roundLimits)
+	if f := m.dev().Tap; f != nil {
 		cl.Tap = func(_ peer.ID, req, reply []byte) { f(org, req, reply) }
 	}
 	if err := cl.Call(ctx, pid, &req, out); err != nil {
@@ -77,15 +78,25 @@ func fanOut[T any](orgs []kpi.OrgID, call func(org kpi.OrgID) (T, error)) (map[k
 	return out, errs
 }
 
-// roundFailure is a round that failed, as runRound reports it: the
+// Failure is a round that failed, as Run reports it: the
 // reason is recorded in the log.
-type roundFailure struct {
+type Failure struct {
 	round  string
 	reason string
 	blame  []kpi.OrgID
 }
 
-func (f *roundFailure) Error() string { return "round " + f.round + " failed: " + f.reason }
+func (f *Failure) Error() string { return "round " + f.round + " failed: " + f.reason }
+
+// ErrNoActiveContract is what Run returns, wrapped, when the contract
+// asked for is not an active contract of the consortium: the caller's
+// mistake; the error's text says what to do.
+var ErrNoActiveContract = errors.New("no active contract")
+
+type contractError struct{ msg string }
+
+func (e contractError) Error() string        { return e.msg }
+func (e contractError) Is(target error) bool { return target == ErrNoActiveContract }
 
 // describe lists the members that failed and why, sorted.
 func describe(errs map[kpi.OrgID]error) (string, []kpi.OrgID) {
@@ -97,88 +108,79 @@ func describe(errs map[kpi.OrgID]error) (string, []kpi.OrgID) {
 	return strings.Join(parts, "; "), orgs
 }
 
-// runRound opens a round of contract id, aggregates it and publishes its
+// Run opens a round of contract id, aggregates it and publishes its
 // release. It returns the round id. A round that fails is recorded as
 // failed in the log, with the reason.
-func (c *consortium) runRound(ctx context.Context, id kpi.ContractID) (string, *roundTrace, error) {
+func (m *Manager) Run(ctx context.Context, id kpi.ContractID) (string, *Trace, error) {
 	var (
 		rec  contracts.ContractRecord
 		keys contracts.KeyEpoch
 		ok   bool
 	)
-	c.fsm.Read(func(s *contracts.State) {
+	m.cfg.State(func(s *contracts.State) {
 		rec, ok = s.Contract(id)
 		keys, _ = s.Keys()
 	})
 	if !ok {
-		return "", nil, inputError{fmt.Sprintf("no contract %q in this consortium: see `cxnet contract list`", id)}
+		return "", nil, contractError{fmt.Sprintf("no contract %q in this consortium: see `cxnet contract list`", id)}
 	}
 	if rec.State != contracts.ContractActive {
-		return "", nil, inputError{fmt.Sprintf("%s v%d is %s; a round needs an active contract (approved, and the consortium's key covering its participants: see `cxnet status`)", id, rec.Version, rec.State)}
+		return "", nil, contractError{fmt.Sprintf("%s v%d is %s; a round needs an active contract (approved, and the consortium's key covering its participants: see `cxnet status`)", id, rec.Version, rec.State)}
 	}
-	timeout := c.cfg.Round.Timeout
-	if timeout <= 0 {
-		timeout = DefaultRoundTimeout
-	}
-	tr := newRoundTrace()
+	timeout := m.cfg.Timeout
+	tr := newTrace()
 	tr.step("open (raft commit)")
-	entry, err := c.sign(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: id, Version: rec.Version, Hash: rec.Hash, Epoch: keys.Epoch})
+	entry, err := m.cfg.Sign(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: id, Version: rec.Version, Hash: rec.Hash, Epoch: keys.Epoch})
 	if err != nil {
 		return "", nil, err
 	}
-	ev, err := c.submit(ctx, entry)
+	ev, err := m.cfg.Submit(ctx, entry)
 	if err != nil {
 		return "", nil, err
 	}
 	roundID := ev.Object
-	c.rounds.running(roundID, true)
-	defer c.rounds.running(roundID, false)
-	log := c.log.With("round", roundID)
+	m.guard.running(roundID, true)
+	defer m.guard.running(roundID, false)
+	log := m.log.With("round", roundID)
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	err = c.aggregate(actx, roundID, log, tr)
+	err = m.aggregate(actx, roundID, log, tr)
 	tr.done()
-	var f *roundFailure
+	var f *Failure
 	switch {
 	case err == nil:
 		log.Info("round trace", "steps", tr.String())
 		return roundID, tr, nil
 	case errors.As(err, &f):
 	case errors.Is(actx.Err(), context.DeadlineExceeded):
-		f = &roundFailure{round: roundID, reason: fmt.Sprintf("timed out after %v (round.timeout) at step %q: %v", timeout, tr.current(), err)}
+		f = &Failure{round: roundID, reason: fmt.Sprintf("timed out after %v (round.timeout) at step %q: %v", timeout, tr.current(), err)}
 	default:
-		f = &roundFailure{round: roundID, reason: fmt.Sprintf("step %q: %v", tr.current(), err)}
+		f = &Failure{round: roundID, reason: fmt.Sprintf("step %q: %v", tr.current(), err)}
 	}
 	log.Warn("round failed", "reason", f.reason, "steps", tr.String())
 	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer rcancel()
-	if rerr := c.recordFailure(rctx, f); rerr != nil {
+	if rerr := m.recordFailure(rctx, f); rerr != nil {
 		log.Warn("record the round's failure", "err", rerr)
 	}
 	return roundID, tr, f
 }
 
-// failStaleRounds records as failed every ongoing round this node takes
+// FailStale records as failed every ongoing round this node takes
 // part in whose aggregator stopped answering: still ongoing round.timeout
 // after this node applied its opening (members report one after another,
 // half a second apart, so that usually one failure is recorded). A round this
-// node aggregates is left to runRound, unless this node is not running it
+// node aggregates is left to Run, unless this node is not running it
 // (it restarted).
-func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
-	if c.getRaft() == nil {
-		return
-	}
-	org := kpi.OrgID(c.cfg.Org)
-	timeout := c.cfg.Round.Timeout
-	if timeout <= 0 {
-		timeout = DefaultRoundTimeout
-	}
+func (m *Manager) FailStale(ctx context.Context, now time.Time) {
+	org := m.cfg.Org
+	timeout := m.cfg.Timeout
 	type stale struct {
 		r    contracts.Round
 		rank int
 	}
 	var ongoing []stale
-	c.fsm.Read(func(s *contracts.State) {
+	m.cfg.State(func(s *contracts.State) {
 		keys, _ := s.Keys()
 		for _, r := range s.Rounds("") {
 			if !r.State.Ongoing() {
@@ -194,26 +196,26 @@ func (c *consortium) failStaleRounds(ctx context.Context, now time.Time) {
 	})
 	for _, st := range ongoing {
 		r := st.r
-		seen := c.rounds.firstSeen(string(r.ID), now)
-		if r.Aggregator == org && c.rounds.isRunning(string(r.ID)) {
+		seen := m.guard.firstSeen(string(r.ID), now)
+		if r.Aggregator == org && m.guard.isRunning(string(r.ID)) {
 			continue
 		}
 		wait := timeout + time.Duration(st.rank)*500*time.Millisecond
 		if now.Sub(seen) < wait {
 			continue
 		}
-		f := &roundFailure{round: string(r.ID), reason: fmt.Sprintf("aggregator %s stopped answering: the round was still %s %v after %s saw it open (round.timeout %v)",
+		f := &Failure{round: string(r.ID), reason: fmt.Sprintf("aggregator %s stopped answering: the round was still %s %v after %s saw it open (round.timeout %v)",
 			r.Aggregator, r.State, now.Sub(seen).Round(time.Second), org, timeout)}
-		if err := c.recordFailure(ctx, f); err != nil && ctx.Err() == nil {
-			c.log.Warn("record a stale round's failure", "round", r.ID, "err", err)
+		if err := m.recordFailure(ctx, f); err != nil && ctx.Err() == nil {
+			m.log.Warn("record a stale round's failure", "round", r.ID, "err", err)
 			continue
 		}
-		c.log.Warn("round failed: its aggregator stopped answering", "round", r.ID, "aggregator", string(r.Aggregator))
+		m.log.Warn("round failed: its aggregator stopped answering", "round", r.ID, "aggregator", string(r.Aggregator))
 	}
 }
 
-// roundTrace times the steps of a round this node aggregates.
-type roundTrace struct {
+// Trace times the steps of a round this node aggregates.
+type Trace struct {
 	start time.Time
 	steps []traceStep
 }
@@ -224,10 +226,10 @@ type traceStep struct {
 	at       time.Time
 }
 
-func newRoundTrace() *roundTrace { return &roundTrace{start: time.Now()} }
+func newTrace() *Trace { return &Trace{start: time.Now()} }
 
 // step ends the current step and starts the next.
-func (t *roundTrace) step(name string) {
+func (t *Trace) step(name string) {
 	if t == nil {
 		return
 	}
@@ -236,7 +238,7 @@ func (t *roundTrace) step(name string) {
 }
 
 // done ends the current step.
-func (t *roundTrace) done() {
+func (t *Trace) done() {
 	if t == nil || len(t.steps) == 0 {
 		return
 	}
@@ -246,16 +248,16 @@ func (t *roundTrace) done() {
 }
 
 // current names the step under way (or the last).
-func (t *roundTrace) current() string {
+func (t *Trace) current() string {
 	if t == nil || len(t.steps) == 0 {
 		return ""
 	}
 	return t.steps[len(t.steps)-1].Name
 }
 
-// client is the trace as the API gives it: never nil, for a round this
+// Steps is the trace as the API gives it: never nil, for a round this
 // node ran.
-func (t *roundTrace) client() []client.TraceStep {
+func (t *Trace) Steps() []client.TraceStep {
 	out := []client.TraceStep{}
 	if t == nil {
 		return out
@@ -266,7 +268,7 @@ func (t *roundTrace) client() []client.TraceStep {
 	return append(out, client.TraceStep{Step: "total", Seconds: time.Since(t.start).Seconds()})
 }
 
-func (t *roundTrace) String() string {
+func (t *Trace) String() string {
 	var b strings.Builder
 	for _, s := range t.steps {
 		fmt.Fprintf(&b, "%s=%v ", s.Name, s.Duration.Round(100*time.Microsecond))
@@ -276,9 +278,9 @@ func (t *roundTrace) String() string {
 }
 
 // recordFailure records a failed round in the log, unless it has ended.
-func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
+func (m *Manager) recordFailure(ctx context.Context, f *Failure) error {
 	var r contracts.Round
-	c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(kpi.RoundID(f.round)) })
+	m.cfg.State(func(s *contracts.State) { r, _ = s.Round(kpi.RoundID(f.round)) })
 	if !r.State.Ongoing() {
 		return nil
 	}
@@ -286,21 +288,21 @@ func (c *consortium) recordFailure(ctx context.Context, f *roundFailure) error {
 	if len(reason) > 900 {
 		reason = reason[:900] + "…"
 	}
-	entry, err := c.sign(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: reason, Blame: f.blame})
+	entry, err := m.cfg.Sign(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: reason, Blame: f.blame})
 	if err != nil {
 		return err
 	}
-	_, err = c.submit(context.WithoutCancel(ctx), entry)
+	_, err = m.cfg.Submit(context.WithoutCancel(ctx), entry)
 	return err
 }
 
 // aggregate runs an opened round to its release (steps 2 to 8 at the top
 // of this file).
-func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Logger, tr *roundTrace) error {
+func (m *Manager) aggregate(ctx context.Context, roundID string, log *slog.Logger, tr *Trace) error {
 	fail := func(reason string, blame ...kpi.OrgID) error {
-		return &roundFailure{round: roundID, reason: reason, blame: blame}
+		return &Failure{round: roundID, reason: reason, blame: blame}
 	}
-	v, err := c.roundView(roundID, contracts.RoundCollecting)
+	v, err := m.roundView(roundID, contracts.RoundCollecting)
 	if err != nil {
 		return err
 	}
@@ -310,36 +312,36 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	tr.step("commit (participants encrypt, raft commits)")
 	_, errs := fanOut(v.contract.Participants, func(org kpi.OrgID) (struct{}, error) {
 		var ok struct{}
-		return ok, c.callRound(ctx, org, round.Request{Op: round.OpCommit, Round: roundID}, &ok)
+		return ok, m.Call(ctx, org, round.Request{Op: round.OpCommit, Round: roundID}, &ok)
 	})
 	for org, err := range errs {
 		log.Warn("round input", "from", string(org), "err", err)
 	}
 	// 3. seal: the state machine fixes the inputs.
 	tr.step("seal (raft commit)")
-	if err := c.sync(ctx); err != nil {
+	if err := m.cfg.Sync(ctx); err != nil {
 		return err
 	}
-	if f := c.dev().beforeSeal; f != nil {
+	if f := m.dev().BeforeSeal; f != nil {
 		f(roundID)
 	}
-	entry, err := c.sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(roundID)})
+	entry, err := m.cfg.Sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(roundID)})
 	if err != nil {
 		return err
 	}
-	if _, err := c.submit(ctx, entry); err != nil {
+	if _, err := m.cfg.Submit(ctx, entry); err != nil {
 		return fail("seal: " + err.Error())
 	}
-	if v, err = c.roundView(roundID, contracts.RoundSealed); err != nil {
+	if v, err = m.roundView(roundID, contracts.RoundSealed); err != nil {
 		var r contracts.Round
-		c.fsm.Read(func(s *contracts.State) { r, _ = s.Round(kpi.RoundID(roundID)) })
+		m.cfg.State(func(s *contracts.State) { r, _ = s.Round(kpi.RoundID(roundID)) })
 		if r.State == contracts.RoundFailed {
 			msg := r.Reason
 			if len(errs) > 0 {
 				why, _ := describe(errs)
 				msg += " (" + why + ")"
 			}
-			return &roundFailure{round: roundID, reason: msg} // recorded by the seal
+			return &Failure{round: roundID, reason: msg} // recorded by the seal
 		}
 		return err
 	}
@@ -347,7 +349,7 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	tr.step("fetch")
 	inputs, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (round.Input, error) {
 		var in round.Input
-		if err := c.callRound(ctx, org, round.Request{Op: round.OpFetch, Round: roundID}, &in); err != nil {
+		if err := m.Call(ctx, org, round.Request{Op: round.OpFetch, Round: roundID}, &in); err != nil {
 			return in, err
 		}
 		if inputDigest(&in) != v.round.Inputs[org] {
@@ -359,17 +361,17 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		why, blame := describe(errs)
 		return fail("sealed inputs missing: "+why, blame...)
 	}
-	if f := c.dev().inputs; f != nil {
+	if f := m.dev().Inputs; f != nil {
 		f(roundID, inputs)
 	}
 	// 5. print, decrypt
 	tr.step("print (participants fingerprint their inputs)")
-	sumCts, err := sumInputs(c.params, inputs)
+	sumCts, err := sumInputs(m.cfg.Params, inputs)
 	if err != nil {
 		return fail("sum the inputs: " + err.Error())
 	}
 	sum := round.Input{Ciphertexts: sumCts}
-	inputPrints, err := c.collectPrints(ctx, v, round.OfInput, &sum, v.round.Sealed, func(org kpi.OrgID) *round.Input {
+	inputPrints, err := m.collectPrints(ctx, v, round.OfInput, &sum, v.round.Sealed, func(org kpi.OrgID) *round.Input {
 		in := inputs[org]
 		return &in
 	})
@@ -377,43 +379,43 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		return err
 	}
 	tr.step("decrypt (decryptors check the sum and share)")
-	active := c.thresholdSet(v)
+	active := m.thresholdSet(v)
 	shares, errs := fanOut(active, func(org kpi.OrgID) (round.Share, error) {
 		var sh round.Share
-		err := c.callRound(ctx, org, round.Request{Op: round.OpDecrypt, Round: roundID, Active: active, Sum: &sum, Prints: inputPrints}, &sh)
+		err := m.Call(ctx, org, round.Request{Op: round.OpDecrypt, Round: roundID, Active: active, Sum: &sum, Prints: inputPrints}, &sh)
 		return sh, err
 	})
 	if len(errs) > 0 {
 		why, blame := describe(errs)
 		return fail("decryption: "+why, blame...)
 	}
-	if err := c.verifyShares(v, active, shares); err != nil {
+	if err := m.verifyShares(v, active, shares); err != nil {
 		return fail("decryption: " + err.Error())
 	}
-	if f := c.dev().shares; f != nil {
+	if f := m.dev().Shares; f != nil {
 		f(roundID, shares)
 	}
 	// 6. print, attest
 	tr.step("open (aggregator sums the shares and opens)")
 	summed := active
-	if f := c.dev().shareParts; f != nil {
+	if f := m.dev().ShareParts; f != nil {
 		summed = f(active)
 	}
 	parts := make([]privacy.Ciphertexts, 0, len(summed))
 	for _, o := range summed {
 		parts = append(parts, shares[o].Ciphertexts)
 	}
-	h, err := privacy.SumShares(c.params, parts)
+	h, err := privacy.SumShares(m.cfg.Params, parts)
 	if err != nil {
 		return fail("sum the shares: " + err.Error())
 	}
 	shareSum := round.Input{Ciphertexts: h}
-	opened, err := openShares(c.params, v.contract, sum.Ciphertexts, []privacy.Ciphertexts{h})
+	opened, err := openShares(m.cfg.Params, v.contract, sum.Ciphertexts, []privacy.Ciphertexts{h})
 	if err != nil {
 		return fail("open: " + err.Error())
 	}
 	tr.step("print (decryptors fingerprint their shares)")
-	sharePrints, err := c.collectPrints(ctx, v, round.OfShare, &shareSum, active, func(org kpi.OrgID) *round.Input {
+	sharePrints, err := m.collectPrints(ctx, v, round.OfShare, &shareSum, active, func(org kpi.OrgID) *round.Input {
 		return &round.Input{Ciphertexts: shares[org].Ciphertexts}
 	})
 	if err != nil {
@@ -423,11 +425,11 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	attest := contracts.AttestBytes(v.cid, kpi.RoundID(roundID), v.round.Epoch, active, opened)
 	sigs, errs := fanOut(active, func(org kpi.OrgID) ([]byte, error) {
 		var sig []byte
-		if err := c.callRound(ctx, org, round.Request{Op: round.OpAttest, Round: roundID, Active: active, Sum: &shareSum, Prints: sharePrints}, &sig); err != nil {
+		if err := m.Call(ctx, org, round.Request{Op: round.OpAttest, Round: roundID, Active: active, Sum: &shareSum, Prints: sharePrints}, &sig); err != nil {
 			return nil, err
 		}
 		var verr error
-		c.fsm.Read(func(s *contracts.State) { verr = s.VerifyMember(org, attest, sig) })
+		m.cfg.State(func(s *contracts.State) { verr = s.VerifyMember(org, attest, sig) })
 		if verr != nil {
 			return nil, fmt.Errorf("%s attests other opened cells than the aggregator's", org)
 		}
@@ -447,20 +449,20 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 		asked = &withheld
 		counts, _ := json.Marshal(opened.Counts)
 		sealedCounts = map[kpi.OrgID][]byte{}
-		info := contracts.SealInfo(v.cid, kpi.RoundID(roundID), "counts", kpi.OrgID(c.cfg.Org))
+		info := contracts.SealInfo(v.cid, kpi.RoundID(roundID), "counts", m.cfg.Org)
 		for _, r := range v.contract.Readers {
 			if sealedCounts[r], err = privacy.SealTo(v.keys.ReaderKeys[r], info, counts); err != nil {
 				return fail(fmt.Sprintf("seal the counts to reader %s: %v", r, err))
 			}
 		}
 	}
-	if f := c.dev().opened; f != nil {
+	if f := m.dev().Opened; f != nil {
 		asked = &kpi.Opened{Keep: slices.Clone(asked.Keep), Counts: slices.Clone(asked.Counts), CountsDigest: asked.CountsDigest, Sums: asked.Sums}
 		f(roundID, asked)
 	}
 	pads, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (contracts.SignedPads, error) {
 		var p round.Pads
-		err := c.callRound(ctx, org, round.Request{Op: round.OpPads, Round: roundID, Active: active, Opened: asked, Attest: sigs}, &p)
+		err := m.Call(ctx, org, round.Request{Op: round.OpPads, Round: roundID, Active: active, Opened: asked, Attest: sigs}, &p)
 		return contracts.SignedPads{Pads: p.Pads, Sealed: p.Sealed, Sig: p.Sig}, err
 	})
 	if len(errs) > 0 {
@@ -470,14 +472,14 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 	// 8. release
 	tr.step("release (raft commit)")
 	rel := contracts.RoundRelease{Round: kpi.RoundID(roundID), Decryptors: active, Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts}
-	if f := c.dev().release; f != nil {
+	if f := m.dev().Release; f != nil {
 		f(&rel)
 	}
-	entry, err = c.sign(contracts.EntryRoundRelease, rel)
+	entry, err = m.cfg.Sign(contracts.EntryRoundRelease, rel)
 	if err != nil {
 		return err
 	}
-	if _, err := c.submit(ctx, entry); err != nil {
+	if _, err := m.cfg.Submit(ctx, entry); err != nil {
 		return fail("release refused: " + err.Error())
 	}
 	log.Info("round released", "inputs", len(v.round.Sealed), "kept", len(opened.Keep), "cells", len(v.contract.Cells()))
@@ -489,39 +491,39 @@ func (c *consortium) aggregate(ctx context.Context, roundID string, log *slog.Lo
 // will: when they do not add up to sum's, it finds the member whose
 // fingerprint is not of the part it sent (part returns it), and fails the
 // round naming it.
-func (c *consortium) collectPrints(ctx context.Context, v *roundView, of round.Of, sum *round.Input, orgs []kpi.OrgID, part func(kpi.OrgID) *round.Input) (map[kpi.OrgID]round.Print, error) {
+func (m *Manager) collectPrints(ctx context.Context, v *roundView, of round.Of, sum *round.Input, orgs []kpi.OrgID, part func(kpi.OrgID) *round.Input) (map[kpi.OrgID]round.Print, error) {
 	digest := sumDigest(of, sum)
 	prints, errs := fanOut(orgs, func(org kpi.OrgID) (round.Print, error) {
 		var pr round.Print
-		err := c.callRound(ctx, org, round.Request{Op: round.OpPrint, Round: string(v.round.ID), Of: of, Digest: digest}, &pr)
+		err := m.Call(ctx, org, round.Request{Op: round.OpPrint, Round: string(v.round.ID), Of: of, Digest: digest}, &pr)
 		return pr, err
 	})
 	if len(errs) > 0 {
 		why, blame := describe(errs)
-		return nil, &roundFailure{round: string(v.round.ID), reason: fmt.Sprintf("fingerprints of the %ss: %s", of, why), blame: blame}
+		return nil, &Failure{round: string(v.round.ID), reason: fmt.Sprintf("fingerprints of the %ss: %s", of, why), blame: blame}
 	}
-	err := c.checkPrints(v, of, sum, prints, orgs)
-	if err == nil || c.dev().unchecked {
+	err := m.checkPrints(v, of, sum, prints, orgs)
+	if err == nil || m.dev().Unchecked {
 		return prints, nil
 	}
 	seed := printSeed(v.cid, v.round.ID, of, digest)
 	for _, org := range orgs {
-		fp, ferr := fingerprint(c.params, of, part(org), seed)
+		fp, ferr := fingerprint(m.cfg.Params, of, part(org), seed)
 		if ferr == nil && !slices.Equal(fp, prints[org].Fingerprint) {
-			return nil, &roundFailure{round: string(v.round.ID), blame: []kpi.OrgID{org},
+			return nil, &Failure{round: string(v.round.ID), blame: []kpi.OrgID{org},
 				reason: fmt.Sprintf("%s sent a fingerprint that is not of the %s it sent", org, of)}
 		}
 	}
-	return nil, &roundFailure{round: string(v.round.ID), reason: err.Error()}
+	return nil, &Failure{round: string(v.round.ID), reason: err.Error()}
 }
 
 // thresholdSet picks the members to decrypt a round: participants first
 // (a participant that deviates as a decryptor can do no more than with
 // its own input), then this node, then members it is connected to
 // (likely up), then the others; exactly the threshold of them, sorted.
-func (c *consortium) thresholdSet(v *roundView) []kpi.OrgID {
+func (m *Manager) thresholdSet(v *roundView) []kpi.OrgID {
 	candidates := slices.Clone(v.keys.Members)
-	rank := c.decryptorRank()
+	rank := m.decryptorRank()
 	score := func(o kpi.OrgID) int {
 		s := rank(o)
 		if !slices.Contains(v.round.Sealed, o) {
@@ -537,20 +539,20 @@ func (c *consortium) thresholdSet(v *roundView) []kpi.OrgID {
 
 // decryptorRank orders the members to ask for decryption shares: this
 // node (0), members it has a live connection to (1), the others (2).
-func (c *consortium) decryptorRank() func(kpi.OrgID) int {
+func (m *Manager) decryptorRank() func(kpi.OrgID) int {
 	peers := map[kpi.OrgID]peer.ID{}
-	c.fsm.Read(func(s *contracts.State) {
-		for _, m := range s.Members() {
-			if id, err := peer.Decode(m.Member.PeerID); err == nil {
-				peers[m.Member.Org] = id
+	m.cfg.State(func(s *contracts.State) {
+		for _, mem := range s.Members() {
+			if id, err := peer.Decode(mem.Member.PeerID); err == nil {
+				peers[mem.Member.Org] = id
 			}
 		}
 	})
 	return func(org kpi.OrgID) int {
 		switch {
-		case org == kpi.OrgID(c.cfg.Org):
+		case org == m.cfg.Org:
 			return 0
-		case c.host.Raw().Network().Connectedness(peers[org]) == network.Connected:
+		case m.cfg.Host().Network().Connectedness(peers[org]) == network.Connected:
 			return 1
 		}
 		return 2
