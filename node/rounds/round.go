@@ -1,5 +1,9 @@
 package rounds
 
+// What both sides of a round share: the digests and fingerprints they
+// sign and check, what a member keeps of a round, and a member's view of
+// a round from its own state.
+
 import (
 	"crypto/sha256"
 	"encoding/hex"
