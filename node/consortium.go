@@ -30,8 +30,8 @@ import (
 // libp2p host and the protocols it serves, the governance state machine,
 // the raft that replicates it (raftManager), the peers it admits and
 // dials (peerManager), the key manager (package keymgr) and the rounds
-// (package rounds). Each part gets what it needs of the others as functions;
-// none points back here.
+// (package rounds). Each part gets what it needs of the others as
+// functions; none points back here.
 type consortium struct {
 	home *Home
 	cfg  Config
@@ -48,7 +48,7 @@ type consortium struct {
 	metrics *metrics // nil in handler tests
 	srvs    []*rpc.Server
 
-	rounds *rounds.Manager
+	rounds *rounds.Manager // this node's part in the KPI rounds
 	// keyShare, when set, replaces the public-key share this node commits
 	// to and publishes (adversarial tests only: export_test.go).
 	keyShare atomic.Pointer[func(e contracts.KeyEpoch, share []byte) []byte]
