@@ -15,8 +15,8 @@ import (
 // simulations import nothing of cxnet but the
 // simulation runner (simulations/sim), which nothing else imports; the
 // wire-protocol packages under protocol stay on go-libp2p and their own
-// framing; node's sub-packages (api, keymgr, home, ui) import no other of
-// node's but the API client.
+// framing; node's sub-packages (api, keymgr, rounds, home, ui) import no
+// other of node's but the API client.
 func TestImportRule(t *testing.T) {
 	const mod = "github.com/cxnet/cxnet"
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
@@ -55,6 +55,7 @@ func TestImportRule(t *testing.T) {
 	nodeParts := map[string][]string{
 		"node/api":    {"node/client", "node/ui"},
 		"node/keymgr": {"node/client"},
+		"node/rounds": {"node/client"},
 		"node/home":   {"node/client"},
 		"node/ui":     {"node/client"},
 	}

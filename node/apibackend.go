@@ -8,6 +8,7 @@ import (
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/api"
 	"github.com/cxnet/cxnet/node/client"
+	"github.com/cxnet/cxnet/node/rounds"
 	"github.com/cxnet/cxnet/privacy"
 	"github.com/cxnet/cxnet/store"
 )
@@ -74,13 +75,15 @@ func (b apiBackend) Servers() (voters, nonvoters map[string]bool) { return b.n.c
 func (b apiBackend) ReaderKey() (*privacy.ReaderKey, error)       { return b.n.cons.keys.ReaderKey() }
 
 func (b apiBackend) RunRound(ctx context.Context, id kpi.ContractID) (string, []client.TraceStep, error) {
-	round, tr, err := b.n.cons.runRound(ctx, id)
-	if f := (*roundFailure)(nil); errors.As(err, &f) {
+	round, tr, err := b.n.cons.rounds.Run(ctx, id)
+	if f := (*rounds.Failure)(nil); errors.As(err, &f) {
 		err = roundFailed{err} // recorded in the log with its reason: `cxnet round list` shows it
+	} else if errors.Is(err, rounds.ErrNoActiveContract) {
+		err = inputError{err.Error()}
 	}
 	var steps []client.TraceStep
 	if tr != nil {
-		steps = tr.client()
+		steps = tr.Steps()
 	}
 	return round, steps, err
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/keymgr"
+	"github.com/cxnet/cxnet/node/rounds"
 	"github.com/cxnet/cxnet/privacy"
 	"github.com/cxnet/cxnet/protocol"
 	"github.com/cxnet/cxnet/protocol/gov"
@@ -28,8 +30,8 @@ import (
 // libp2p host and the protocols it serves, the governance state machine,
 // the raft that replicates it (raftManager), the peers it admits and
 // dials (peerManager), the key manager (package keymgr) and the rounds
-// (round*.go). Each part gets what it needs of the others as functions;
-// none points back here.
+// (package rounds). Each part gets what it needs of the others as
+// functions; none points back here.
 type consortium struct {
 	home *Home
 	cfg  Config
@@ -46,11 +48,10 @@ type consortium struct {
 	metrics *metrics // nil in handler tests
 	srvs    []*rpc.Server
 
-	// rounds serialises and limits the round protocol on this node.
-	rounds roundGuard
-	// deviate makes the node deviate from the protocol (adversarial
-	// tests only: export_test.go).
-	deviate atomic.Pointer[deviations]
+	rounds *rounds.Manager // this node's part in the KPI rounds
+	// keyShare, when set, replaces the public-key share this node commits
+	// to and publishes (adversarial tests only: export_test.go).
+	keyShare atomic.Pointer[func(e contracts.KeyEpoch, share []byte) []byte]
 
 	ctx    context.Context // ends when stop begins
 	cancel context.CancelFunc
@@ -77,21 +78,21 @@ func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEve
 	if c.keys, err = c.newKeys(); err != nil {
 		return nil, err
 	}
+	if c.rounds, err = c.newRounds(); err != nil {
+		return nil, err
+	}
 	fsm.OnEvent = func(e contracts.Event) {
 		onEvent(e)
 		c.peers.learnMembers()
 		c.keys.Poke()
 		if e.Type == contracts.EventRoundOpened {
-			c.rounds.firstSeen(e.Object, c.cfg.Now()) // the round timeout runs from here
+			c.rounds.Opened(e.Object) // the round timeout runs from here
 		}
 		onChange()
 	}
 	fsm.OnSettled = c.raft.applied.notify
 	return c, nil
 }
-
-// secretTKey names this node's threshold key of an epoch in the store.
-const secretTKey = keymgr.SecretThresholdKey
 
 // newKeys is the node's key manager, given what it needs of the node.
 func (c *consortium) newKeys() (*keymgr.Manager, error) {
@@ -104,12 +105,44 @@ func (c *consortium) newKeys() (*keymgr.Manager, error) {
 		Host:    func() host.Host { return c.host.Raw() },
 		Secrets: c.db, ReaderKey: c.home.ReaderKey, Interval: c.cfg.Loops.Keys,
 		KeyShare: func(e contracts.KeyEpoch, share []byte) []byte {
-			if f := c.dev().keyShare; f != nil {
-				return f(e, share)
+			if f := c.keyShare.Load(); f != nil {
+				return (*f)(e, share)
 			}
 			return share
 		},
 		OnChange: c.raft.onChange, Log: c.log.With("component", "keys"),
+	})
+}
+
+// newRounds is the node's part in the rounds, given what it needs of the
+// node.
+func (c *consortium) newRounds() (*rounds.Manager, error) {
+	return rounds.New(rounds.Config{
+		Org: kpi.OrgID(c.cfg.Org), Params: c.params, State: c.fsm.Read, Sign: c.sign, Submit: c.submit,
+		Rejected: func(err error) bool {
+			var rej rejected
+			return errors.As(err, &rej)
+		},
+		Sync: c.sync, SignRound: contracts.RoundSigner(c.home.GovernanceKey), Secrets: c.db,
+		ThresholdKey: func(epoch uint64) ([]byte, error) { return c.db.Secret(epoch, keymgr.SecretThresholdKey) },
+		PublicKey:    func(e contracts.KeyEpoch) (*privacy.PublicKey, error) { return c.keys.PublicKey(e) },
+		Components: func(ctx context.Context, ct *contracts.Contract) ([]int64, int64, error) {
+			return localComponents(ctx, c.db, ct)
+		},
+		Host:    func() host.Host { return c.host.Raw() },
+		Timeout: c.cfg.Round.Timeout,
+		Context: func() context.Context {
+			if c.ctx == nil {
+				return context.Background() // not started: handler tests
+			}
+			return c.ctx
+		},
+		OnRequest: func(op round.Op, outcome string) {
+			if c.metrics != nil {
+				c.metrics.roundRequests.WithLabelValues(string(op), outcome).Inc()
+			}
+		},
+		Now: c.cfg.Now, Log: c.log,
 	})
 }
 
@@ -137,7 +170,13 @@ func (c *consortium) start(ctx context.Context) error {
 	c.wg.Go(func() { every(c.ctx, loops.Dial, func() { c.peers.connectMembers(c.ctx) }) })
 	seen := map[kpi.ContractID]time.Time{} // when this node first saw each scheduled contract active
 	c.wg.Go(func() { every(c.ctx, loops.Schedule, func() { c.tendRounds(c.ctx, seen) }) })
-	c.wg.Go(func() { every(c.ctx, loops.StaleRounds, func() { c.failStaleRounds(c.ctx, c.cfg.Now()) }) })
+	c.wg.Go(func() {
+		every(c.ctx, loops.StaleRounds, func() {
+			if c.getRaft() != nil { // in a consortium
+				c.rounds.FailStale(c.ctx, c.cfg.Now())
+			}
+		})
+	})
 	return nil
 }
 
@@ -183,7 +222,7 @@ func (c *consortium) startHost() error {
 		joinSrv.Serve(h.Raw()),
 		govSrv.Serve(h.Raw()),
 		c.keys.Serve(h.Raw(), c.peers.admitted),
-		round.Serve(h.Raw(), c.roundServer(), round.Options{Authorize: c.roundSender, Limits: roundLimits, Log: c.log}),
+		c.rounds.Serve(h.Raw()),
 	}
 	return nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/node/rounds"
 	"github.com/cxnet/cxnet/privacy"
 	"github.com/cxnet/cxnet/protocol/round"
 )
@@ -60,9 +61,10 @@ type Deviation struct {
 // Deviate makes the node deviate as d says (adversarial tests only).
 func (n *Node) Deviate(d Deviation) {
 	c := n.cons
-	h := &deviations{}
+	h := &rounds.Deviations{}
+	var keyShare func(e contracts.KeyEpoch, share []byte) []byte
 	if d.RevealOtherKeyShare {
-		h.keyShare = func(e contracts.KeyEpoch, share []byte) []byte {
+		keyShare = func(e contracts.KeyEpoch, share []byte) []byte {
 			if _, committed := e.Commits[kpi.OrgID(c.cfg.Org)]; !committed {
 				return share
 			}
@@ -72,16 +74,16 @@ func (n *Node) Deviate(d Deviation) {
 		}
 	}
 	if d.FetchBeforeSeal {
-		h.beforeSeal = func(id string) {
-			for _, org := range c.dev().participants(c, id) {
+		h.BeforeSeal = func(id string) {
+			for _, org := range c.participants(id) {
 				var in round.Input
-				err := c.callRound(context.Background(), org, round.Request{Op: round.OpFetch, Round: id}, &in)
+				err := c.rounds.Call(context.Background(), org, round.Request{Op: round.OpFetch, Round: id}, &in)
 				c.log.Warn("deviating: fetched before the seal", "from", string(org), "err", err)
 			}
 		}
 	}
 	if d.ForgeRelease {
-		h.release = func(r *contracts.RoundRelease) {
+		h.Release = func(r *contracts.RoundRelease) {
 			r.Opened.Sums = slices.Clone(r.Opened.Sums)
 			if len(r.Opened.Sums) > 0 {
 				r.Opened.Sums[0]++
@@ -89,17 +91,17 @@ func (n *Node) Deviate(d Deviation) {
 		}
 	}
 	if f := d.AfterCommit; f != nil {
-		h.beforeSeal = func(string) { f() }
+		h.BeforeSeal = func(string) { f() }
 	}
 	if f := d.AfterDecrypt; f != nil {
-		h.shares = func(string, map[kpi.OrgID]round.Share) { f() }
+		h.Shares = func(string, map[kpi.OrgID]round.Share) { f() }
 	}
 	if d.DropInput != "" {
-		h.inputs = func(_ string, in map[kpi.OrgID]round.Input) { delete(in, kpi.OrgID(d.DropInput)) }
-		h.unchecked = true
+		h.Inputs = func(_ string, in map[kpi.OrgID]round.Input) { delete(in, kpi.OrgID(d.DropInput)) }
+		h.Unchecked = true
 	}
 	if d.ForgeShare {
-		h.shareParts = func(active []kpi.OrgID) []kpi.OrgID {
+		h.ShareParts = func(active []kpi.OrgID) []kpi.OrgID {
 			for _, org := range active {
 				if org != kpi.OrgID(c.cfg.Org) {
 					return append(slices.Clone(active), org)
@@ -107,20 +109,24 @@ func (n *Node) Deviate(d Deviation) {
 			}
 			return active
 		}
-		h.unchecked = true
+		h.Unchecked = true
 	}
 	if d.InflateCounts {
-		h.opened = func(_ string, o *kpi.Opened) {
+		h.Opened = func(_ string, o *kpi.Opened) {
 			for i := range o.Counts {
 				o.Counts[i] = 1000
 			}
 		}
 	}
-	c.deviate.Store(h)
+	c.keyShare.Store(nil)
+	if keyShare != nil {
+		c.keyShare.Store(&keyShare)
+	}
+	c.rounds.Deviate(h)
 }
 
 // participants are the participants of a round's contract.
-func (*deviations) participants(c *consortium, round string) []kpi.OrgID {
+func (c *consortium) participants(round string) []kpi.OrgID {
 	var out []kpi.OrgID
 	c.fsm.Read(func(s *contracts.State) {
 		r, _ := s.Round(kpi.RoundID(round))
@@ -133,7 +139,8 @@ func (*deviations) participants(c *consortium, round string) []kpi.OrgID {
 // Tap records every round request the node sends to another member and
 // the reply, as they cross the stream (adversarial tests only).
 func (n *Node) Tap(f func(to string, req, reply []byte)) {
-	n.cons.deviate.Store(&deviations{tap: func(to kpi.OrgID, req, reply []byte) { f(string(to), req, reply) }})
+	n.cons.keyShare.Store(nil)
+	n.cons.rounds.Deviate(&rounds.Deviations{Tap: func(to kpi.OrgID, req, reply []byte) { f(string(to), req, reply) }})
 }
 
 // LogEntries returns the command entries of the node's raft log.

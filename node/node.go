@@ -3,10 +3,10 @@
 // opens the store, and runs the consortium — the libp2p host and the wire
 // protocols it serves (protocol/join, gov, keys, round), the governance
 // state machine replicated by raft (raftManager), the peers it admits and
-// dials (peerManager), the key epochs (node/keymgr) and the KPI rounds'
-// policy (round*.go) — behind the local HTTP API (node/api), /metrics and
-// the dashboard (node/ui). The parts (protocol, contracts, privacy, store,
-// ingest) never import it.
+// dials (peerManager), the key epochs (node/keymgr) and the KPI rounds
+// (node/rounds: the aggregator and a member's policy) — behind the local
+// HTTP API (node/api), /metrics and the dashboard (node/ui). The parts
+// (protocol, contracts, privacy, store, ingest) never import it.
 package node
 
 import (

@@ -18,13 +18,13 @@ func (c *consortium) tendRounds(ctx context.Context, seen map[kpi.ContractID]tim
 	if c.getRaft() == nil {
 		return
 	}
-	if err := c.forgetEndedRounds(); err != nil {
+	if err := c.rounds.ForgetEnded(); err != nil {
 		c.log.Warn("forget ended rounds", "err", err)
 	}
 	for _, id := range c.dueRounds(c.cfg.Now(), seen) {
 		log := c.log.With("contract", id)
 		log.Info("scheduled round due")
-		round, _, err := c.runRound(ctx, id)
+		round, _, err := c.rounds.Run(ctx, id)
 		if c.metrics != nil {
 			outcome := "released"
 			if err != nil {

@@ -15,6 +15,8 @@ import (
 	"github.com/cxnet/cxnet/kpi"
 )
 
+const peerB = "12D3KooWGY4CQDX1pDQKyi56uVoYH2HqVPRnHiJsNL8gmpRbK6xh"
+
 // scheduledConsortium is org's node (a state machine, no store, no
 // network) in a keyed consortium of hosp-a, hosp-b and hosp-c where the
 // daily contract nps-daily is active.

@@ -1,41 +1,8 @@
-package node
+package rounds
 
-// KPI rounds (DESIGN §5), safe against one member that deviates. The node
-// that opens a round aggregates it:
-//
-//  1. it opens the round in the log (round.open);
-//  2. commit: it asks every participant to commit to its input. The
-//     participant computes its components over its own records, adds its
-//     share of DP noise (if any) and a secret uniform 64-bit pad to every
-//     component, encrypts one vector — the cells' counts, which cells
-//     it feeds, the padded components — under the consortium's key,
-//     keeps it, and registers its digest in the log (round.input). No
-//     ciphertext leaves it yet;
-//  3. seal: the aggregator seals the round (round.seal); the state
-//     machine fixes the inputs — every input registered, no other — or
-//     fails the round when the privacy rules refuse that set;
-//  4. fetch: only now does each sealed participant hand its ciphertexts
-//     to the aggregator, so no input can be chosen after seeing another;
-//  5. print, decrypt: the aggregator sums the inputs and asks every
-//     sealed participant for its input's fingerprint against the sum
-//     (privacy/fingerprint.go), signed; a threshold set of key members
-//     each check, by those fingerprints, that the sum is the sum of
-//     exactly the sealed inputs, and give one decryption share of it
-//     (kept, and given again unchanged), signed;
-//  6. print, attest: the aggregator sums the shares and asks each
-//     decryptor for its share's fingerprint against that sum; each
-//     decryptor checks the shares' sum by the fingerprints, opens the
-//     counts and the padded sums with it itself, decides which cells
-//     reach the floor and signs what it opened (kpi.Opened);
-//  7. pads: each sealed participant checks the decryptors' signatures and
-//     the floor, and reveals its pads of the kept cells only, signed:
-//     the padded sum of a cell under the floor stays uniformly random;
-//  8. release: the aggregator publishes the signed attestations and pads
-//     (round.release), and every node's state machine computes the
-//     released cells from them itself.
-//
-// A failure at any step is recorded in the log (round.fail) with the
-// reason, naming the member that failed or deviated when it is known.
+// What both sides of a round share: the digests and fingerprints they
+// sign and check, what a member keeps of a round, and a member's view of
+// a round from its own state.
 
 import (
 	"crypto/sha256"
@@ -102,7 +69,7 @@ func fingerprint(p privacy.Params, of round.Of, x *round.Input, seed []byte) (pr
 
 // checkPrints checks that sum is the sum of the parts of exactly the
 // members want, by their signed fingerprints against it.
-func (c *consortium) checkPrints(v *roundView, of round.Of, sum *round.Input, prints map[kpi.OrgID]round.Print, want []kpi.OrgID) error {
+func (m *Manager) checkPrints(v *roundView, of round.Of, sum *round.Input, prints map[kpi.OrgID]round.Print, want []kpi.OrgID) error {
 	got := slices.Sorted(maps.Keys(prints))
 	if of == round.OfInput {
 		if err := contracts.CheckInputs(&v.round, got); err != nil {
@@ -114,7 +81,7 @@ func (c *consortium) checkPrints(v *roundView, of round.Of, sum *round.Input, pr
 	digest := sumDigest(of, sum)
 	var err error
 	parts := make([]privacy.Fingerprint, 0, len(want))
-	c.fsm.Read(func(s *contracts.State) {
+	m.cfg.State(func(s *contracts.State) {
 		for _, o := range want {
 			pr := prints[o]
 			if e := s.VerifyMember(o, printBytes(v.cid, v.round.ID, of, digest, pr.Fingerprint), pr.Sig); e != nil {
@@ -127,11 +94,11 @@ func (c *consortium) checkPrints(v *roundView, of round.Of, sum *round.Input, pr
 	if err != nil {
 		return err
 	}
-	fp, err := fingerprint(c.params, of, sum, printSeed(v.cid, v.round.ID, of, digest))
+	fp, err := fingerprint(m.cfg.Params, of, sum, printSeed(v.cid, v.round.ID, of, digest))
 	if err != nil {
 		return fmt.Errorf("round %s: the sum of the %ss: %w", v.round.ID, of, err)
 	}
-	if err := privacy.CheckSum(c.params, fp, parts); err != nil {
+	if err := privacy.CheckSum(m.cfg.Params, fp, parts); err != nil {
 		return fmt.Errorf("round %s: the sum to open is not the sum of the %ss of %v: %w", v.round.ID, of, want, err)
 	}
 	return nil
@@ -188,14 +155,14 @@ type roundView struct {
 // roundView reads round id from this node's state and checks it may take
 // part: the round is in state want, its contract active at the round's
 // version, and the round's key epoch is the consortium's key.
-func (c *consortium) roundView(id string, want contracts.RoundState) (*roundView, error) {
+func (m *Manager) roundView(id string, want contracts.RoundState) (*roundView, error) {
 	var (
 		v      roundView
 		ok, hk bool
 		rec    contracts.ContractRecord
 		hasRec bool
 	)
-	c.fsm.Read(func(s *contracts.State) {
+	m.cfg.State(func(s *contracts.State) {
 		v.round, ok = s.Round(kpi.RoundID(id))
 		v.keys, hk = s.Keys()
 		rec, hasRec = s.Contract(v.round.Contract)
@@ -232,12 +199,12 @@ func (c *consortium) roundView(id string, want contracts.RoundState) (*roundView
 // first request of a round (commit) can arrive before this node applied
 // the round's opening, and the handler checks it once synced. Anyone
 // else is refused at once.
-func (c *consortium) roundSender(p peer.ID) (int, error) {
+func (m *Manager) roundSender(p peer.ID) (int, error) {
 	var member, aggregating bool
-	c.fsm.Read(func(s *contracts.State) {
-		for _, m := range s.Members() {
-			if m.Member.PeerID == p.String() && m.State == contracts.MemberAdmitted {
-				member, aggregating = true, s.Aggregating(m.Member.Org)
+	m.cfg.State(func(s *contracts.State) {
+		for _, mem := range s.Members() {
+			if mem.Member.PeerID == p.String() && mem.State == contracts.MemberAdmitted {
+				member, aggregating = true, s.Aggregating(mem.Member.Org)
 				return
 			}
 		}
@@ -255,8 +222,6 @@ func (c *consortium) roundSender(p peer.ID) (int, error) {
 // not know to aggregate an ongoing round.
 const smallRoundRequest = 16 << 10
 
-var _ round.Backend = roundBackend{}
-
 // secretRound prefixes what this node keeps of a round it takes part in,
 // as secrets of the round's key epoch: "input" (its encrypted input and
 // pads), "share" (its decryption share) and "sums" (the sums it
@@ -265,24 +230,24 @@ const secretRound = "round/"
 
 func roundSecret(id, what string) string { return secretRound + id + "/" + what }
 
-// forgetEndedRounds deletes what this node kept of the rounds of the
+// ForgetEnded deletes what this node kept of the rounds of the
 // consortium's key epoch that ended (released or failed): the policy
 // refuses every request for an ended round, so they are of no more use.
 // Older epochs' go with their key. A share stored while its round ended
 // is caught by the next call.
-func (c *consortium) forgetEndedRounds() error {
+func (m *Manager) ForgetEnded() error {
 	var keys contracts.KeyEpoch
 	var ok bool
-	c.fsm.Read(func(s *contracts.State) { keys, ok = s.Keys() })
+	m.cfg.State(func(s *contracts.State) { keys, ok = s.Keys() })
 	if !ok {
 		return nil
 	}
-	names, err := c.db.SecretNames(keys.Epoch, secretRound)
+	names, err := m.cfg.Secrets.SecretNames(keys.Epoch, secretRound)
 	if err != nil || len(names) == 0 {
 		return err
 	}
 	var ended []string
-	c.fsm.Read(func(s *contracts.State) {
+	m.cfg.State(func(s *contracts.State) {
 		for _, name := range names {
 			// round id = contract id (no "/") + "/" + log index
 			parts := strings.SplitN(strings.TrimPrefix(name, secretRound), "/", 3)
@@ -298,5 +263,5 @@ func (c *consortium) forgetEndedRounds() error {
 	if len(ended) == 0 {
 		return nil
 	}
-	return c.db.DeleteNamedSecrets(keys.Epoch, ended...)
+	return m.cfg.Secrets.DeleteNamedSecrets(keys.Epoch, ended...)
 }

@@ -1,11 +1,10 @@
-package node
+package rounds
 
 import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,253 +16,10 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/cxnet/cxnet/contracts"
-	"github.com/cxnet/cxnet/ingest"
 	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/privacy"
 	"github.com/cxnet/cxnet/protocol/round"
-	"github.com/cxnet/cxnet/store"
 )
-
-const peerC = "12D3KooWPtfMgpnHgTxG9WPa3h7DU5T8Ff8BQJkkfoKFMZmeJeHN"
-
-// policyFixture is hosp-a's node in a three-member consortium (hosp-a,
-// hosp-b, hosp-c) with a real key epoch (threshold 2), an active NPS
-// contract among all three, and a round that hosp-b opened (and so
-// aggregates), with every input committed. hosp-b's and hosp-c's inputs
-// are made here; hosp-a's node makes its own when asked to commit.
-type policyFixture struct {
-	c       *consortium
-	apply   applyFunc
-	keys    map[kpi.OrgID]ed25519.PrivateKey
-	tks     map[kpi.OrgID]*privacy.ThresholdKey
-	pads    map[kpi.OrgID][]uint64
-	round   string
-	inputs  map[kpi.OrgID]round.Input
-	b       peer.ID
-	readers map[kpi.OrgID]*privacy.ReaderKey
-}
-
-// readerKey is org's reader public key; hosp-a's is its node's.
-func (f *policyFixture) readerKey(t testing.TB, org kpi.OrgID) []byte {
-	if org == "hosp-a" {
-		k, err := f.c.keys.ReaderKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k.Public()
-	}
-	if f.readers == nil {
-		f.readers = map[kpi.OrgID]*privacy.ReaderKey{}
-	}
-	if f.readers[org] == nil {
-		k, err := privacy.NewReaderKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.readers[org] = k
-	}
-	return f.readers[org].Public()
-}
-
-func newPolicyFixture(t testing.TB) *policyFixture {
-	f := &policyFixture{keys: map[kpi.OrgID]ed25519.PrivateKey{}, tks: map[kpi.OrgID]*privacy.ThresholdKey{},
-		pads: map[kpi.OrgID][]uint64{}}
-	var keyB ed25519.PrivateKey
-	f.c, f.apply, keyB = twoMemberConsortium(t)
-	c := f.c
-	p := c.params
-	f.b, _ = peer.Decode(peerB)
-	keyA := c.home.GovernanceKey
-	_, keyC, _ := ed25519.GenerateKey(nil)
-	f.keys = map[kpi.OrgID]ed25519.PrivateKey{"hosp-a": keyA, "hosp-b": keyB, "hosp-c": keyC}
-	m := kpi.Member{Org: "hosp-c", Name: "C", Kind: "hospital", PeerID: peerC}
-	m.Sign(keyC)
-	f.apply(contracts.EntryAdmitPropose, contracts.AdmitPropose{Member: m}, "hosp-a", keyA)
-	f.apply(contracts.EntryAdmitApprove, contracts.AdmitApprove{Org: "hosp-c", DescriptorHash: contracts.DescriptorHash(m)}, "hosp-b", keyB)
-
-	orgs := []kpi.OrgID{"hosp-a", "hosp-b", "hosp-c"}
-	seed := make([]byte, privacy.SeedSize)
-	f.apply(contracts.EntryKeysOpen, contracts.KeysOpen{Epoch: 1, Members: orgs, Threshold: 2,
-		Seed: hex.EncodeToString(seed), Params: p.Name()}, "hosp-a", keyA)
-	shares := map[kpi.OrgID][]byte{}
-	dealt := map[kpi.OrgID][][]byte{}
-	for _, o := range orgs {
-		sk, _ := privacy.NewSecretKey(p)
-		shares[o], _ = privacy.PublicKeyShare(p, sk, seed)
-		dealt[o], _ = privacy.Deal(p, sk, 2, 3)
-		f.apply(contracts.EntryKeysCommit, contracts.KeysCommit{Epoch: 1, Digest: contracts.KeyShareDigest(1, o, shares[o]), ReaderKey: f.readerKey(t, o)}, o, f.keys[o])
-	}
-	for _, o := range orgs {
-		f.apply(contracts.EntryKeysShare, contracts.KeysShare{Epoch: 1, Share: shares[o]}, o, f.keys[o])
-	}
-	for i, o := range orgs {
-		var mine [][]byte
-		for _, d := range orgs {
-			mine = append(mine, dealt[d][i])
-		}
-		tk, err := privacy.CombineDealt(p, mine)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.tks[o] = tk
-	}
-	b, _ := f.tks["hosp-a"].MarshalBinary()
-	if err := c.db.PutSecret(1, secretTKey, b); err != nil {
-		t.Fatal(err)
-	}
-
-	ct, err := contracts.Parse([]byte("id: nps-abc\nmeasure: nps\naggregate: nps\nparticipants: [hosp-a, hosp-b, hosp-c]\nprivacy: {min_cohort: 11}\n"), "c.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.apply(contracts.EntryContractPropose, contracts.ContractPropose{Contract: ct.Canonical(), Hash: ct.Hash()}, "hosp-a", keyA)
-	f.apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: ct.ID, Version: 1, Hash: ct.Hash()}, "hosp-b", keyB)
-	f.apply(contracts.EntryContractApprove, contracts.ContractApprove{ID: ct.ID, Version: 1, Hash: ct.Hash()}, "hosp-c", keyC)
-	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: ct.ID, Version: 1, Hash: ct.Hash(), Epoch: 1}, "hosp-b", keyB).Object
-	// hosp-a's own records: 5 answers, 2 promoters, 1 detractor.
-	csv := "record_id,subject,measure,value,time\na-1,p1,nps,9,2026-03-01\na-2,p2,nps,10,2026-03-01\na-3,p3,nps,8,2026-03-01\na-4,p4,nps,7,2026-03-01\na-5,p5,nps,3,2026-03-01\n"
-	if _, err := c.db.Import(context.Background(), ingest.NewCSVReader(strings.NewReader(csv), "a.csv", ingest.Options{}), store.ImportOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	f.commitAll(t)
-	return f
-}
-
-// commitAll commits every participant's input to the fixture's round:
-// hosp-a's node makes its own (5 answers), registered as its node would
-// through raft; 10 answers from hosp-b (4 promoters, 3 detractors) and
-// hosp-c (3, 5), padded.
-func (f *policyFixture) commitAll(t testing.TB) {
-	c := f.c
-	p := c.params
-	in, err := c.newInput(context.Background(), f.view(t, contracts.RoundCollecting))
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.inputs = map[kpi.OrgID]round.Input{"hosp-a": in.Input}
-	f.pads["hosp-a"] = in.Pads
-	f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: inputDigest(&in.Input)}, "hosp-a", f.keys["hosp-a"])
-	var e contracts.KeyEpoch
-	c.fsm.Read(func(s *contracts.State) { e, _ = s.Keys() })
-	pk, err := c.keys.PublicKey(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for org, comps := range map[kpi.OrgID][]int64{"hosp-b": {10, 4, 3}, "hosp-c": {10, 3, 5}} {
-		var in round.Input
-		pads := []uint64{uint64(len(org)) * 0x9e3779b97f4a7c15, 77, 1 << 63}
-		padded := make([]int64, len(comps))
-		for i := range comps {
-			padded[i] = int64(uint64(comps[i]) + pads[i])
-		}
-		// The cell's count, that it feeds the cell, the padded components.
-		in.Ciphertexts, _ = privacy.Encrypt(p, pk, append([]int64{comps[0], 1}, padded...))
-		f.inputs[org], f.pads[org] = in, pads
-		f.apply(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: inputDigest(&in)}, org, f.keys[org])
-	}
-}
-
-// serve answers req from peer from as this node's round server does, and
-// returns the reply as it would cross the wire.
-func (f *policyFixture) serve(ctx context.Context, from peer.ID, req *round.Request) ([]byte, error) {
-	if err := req.Check(); err != nil {
-		return nil, err
-	}
-	// The fixture's state is the log: nothing to sync with.
-	b := roundBackend{c: f.c, sync: func(context.Context) error { return nil }}
-	reply, err := round.Dispatch(ctx, b, from, req)
-	if err != nil {
-		return nil, err
-	}
-	return round.Encode(reply)
-}
-
-func (f *policyFixture) view(t testing.TB, want contracts.RoundState) *roundView {
-	v, err := f.c.roundView(f.round, want)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
-}
-
-func (f *policyFixture) seal() {
-	f.apply(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(f.round)}, "hosp-b", f.keys["hosp-b"])
-}
-
-// decrypt is a decryption request for the sum of the inputs summed, with
-// the signed fingerprint of each input of printed against it (as its
-// participant gives it: of its own input).
-func (f *policyFixture) decrypt(active []kpi.OrgID, summed, printed map[kpi.OrgID]round.Input) *round.Request {
-	cts, err := sumInputs(f.c.params, summed)
-	if err != nil {
-		panic(err) // the fixture's inputs are well formed
-	}
-	sum := round.Input{Ciphertexts: cts}
-	return &round.Request{Op: round.OpDecrypt, Round: f.round, Active: active, Sum: &sum, Prints: f.prints(round.OfInput, &sum, printed)}
-}
-
-// prints are the signed fingerprints of parts (inputs or shares, by
-// member) against sum, as their members give them.
-func (f *policyFixture) prints(of round.Of, sum *round.Input, parts map[kpi.OrgID]round.Input) map[kpi.OrgID]round.Print {
-	digest := sumDigest(of, sum)
-	seed := printSeed(f.c.consortiumID(), kpi.RoundID(f.round), of, digest)
-	out := map[kpi.OrgID]round.Print{}
-	for org, part := range parts {
-		fp, err := fingerprint(f.c.params, of, &part, seed)
-		if err != nil {
-			panic(err)
-		}
-		key, ok := f.keys[org]
-		if !ok {
-			_, key, _ = ed25519.GenerateKey(nil) // a stranger's
-		}
-		out[org] = round.Print{Fingerprint: fp, Sig: ed25519.Sign(key, printBytes(f.c.consortiumID(), kpi.RoundID(f.round), of, digest, fp))}
-	}
-	return out
-}
-
-// attest is an attestation request for the sum of the shares summed
-// (with repeats), with the signed fingerprint of each share of printed
-// against it.
-func (f *policyFixture) attest(active []kpi.OrgID, summed []round.Share, printed map[kpi.OrgID]round.Share) *round.Request {
-	p := f.c.params
-	var all []privacy.Ciphertexts
-	for _, s := range summed {
-		all = append(all, s.Ciphertexts)
-	}
-	h, err := privacy.SumShares(p, all)
-	if err != nil {
-		panic(err)
-	}
-	sum := round.Input{Ciphertexts: h}
-	parts := map[kpi.OrgID]round.Input{}
-	for org, s := range printed {
-		parts[org] = round.Input{Ciphertexts: s.Ciphertexts}
-	}
-	return &round.Request{Op: round.OpAttest, Round: f.round, Active: active, Sum: &sum, Prints: f.prints(round.OfShare, &sum, parts)}
-}
-
-// shareOf is member org's honest signed share of the fixture's round for
-// the threshold set active.
-func (f *policyFixture) shareOf(t testing.TB, org kpi.OrgID, active []kpi.OrgID) round.Share {
-	p := f.c.params
-	sum, err := sumInputs(p, f.inputs)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pts []int
-	for _, a := range active {
-		pts = append(pts, int(a[len(a)-1]-'a'))
-	}
-	d, err := privacy.NewDecryptor(p, f.tks[org], int(org[len(org)-1]-'a'), 3, 2, pts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s round.Share
-	s.Ciphertexts, _ = d.Share(sum)
-	s.Sig = ed25519.Sign(f.keys[org], shareBytes(f.c.consortiumID(), f.round, active, &s))
-	return s
-}
 
 // TestInputsCommittedBeforeAnyCiphertextLeaves is the input-cancellation
 // attack: an aggregator that also takes part asks for the others'
@@ -288,8 +44,8 @@ func TestInputsCommittedBeforeAnyCiphertextLeaves(t *testing.T) {
 	}
 	// Too late to register an input that depends on what was fetched.
 	entry, _ := contracts.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: kpi.RoundID(f.round), Digest: "sha256:" + strings.Repeat("ab", 32)},
-		"hosp-b", f.keys["hosp-b"], f.c.consortiumID())
-	res := f.c.fsm.Apply(&raft.Log{Index: 99, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult)
+		"hosp-b", f.keys["hosp-b"], f.cid())
+	res := f.fsm.Apply(&raft.Log{Index: 99, Type: raft.LogCommand, Data: entry}).(*contracts.ApplyResult)
 	if res.Err == nil || !strings.Contains(res.Err.Error(), "sealed") {
 		t.Fatalf("an input registered after the seal: %v", res.Err)
 	}
@@ -336,7 +92,7 @@ func TestDecryptionSharePolicy(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
-			if _, err := f.c.db.Secret(1, roundSecret(f.round, "share")); err == nil {
+			if _, err := f.db.Secret(1, roundSecret(f.round, "share")); err == nil {
 				t.Fatal("a refused request left a share behind")
 			}
 		})
@@ -381,7 +137,7 @@ func TestForgedShareAttack(t *testing.T) {
 	if _, err := f.serve(ctx, f.b, f.decrypt(ab, f.inputs, f.inputs)); err != nil {
 		t.Fatal(err)
 	}
-	kept, err := f.c.keptShare(f.view(t, contracts.RoundSealed))
+	kept, err := f.m.keptShare(f.view(t, contracts.RoundSealed))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -414,30 +170,15 @@ func TestForgedShareAttack(t *testing.T) {
 	}
 	// The cell holds 25 answers of a, b and c, above the floor of 11,
 	// opened as the sum of the padded values.
-	opened, err := openShares(f.c.params, f.view(t, contracts.RoundSealed).contract, kept.Sum,
+	opened, err := openShares(f.m.cfg.Params, f.view(t, contracts.RoundSealed).contract, kept.Sum,
 		[]privacy.Ciphertexts{kept.Share.Ciphertexts, honestB.Ciphertexts})
 	if err != nil || !slices.Equal(opened.Keep, []int{0}) || opened.Counts[0] != 25 {
 		t.Fatalf("opened %+v: %v", opened, err)
 	}
-	attest := contracts.AttestBytes(f.c.consortiumID(), kpi.RoundID(f.round), 1, ab, opened)
-	if !ed25519.Verify(f.c.home.GovernanceKey.Public().(ed25519.PublicKey), attest, sig) {
+	attest := contracts.AttestBytes(f.cid(), kpi.RoundID(f.round), 1, ab, opened)
+	if !ed25519.Verify(f.keys["hosp-a"].Public().(ed25519.PublicKey), attest, sig) {
 		t.Fatal("the attestation does not cover what the shares open")
 	}
-}
-
-// withRound is req for another round.
-func withRound(req *round.Request, id string) *round.Request {
-	req.Round = id
-	return req
-}
-
-// withPrintSig is the request with org's fingerprint signed by key.
-func (f *policyFixture) withPrintSigOf(req *round.Request, org kpi.OrgID, key ed25519.PrivateKey) *round.Request {
-	pr := req.Prints[org]
-	digest := sumDigest(round.OfInput, req.Sum)
-	pr.Sig = ed25519.Sign(key, printBytes(f.c.consortiumID(), kpi.RoundID(req.Round), round.OfInput, digest, pr.Fingerprint))
-	req.Prints[org] = pr
-	return req
 }
 
 // TestPadsOnlyForAttestedCellsAboveTheFloor: a participant reveals its
@@ -457,7 +198,7 @@ func TestPadsOnlyForAttestedCellsAboveTheFloor(t *testing.T) {
 	sign := func(o *kpi.Opened, orgs ...kpi.OrgID) map[kpi.OrgID][]byte {
 		sigs := map[kpi.OrgID][]byte{}
 		for _, org := range orgs {
-			sigs[org] = ed25519.Sign(f.keys[org], contracts.AttestBytes(f.c.consortiumID(), kpi.RoundID(f.round), 1, ab, o))
+			sigs[org] = ed25519.Sign(f.keys[org], contracts.AttestBytes(f.cid(), kpi.RoundID(f.round), 1, ab, o))
 		}
 		return sigs
 	}
@@ -514,15 +255,15 @@ func TestEndedRoundSecretsForgotten(t *testing.T) {
 	}
 	old := f.round
 	var hash string
-	f.c.fsm.Read(func(s *contracts.State) { r, _ := s.Round(kpi.RoundID(old)); hash = r.Hash })
+	f.fsm.Read(func(s *contracts.State) { r, _ := s.Round(kpi.RoundID(old)); hash = r.Hash })
 	f.round = f.apply(contracts.EntryRoundOpen, contracts.RoundOpen{Contract: "nps-abc", Version: 1, Hash: hash, Epoch: 1}, "hosp-b", f.keys["hosp-b"]).Object
-	if err := f.c.db.PutSecret(1, roundSecret(f.round, "input"), []byte("{}")); err != nil {
+	if err := f.db.PutSecret(1, roundSecret(f.round, "input"), []byte("{}")); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.c.forgetEndedRounds(); err != nil {
+	if err := f.m.ForgetEnded(); err != nil {
 		t.Fatal(err)
 	}
-	names, err := f.c.db.SecretNames(1, "")
+	names, err := f.db.SecretNames(1, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +331,7 @@ func TestRoundSenderBoundsWorkBeforeReading(t *testing.T) {
 		{"an outsider", outsider, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := f.c.roundSender(tc.from)
+			got, err := f.m.roundSender(tc.from)
 			if got != tc.max || (tc.max == 0) != (err != nil) {
 				t.Fatalf("got %d %v, want %d", got, err, tc.max)
 			}
@@ -598,7 +339,7 @@ func TestRoundSenderBoundsWorkBeforeReading(t *testing.T) {
 	}
 	// Once the round ends, its aggregator is a member like the others.
 	f.apply(contracts.EntryRoundFail, contracts.RoundFail{Round: kpi.RoundID(f.round), Reason: "test"}, "hosp-b", f.keys["hosp-b"])
-	if got, _ := f.c.roundSender(f.b); got != smallRoundRequest {
+	if got, _ := f.m.roundSender(f.b); got != smallRoundRequest {
 		t.Fatalf("an ended round's aggregator may send %d bytes", got)
 	}
 }

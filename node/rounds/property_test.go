@@ -1,4 +1,4 @@
-package node
+package rounds
 
 import (
 	"encoding/binary"
