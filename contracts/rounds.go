@@ -379,11 +379,13 @@ func (a *apply) sealedInputs(r *Round, b *RoundSeal) *RejectError {
 	before := maps.Clone(r.Inputs)
 	var sigs []string
 	for i, raw := range b.Inputs {
+		who := "?"
 		rej := func() *RejectError {
 			e, err := DecodeEntry(raw)
 			if err != nil {
 				return &RejectError{Reason: "malformed entry: " + err.Error(), Err: ErrMalformed}
 			}
+			who = string(e.Org)
 			in, ok := e.Value.(*RoundInput)
 			if !ok || e.Type != EntryRoundInput {
 				return refuse("a %s entry, not round.input", e.Type)
@@ -405,7 +407,7 @@ func (a *apply) sealedInputs(r *Round, b *RoundSeal) *RejectError {
 		}()
 		if rej != nil {
 			r.Inputs = before
-			rej.Reason = fmt.Sprintf("the seal's input %d: %s", i, rej.Reason)
+			rej.Reason = fmt.Sprintf("the seal's input %d (from %s): %s", i, who, rej.Reason)
 			return rej
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/node/rounds"
 	"github.com/cxnet/cxnet/privacy"
-	"github.com/cxnet/cxnet/store"
 )
 
 // inputError is an error in what the user sent: the API answers 422.
@@ -101,24 +100,3 @@ type roundFailed struct{ error }
 
 func (e roundFailed) Unwrap() error        { return e.error }
 func (e roundFailed) Is(target error) bool { return target == api.ErrRoundFailed }
-
-// localComponents computes a contract's components over this node's own
-// records, and how many records it scanned.
-func localComponents(ctx context.Context, db *store.DB, c *contracts.Contract) ([]int64, int64, error) {
-	acc := c.NewAccumulator()
-	var scanned int64
-	days := store.AllDays
-	if c.Window != nil {
-		days = [2]int32{c.Window.FromDay, c.Window.ToDay}
-	}
-	err := db.Scan(ctx, c.Measure, days, func(o *kpi.Observation) error {
-		scanned++
-		acc.Add(o)
-		return nil
-	})
-	if err != nil {
-		return nil, 0, err
-	}
-	comps, err := acc.Components()
-	return comps, scanned, err
-}

@@ -37,6 +37,9 @@ type consortium struct {
 	cfg  Config
 	log  *slog.Logger
 	db   *store.DB
+	// comps are contracts' components over the node's own records,
+	// kept until an import.
+	comps *components
 
 	fsm   *contracts.FSM
 	host  *protocol.Host
@@ -63,7 +66,7 @@ type consortium struct {
 // node reports (an entry applied, a new raft leader, a key built).
 func newConsortium(home *Home, cfg Config, db *store.DB, log *slog.Logger, onEvent func(contracts.Event), onChange func()) (*consortium, error) {
 	fsm := contracts.NewFSM()
-	c := &consortium{home: home, cfg: cfg, db: db, log: log, fsm: fsm, params: privacy.DefaultParams(),
+	c := &consortium{home: home, cfg: cfg, db: db, comps: newComponents(db), log: log, fsm: fsm, params: privacy.DefaultParams(),
 		peers: newPeerManager(log, fsm, db.RaftLog())}
 	c.raft = &raftManager{cfg: cfg.Raft, now: cfg.Now, log: log, fsm: fsm, logs: db.RaftLog(), dir: filepath.Join(home.Dir, "raft"),
 		inRaft: c.peers.inRaft, admitted: c.peers.admitted,
@@ -127,7 +130,7 @@ func (c *consortium) newRounds() (*rounds.Manager, error) {
 		ThresholdKey: func(epoch uint64) ([]byte, error) { return c.db.Secret(epoch, keymgr.SecretThresholdKey) },
 		PublicKey:    func(e contracts.KeyEpoch) (*privacy.PublicKey, error) { return c.keys.PublicKey(e) },
 		Components: func(ctx context.Context, ct *contracts.Contract) ([]int64, int64, error) {
-			return localComponents(ctx, c.db, ct)
+			return c.comps.of(ctx, ct)
 		},
 		Host:    func() host.Host { return c.host.Raw() },
 		Timeout: c.cfg.Round.Timeout,

@@ -194,6 +194,7 @@ func CheckRoundMessage(b []byte, request bool) (int, error) {
 		Sig         []byte              `json:"sig"`
 		Pads        []byte              `json:"pads"`
 		Fingerprint []uint64            `json:"fingerprint"`
+		Entry       []byte              `json:"entry"`
 	}
 	if err := round.DecodeReply(b, &reply); err != nil {
 		return 0, err

@@ -114,7 +114,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	a, err := api.New(api.Config{Org: n.cfg.Org, Token: n.home.Token, Addr: n.apiAddr, DB: db, State: n.cons.fsm.Read,
 		Components: func(ctx context.Context, c *contracts.Contract) ([]int64, int64, error) {
-			return localComponents(ctx, db, c)
+			return n.cons.comps.of(ctx, c)
 		},
 		Backend: apiBackend{n}, Registry: n.metrics.reg, Now: n.cfg.Now, Log: n.log})
 	if err != nil {

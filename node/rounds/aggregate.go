@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/network"
@@ -33,23 +34,35 @@ func (m *Manager) aggregate(ctx context.Context, roundID string, log *slog.Logge
 	log.Info("round opened", "participants", len(v.contract.Participants))
 
 	// 2. commit
-	tr.step("commit (participants encrypt, raft commits)")
-	_, errs := fanOut(v.contract.Participants, func(org kpi.OrgID) (struct{}, error) {
-		var ok struct{}
-		return ok, m.Call(ctx, org, round.Request{Op: round.OpCommit, Round: roundID}, &ok)
+	tr.step("commit (participants encrypt and sign their commitments)")
+	commits, errs := fanOut(v.contract.Participants, func(org kpi.OrgID) ([]byte, error) {
+		var c round.Commitment
+		if err := m.Call(ctx, org, round.Request{Op: round.OpCommit, Round: roundID}, &c); err != nil {
+			return nil, err
+		}
+		e, err := contracts.DecodeEntry(c.Entry)
+		if err != nil {
+			return nil, fmt.Errorf("%s's commitment: %w", org, err)
+		}
+		if in, ok := e.Value.(*contracts.RoundInput); !ok || e.Org != org || string(in.Round) != roundID {
+			return nil, fmt.Errorf("%s's commitment is not its round.input entry of round %s", org, roundID)
+		}
+		return c.Entry, nil
 	})
 	for org, err := range errs {
 		log.Warn("round input", "from", string(org), "err", err)
 	}
-	// 3. seal: the state machine fixes the inputs.
-	tr.step("seal (raft commit)")
-	if err := m.cfg.Sync(ctx); err != nil {
-		return err
-	}
+	// 3. seal: the state machine registers the commitments and fixes the
+	// inputs.
+	tr.step("seal (raft commit of the commitments)")
 	if f := m.dev().BeforeSeal; f != nil {
 		f(roundID)
 	}
-	entry, err := m.cfg.Sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(roundID)})
+	var carried [][]byte
+	for _, org := range slices.Sorted(maps.Keys(commits)) {
+		carried = append(carried, commits[org])
+	}
+	entry, err := m.cfg.Sign(contracts.EntryRoundSeal, contracts.RoundSeal{Round: kpi.RoundID(roundID), Inputs: carried})
 	if err != nil {
 		return err
 	}

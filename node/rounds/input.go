@@ -13,18 +13,18 @@ import (
 	"slices"
 
 	"github.com/cxnet/cxnet/contracts"
-	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/privacy"
 	"github.com/cxnet/cxnet/protocol/round"
 	"github.com/cxnet/cxnet/store"
 )
 
-// commitInput computes, encrypts and registers this participant's input
-// to a round, once: asked again, it registers nothing new.
-func (m *Manager) commitInput(ctx context.Context, v *roundView) error {
+// commitInput computes, encrypts and keeps this participant's input to a
+// round, once, and returns its commitment: the signed round.input entry
+// the aggregator's seal carries. Asked again, it gives the same.
+func (m *Manager) commitInput(ctx context.Context, v *roundView) (*round.Commitment, error) {
 	org := m.cfg.Org
 	if !slices.Contains(v.contract.Participants, org) {
-		return fmt.Errorf("%s is not a participant of %s", org, v.contract.ID)
+		return nil, fmt.Errorf("%s is not a participant of %s", org, v.contract.ID)
 	}
 	m.guard.inputMu.Lock()
 	defer m.guard.inputMu.Unlock()
@@ -33,26 +33,10 @@ func (m *Manager) commitInput(ctx context.Context, v *roundView) error {
 		in, err = m.newInput(ctx, v)
 	}
 	if err != nil {
-		return err
-	}
-	if m.inputRegistered(string(v.round.ID), org) {
-		return nil
-	}
-	digest := inputDigest(&in.Input)
-	if d := m.dev().InputDigest; d != nil {
-		digest = d(string(v.round.ID), digest)
-	}
-	entry, err := m.cfg.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: digest})
-	if err != nil {
-		return err
-	}
-	if _, err := m.cfg.Submit(ctx, entry); err != nil {
-		if !m.cfg.Rejected(err) || !m.inputRegistered(string(v.round.ID), org) {
-			return fmt.Errorf("register input: %w", err)
-		}
+		return nil, err
 	}
 	m.log.Info("round input committed", "round", v.round.ID)
-	return nil
+	return &round.Commitment{Entry: in.Entry}, nil
 }
 
 // keptInput loads this participant's input to a round.
@@ -107,6 +91,13 @@ func (m *Manager) newInput(ctx context.Context, v *roundView) (*keptInput, error
 	if in.Ciphertexts, err = privacy.Encrypt(m.cfg.Params, pk, vec); err != nil {
 		return nil, err
 	}
+	digest := inputDigest(&in.Input)
+	if d := m.dev().InputDigest; d != nil {
+		digest = d(string(v.round.ID), digest)
+	}
+	if in.Entry, err = m.cfg.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: digest}); err != nil {
+		return nil, err
+	}
 	b, err := round.Encode(in)
 	if err != nil {
 		return nil, err
@@ -132,16 +123,6 @@ func (m *Manager) fetchInput(v *roundView) (*round.Input, error) {
 		return nil, fmt.Errorf("round %s: the log holds another input of %s than this node's", v.round.ID, org)
 	}
 	return &in.Input, nil
-}
-
-// inputRegistered reports whether the log has org's input to a round.
-func (m *Manager) inputRegistered(round string, org kpi.OrgID) bool {
-	var ok bool
-	m.cfg.State(func(s *contracts.State) {
-		r, _ := s.Round(kpi.RoundID(round))
-		_, ok = r.Inputs[org]
-	})
-	return ok
 }
 
 // print signs this member's fingerprint of its input (a sealed

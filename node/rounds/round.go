@@ -121,6 +121,9 @@ func hashVectors(h io.Writer, vs ...[][]byte) {
 type keptInput struct {
 	round.Input
 	Pads []uint64 `json:"pads"`
+	// Entry is the participant's signed commitment to the input
+	// (round.input), which the seal carries.
+	Entry []byte `json:"entry"`
 }
 
 // shareBytes is what a decryptor signs with its share.

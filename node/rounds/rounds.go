@@ -10,11 +10,12 @@
 //     share of DP noise (if any) and a secret uniform 64-bit pad to every
 //     component, encrypts one vector — the cells' counts, which cells
 //     it feeds, the padded components — under the consortium's key,
-//     keeps it, and registers its digest in the log (round.input). No
-//     ciphertext leaves it yet;
-//  3. seal: the aggregator seals the round (round.seal); the state
-//     machine fixes the inputs — every input registered, no other — or
-//     fails the round when the privacy rules refuse that set;
+//     keeps it, and answers its signed commitment to the digest (a
+//     round.input entry). No ciphertext leaves it yet;
+//  3. seal: the aggregator seals the round (round.seal), carrying every
+//     commitment it got — one log entry; the state machine checks and
+//     registers them, then fixes the inputs — every input registered, no
+//     other — or fails the round when the privacy rules refuse that set;
 //  4. fetch: only now does each sealed participant hand its ciphertexts
 //     to the aggregator, so no input can be chosen after seeing another;
 //  5. print, decrypt: the aggregator sums the inputs and asks every

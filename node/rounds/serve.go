@@ -26,14 +26,13 @@ type roundBackend struct{ m *Manager }
 // roundServer is this node's round backend.
 func (m *Manager) roundServer() roundBackend { return roundBackend{m} }
 
-func (b roundBackend) Commit(ctx context.Context, from peer.ID, req *round.Request) error {
-	_, err := b.serve(ctx, from, req, func(v *roundView) (any, error) {
+func (b roundBackend) Commit(ctx context.Context, from peer.ID, req *round.Request) (*round.Commitment, error) {
+	return serveAs(b, ctx, from, req, func(v *roundView) (*round.Commitment, error) {
 		if err := b.m.guard.allow(v.round.Aggregator, string(v.round.ID)); err != nil {
 			return nil, err
 		}
-		return nil, b.m.commitInput(ctx, v)
+		return b.m.commitInput(ctx, v)
 	})
-	return err
 }
 
 func (b roundBackend) Fetch(ctx context.Context, from peer.ID, req *round.Request) (*round.Input, error) {

@@ -6,7 +6,8 @@
 //
 // The steps of a round, each a request from the aggregator:
 //
-//	commit   a participant computes, pads, encrypts and commits its input
+//	commit   a participant computes, pads, encrypts and keeps its input, and
+//	         answers its signed commitment (round.input), which the seal carries
 //	fetch    a participant hands over its ciphertexts, once the round is sealed
 //	print    a participant signs its input's fingerprint against the inputs' sum
 //	decrypt  a decryptor checks the sum by the fingerprints and gives its signed share

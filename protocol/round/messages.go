@@ -63,6 +63,12 @@ type Share struct {
 	Sig         []byte      `json:"sig"`
 }
 
+// Commitment is a participant's answer to commit: its round.input entry
+// (contracts), signed, for the aggregator to carry in the round's seal.
+type Commitment struct {
+	Entry []byte `json:"entry"`
+}
+
 // Print is a member's fingerprint of its input or share, under the
 // digest of the sum it is checked against, and its signature.
 type Print struct {

@@ -133,9 +133,9 @@ type backend struct {
 	err  error
 }
 
-func (b *backend) Commit(_ context.Context, from peer.ID, r *Request) error {
+func (b *backend) Commit(_ context.Context, from peer.ID, r *Request) (*Commitment, error) {
 	b.got, b.from = append(b.got, r.Op), from
-	return b.err
+	return &Commitment{Entry: []byte{0}}, b.err
 }
 
 func (b *backend) Fetch(_ context.Context, _ peer.ID, r *Request) (*Input, error) {
@@ -185,9 +185,9 @@ func TestClientServer(t *testing.T) {
 	ctx := context.Background()
 	cl := NewClient(aggregator.Raw(), rpc.Limits{Timeout: 10 * time.Second})
 	reqs := requests()
-	var ok struct{}
-	if err := cl.Call(ctx, member.ID(), reqs[OpCommit], &ok); err != nil {
-		t.Fatal(err)
+	var ok Commitment
+	if err := cl.Call(ctx, member.ID(), reqs[OpCommit], &ok); err != nil || len(ok.Entry) != 1 {
+		t.Fatalf("commit: %+v %v", ok, err)
 	}
 	var in Input
 	if err := cl.Call(ctx, member.ID(), reqs[OpFetch], &in); err != nil || len(in.Ciphertexts) != 2 {

@@ -16,8 +16,9 @@ import (
 // that from is the round's aggregator, that the round is where the step
 // needs it, and the policy of the step.
 type Backend interface {
-	// Commit computes, pads, encrypts and commits this participant's input.
-	Commit(ctx context.Context, from peer.ID, req *Request) error
+	// Commit computes, pads, encrypts and keeps this participant's input,
+	// and commits to it: its signed round.input entry, for the seal.
+	Commit(ctx context.Context, from peer.ID, req *Request) (*Commitment, error)
 	// Fetch hands over this participant's input once the round is sealed.
 	Fetch(ctx context.Context, from peer.ID, req *Request) (*Input, error)
 	// Print gives this member's signed fingerprint of its input or its
@@ -77,7 +78,7 @@ func Decode(body []byte) (*Request, error) {
 func Dispatch(ctx context.Context, b Backend, from peer.ID, req *Request) (any, error) {
 	switch req.Op {
 	case OpCommit:
-		return struct{}{}, b.Commit(ctx, from, req)
+		return b.Commit(ctx, from, req)
 	case OpFetch:
 		return b.Fetch(ctx, from, req)
 	case OpPrint:
