@@ -6,12 +6,14 @@ package contracts
 // order on every node, so every node holds the same State.
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cxnet/cxnet/kpi"
@@ -82,10 +84,39 @@ type ContractVersion struct {
 	Canonical    []byte               `json:"canonical"`            // Contract.Canonical(), whose hash is Hash
 }
 
-// Contract parses the version's canonical form.
+// Contract parses the version's canonical form. Parses are kept (a
+// round's steps, on every node, ask for the same contract many times):
+// the contract returned is shared, and must not be changed.
 func (v *ContractVersion) Contract() (*Contract, error) {
-	return Parse(v.Canonical, "contract")
+	key := sha256.Sum256(v.Canonical)
+	parsed.mu.Lock()
+	c, ok := parsed.byHash[key]
+	parsed.mu.Unlock()
+	if ok {
+		return c, nil
+	}
+	c, err := Parse(v.Canonical, "contract")
+	if err != nil {
+		return nil, err
+	}
+	parsed.mu.Lock()
+	defer parsed.mu.Unlock()
+	if len(parsed.byHash) >= maxParsed {
+		clear(parsed.byHash)
+	}
+	parsed.byHash[key] = c
+	return c, nil
 }
+
+// parsed are the contracts ContractVersion.Contract parsed, by the hash of
+// their canonical form.
+var parsed = struct {
+	mu     sync.Mutex
+	byHash map[[32]byte]*Contract
+}{byHash: map[[32]byte]*Contract{}}
+
+// maxParsed bounds the contracts kept parsed.
+const maxParsed = 1024
 
 // ContractRecord is a contract: its current version and the earlier ones.
 type ContractRecord struct {
