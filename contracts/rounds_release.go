@@ -34,8 +34,13 @@ type RoundRelease struct {
 	Round      kpi.RoundID              `json:"round"`
 	Decryptors []kpi.OrgID              `json:"decryptors"` // the threshold set, sorted
 	Opened     kpi.Opened               `json:"opened"`
-	Attest     map[kpi.OrgID][]byte     `json:"attest"` // decryptor -> signature over AttestBytes
-	Pads       map[kpi.OrgID]SignedPads `json:"pads"`   // sealed input -> its pads of the kept components
+	Attest     map[kpi.OrgID][]byte     `json:"attest"`         // decryptor -> signature over AttestBytes
+	Pads       map[kpi.OrgID]SignedPads `json:"pads,omitempty"` // sealed input -> its pads of the kept components
+	// PadSum, for a contract without readers, replaces Pads: the sum of
+	// the inputs' pads (padsum.go), with each input's signed fingerprint
+	// of its pads against it.
+	PadSum    []byte                       `json:"pad_sum,omitempty"`
+	PadPrints map[kpi.OrgID]SignedPadPrint `json:"pad_prints,omitempty"`
 	// SealedCounts, for a contract with readers, are the opened counts
 	// sealed to each reader by the aggregator (Opened then withholds
 	// them); a reader checks them against the attested digest.
@@ -362,11 +367,25 @@ func (a *apply) roundRelease(b *RoundRelease) (Event, *RejectError) {
 			return Event{}, refuse("decryptor %s did not attest what the release says was opened: %v", o, err)
 		}
 	}
-	if len(b.Pads) != len(r.Sealed) {
+	var pads [][]byte
+	summed := b.PadSum != nil || b.PadPrints != nil
+	switch {
+	case summed:
+		if len(c.Readers) > 0 || b.Pads != nil {
+			return Event{}, refuse("a pad sum is for a contract without readers, in place of the inputs' pads")
+		}
+		sum, err := a.s.checkPadSum(r, attest, b.PadSum, b.PadPrints, &b.Opened)
+		if err != nil {
+			return Event{}, refuse("round %s: %v", r.ID, err)
+		}
+		pads = [][]byte{sum}
+	case len(b.Pads) != len(r.Sealed):
 		return Event{}, refuse("the release carries the pads of %d inputs; round %s sums %d (%s)", len(b.Pads), r.ID, len(r.Sealed), joinOrgs(r.Sealed))
 	}
-	pads := make([][]byte, 0, len(r.Sealed))
 	for _, o := range r.Sealed {
+		if summed {
+			break
+		}
 		p, ok := b.Pads[o]
 		if !ok {
 			return Event{}, refuse("the release lacks the pads of %s, whose input round %s sums", o, r.ID)

@@ -195,6 +195,7 @@ func CheckRoundMessage(b []byte, request bool) (int, error) {
 		Pads        []byte              `json:"pads"`
 		Fingerprint []uint64            `json:"fingerprint"`
 		Entry       []byte              `json:"entry"`
+		Print       string              `json:"print"`
 	}
 	if err := round.DecodeReply(b, &reply); err != nil {
 		return 0, err

@@ -206,9 +206,15 @@ func (m *Manager) aggregate(ctx context.Context, roundID string, log *slog.Logge
 		why, blame := describe(errs)
 		return fail("pads: "+why, blame...)
 	}
+	rel := contracts.RoundRelease{Round: kpi.RoundID(roundID), Decryptors: active, Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts}
+	if len(v.contract.Readers) == 0 {
+		tr.step("pad sum (participants fingerprint their pads)")
+		if err := m.sumPads(ctx, v, &rel); err != nil {
+			return err
+		}
+	}
 	// 8. release
 	tr.step("release (raft commit)")
-	rel := contracts.RoundRelease{Round: kpi.RoundID(roundID), Decryptors: active, Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts}
 	if f := m.dev().Release; f != nil {
 		f(&rel)
 	}
@@ -294,4 +300,38 @@ func (m *Manager) decryptorRank() func(kpi.OrgID) int {
 		}
 		return 2
 	}
+}
+
+// sumPads replaces a release's pads by their sum and each input's signed
+// fingerprint of its pads against it (contracts/padsum.go): the log then
+// holds the pads of the kept components once, not once an input. A
+// fingerprint that is not of the pads its participant revealed fails the
+// round, naming it.
+func (m *Manager) sumPads(ctx context.Context, v *roundView, rel *contracts.RoundRelease) error {
+	id := string(v.round.ID)
+	each := make([][]byte, len(v.round.Sealed))
+	for i, org := range v.round.Sealed {
+		each[i] = rel.Pads[org].Pads
+	}
+	sum, err := contracts.SumPads(each)
+	if err != nil {
+		return &Failure{round: id, reason: "sum the pads: " + err.Error()}
+	}
+	digest := contracts.PadSumDigest(v.cid, v.round.ID, sum)
+	prints, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (contracts.SignedPadPrint, error) {
+		var p round.Pads
+		err := m.Call(ctx, org, round.Request{Op: round.OpPads, Round: id, Active: rel.Decryptors, Opened: &rel.Opened, Attest: rel.Attest, Digest: digest}, &p)
+		return contracts.SignedPadPrint{Print: p.Print, Sig: p.Sig}, err
+	})
+	if len(errs) > 0 {
+		why, blame := describe(errs)
+		return &Failure{round: id, reason: "pads' fingerprints: " + why, blame: blame}
+	}
+	for i, org := range v.round.Sealed {
+		if want := contracts.PadPrint(digest, each[i], 8).String(); prints[org].Print != want {
+			return &Failure{round: id, reason: fmt.Sprintf("%s sent a fingerprint that is not of the pads it revealed", org), blame: []kpi.OrgID{org}}
+		}
+	}
+	rel.Pads, rel.PadSum, rel.PadPrints = nil, sum, prints
+	return nil
 }

@@ -236,6 +236,15 @@ func (m *Manager) revealPads(v *roundView, req *round.Request) (*round.Pads, err
 	if err != nil {
 		return nil, err
 	}
+	if len(req.Digest) > 0 {
+		// The pads are summed: the fingerprint of this participant's
+		// against the sum, for the log (contracts/padsum.go).
+		if len(v.contract.Readers) > 0 {
+			return nil, deviated(fmt.Errorf("round %s: the pads of a contract with readers are sealed to them, never summed", v.round.ID))
+		}
+		f := contracts.PadPrint(req.Digest, pads, 8)
+		return &round.Pads{Print: f.String(), Sig: m.roundSign(contracts.PadPrintBytes(v.cid, v.round.ID, attest, req.Digest, f))}, nil
+	}
 	out := &contracts.SignedPads{Pads: pads}
 	if len(v.contract.Readers) > 0 {
 		// Only the readers can unpad: the pads are sealed to each of them.

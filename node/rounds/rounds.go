@@ -31,7 +31,9 @@
 //     reach the floor and signs what it opened (kpi.Opened);
 //  7. pads: each sealed participant checks the decryptors' signatures and
 //     the floor, and reveals its pads of the kept cells only, signed:
-//     the padded sum of a cell under the floor stays uniformly random;
+//     the padded sum of a cell under the floor stays uniformly random.
+//     Without readers, the aggregator sums the pads and each participant
+//     signs its pads' fingerprint against the sum (contracts/padsum.go);
 //  8. release: the aggregator publishes the signed attestations and pads
 //     (round.release), and every node's state machine computes the
 //     released cells from them itself.

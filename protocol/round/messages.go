@@ -77,11 +77,13 @@ type Print struct {
 }
 
 // Pads are a participant's pads of the kept cells' components, or, for a
-// contract with readers, the pads sealed to each reader; and its
-// signature.
+// contract with readers, the pads sealed to each reader; or, asked with
+// the digest of the inputs' pad sum, the fingerprint of its pads against
+// it (decimal: contracts.PadPrint); and its signature.
 type Pads struct {
 	Pads   []byte               `json:"pads,omitempty"`
 	Sealed map[kpi.OrgID][]byte `json:"sealed,omitempty"`
+	Print  string               `json:"print,omitempty"`
 	Sig    []byte               `json:"sig"`
 }
 
@@ -92,7 +94,8 @@ type Request struct {
 	Round string `json:"round"`
 	// Active is the threshold set (decrypt, attest, pads).
 	Active []kpi.OrgID `json:"active,omitempty"`
-	// Of and Digest name what to fingerprint, against which sum (print).
+	// Of and Digest name what to fingerprint, against which sum (print;
+	// pads, Digest alone, once the pads are summed).
 	Of     Of     `json:"of,omitempty"`
 	Digest []byte `json:"digest,omitempty"`
 	// Sum is the sum of the sealed inputs (decrypt) or of the decryptors'
@@ -125,7 +128,7 @@ func (r *Request) Check() error {
 	}
 	need := map[string]bool{
 		"active": r.Op == OpDecrypt || r.Op == OpAttest || r.Op == OpPads,
-		"of":     r.Op == OpPrint,
+		"of":     r.Op == OpPrint || r.Op == OpPads && len(r.Digest) > 0,
 		"sum":    r.Op == OpDecrypt || r.Op == OpAttest,
 		"opened": r.Op == OpPads,
 	}
@@ -142,6 +145,9 @@ func (r *Request) Check() error {
 		case !need[f] && has[f]:
 			return bad("carries %s, which it does not use", f)
 		}
+	}
+	if r.Op == OpPads && need["of"] && (r.Of != "" || len(r.Digest) != DigestSize) {
+		return bad("may carry only the %d-byte digest of the pad sum", DigestSize)
 	}
 	if r.Op == OpPrint && (r.Of != OfInput && r.Of != OfShare || len(r.Digest) != DigestSize) {
 		return bad("needs what to fingerprint (%s or %s) and the %d-byte digest of the sum", OfInput, OfShare, DigestSize)

@@ -90,6 +90,12 @@ func TestRequestCheck(t *testing.T) {
 		{"decrypt without fingerprints", func(r map[Op]*Request) *Request { q := r[OpDecrypt]; q.Prints = nil; return q }, "fingerprint"},
 		{"print of something else", func(r map[Op]*Request) *Request { q := r[OpPrint]; q.Of = "key"; return q }, "fingerprint"},
 		{"print without a digest", func(r map[Op]*Request) *Request { q := r[OpPrint]; q.Digest = q.Digest[:5]; return q }, "digest"},
+		{"pads with a short digest", func(r map[Op]*Request) *Request { q := r[OpPads]; q.Digest = []byte{1}; return q }, "digest of the pad sum"},
+		{"pads with what to fingerprint", func(r map[Op]*Request) *Request {
+			q := r[OpPads]
+			q.Of, q.Digest = OfInput, make([]byte, DigestSize)
+			return q
+		}, "digest of the pad sum"},
 		{"decrypt without a threshold set", func(r map[Op]*Request) *Request { q := r[OpDecrypt]; q.Active = nil; return q }, "needs active"},
 		{"commit carrying a sum", func(r map[Op]*Request) *Request { q := r[OpCommit]; q.Sum = r[OpDecrypt].Sum; return q }, "carries sum"},
 		{"attest without a sum", func(r map[Op]*Request) *Request { q := r[OpAttest]; q.Sum, q.Prints = nil, nil; return q }, "needs sum"},
