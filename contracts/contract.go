@@ -64,7 +64,7 @@ const PeriodDim = "period"
 const (
 	MaxContractSize = 1 << 20 // bytes of YAML
 	MaxGroupDims    = 8       // group_by dimensions
-	MaxCells        = 8192    // cells, periods included
+	MaxCells        = 20000   // cells, periods included
 	MaxPrecision    = 6       // decimals kept in fixed point
 	MaxTitleLen     = 200     // characters
 	MaxNameLen      = 128     // bytes of a measure, dimension name or category

@@ -50,7 +50,7 @@ func (s RoundState) Ongoing() bool { return s == RoundCollecting || s == RoundSe
 
 // Limits on rounds.
 const (
-	MaxReleaseSize = 2 << 20 // bytes of a release's cells JSON
+	MaxReleaseSize = 8 << 20 // bytes of a release's cells JSON
 	maxRoundIDLen  = 200
 	maxFailReason  = 1000
 )

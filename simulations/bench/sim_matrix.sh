@@ -11,7 +11,7 @@
 # N = 3, 10, 30, 50 × cells = 1, 768, 8192, 20000 chosen to stay under
 # ~20 minutes on 2 cores: the N sweep at 768 cells (3, 10, 30, 50), N = 10
 # with 20 ms links, the cells sweep at N = 3 and 10 (1, 8192), and 20000
-# cells at N = 3 (refused today: a contract has at most 8192 cells).
+# cells at N = 3 (a contract's limit).
 # Environment: MATRIX, RECORDS (2000 per organisation), ROUNDS (3),
 # OUT (simulations/out), TIMEOUT (per run, 900s), GOMEMLIMIT (9GiB: the
 # Go runtime's soft memory limit for the one process that holds every

@@ -69,7 +69,7 @@ func parse(args []string) (options, error) {
 	fs := flag.NewFlagSet("sim", flag.ContinueOnError)
 	fs.IntVar(&o.cfg.Orgs, "orgs", 5, "organisations (nodes), 3 or more")
 	fs.IntVar(&o.cfg.Records, "records", 2000, "NPS answers per organisation")
-	fs.IntVar(&o.cfg.Cells, "cells", 768, "cells of the contract (at most the contracts' limit, 8192)")
+	fs.IntVar(&o.cfg.Cells, "cells", 768, "cells of the contract (at most the contracts' limit, contracts.MaxCells: 20,000)")
 	fs.DurationVar(&o.cfg.Latency, "latency", 0, "one-way latency of every link")
 	fs.Float64Var(&o.cfg.Bandwidth, "bandwidth", 0, "bandwidth of every link, bytes per second each way (0: unlimited)")
 	fs.Uint64Var(&o.cfg.Seed, "seed", 1, "seed of the data")
