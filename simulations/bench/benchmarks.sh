@@ -64,9 +64,9 @@ node's input encoding, the sums, t decryption shares, the combination),
 measured in the same run. Bytes are what every node wrote to libp2p
 streams during a round (raft included), per participant; the floor is a
 participant's ciphertexts plus, on average, its decryption shares. RSS is
-the whole process's peak (all N nodes); per node = peak / N. Matrix: a
-subset of N = 3, 10, 30, 50 × cells = 1, 768, 8,192, 20,000 that fits
-~20 minutes on 2 cores (simulations/bench/sim_matrix.sh says which).
+the whole process's peak (all N nodes); per node = peak / N. Matrix: N = 3, 4,
+10 × cells = 1, 768, 8,192, 20,000; N = 10 with 20 ms links; N = 30 and
+50 at 768 cells (simulations/bench/sim_matrix.sh).
 
 | N | cells | latency | key epoch s | governance s | round s | floor s | round/floor | bytes/participant | floor bytes | bytes/floor | peak RSS MB | MB/node | = pooled | command |
 |---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|

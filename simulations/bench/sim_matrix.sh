@@ -7,11 +7,9 @@
 #   bash simulations/bench/sim_matrix.sh            # the default matrix
 #   MATRIX="3:768 10:768:20ms" bash simulations/bench/sim_matrix.sh
 #
-# MATRIX is a list of ORGS:CELLS[:LATENCY]. The default is a subset of
-# N = 3, 10, 30, 50 × cells = 1, 768, 8192, 20000 chosen to stay under
-# ~20 minutes on 2 cores: the N sweep at 768 cells (3, 10, 30, 50), N = 10
-# with 20 ms links, the cells sweep at N = 3 and 10 (1, 8192), and 20000
-# cells at N = 3 (a contract's limit).
+# MATRIX is a list of ORGS:CELLS[:LATENCY]. The default: N = 3, 4, 10 ×
+# cells = 1, 768, 8192, 20000 (a contract's limit), N = 10 with 20 ms
+# links, and N = 30 and 50 at 768 cells; about 15 minutes on 2 cores.
 # Environment: MATRIX, RECORDS (2000 per organisation), ROUNDS (3),
 # OUT (simulations/out), TIMEOUT (per run, 900s), GOMEMLIMIT (9GiB: the
 # Go runtime's soft memory limit for the one process that holds every
@@ -24,7 +22,7 @@ RECORDS=${RECORDS:-2000}
 ROUNDS=${ROUNDS:-3}
 TIMEOUT=${TIMEOUT:-900}
 export GOMEMLIMIT=${GOMEMLIMIT:-9GiB}
-MATRIX=${MATRIX:-"3:768 10:768 30:768 50:768 10:768:20ms 3:1 10:1 3:8192 10:8192 3:20000"}
+MATRIX=${MATRIX:-"3:1 3:768 3:8192 3:20000 4:1 4:768 4:8192 4:20000 10:1 10:768 10:8192 10:20000 10:768:20ms 30:768 50:768"}
 
 mkdir -p "$OUT"
 BIN=$(mktemp -d "${TMPDIR:-/tmp}/cxnet-sim.XXXXXX")
