@@ -224,6 +224,6 @@ func (m *Manager) recordFailure(ctx context.Context, f *Failure) error {
 	if err != nil {
 		return err
 	}
-	_, err = m.cfg.Submit(context.WithoutCancel(ctx), entry)
+	_, err = m.cfg.Submit(ctx, entry) // bounded by the caller: an aggregator cut off from raft does not wait for governance's 30 s leader search
 	return err
 }
