@@ -200,23 +200,18 @@ func TestScheduledRound(t *testing.T) {
 		t.Fatalf("contract show of a scheduled contract: %+v %v", info, err)
 	}
 	var res *client.Results
-	deadline := time.Now().Add(30 * time.Second)
-	for res == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("no scheduled round released within 30 s of the contract's activation")
-		}
-		r, err := c.Nodes[1].Client.Results(ctx, "nps-daily", "")
-		if err == nil {
-			res = r
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !c.WaitFor(30*time.Second, func() bool {
+		res, err = c.Nodes[1].Client.Results(ctx, "nps-daily", "")
+		return err == nil
+	}) {
+		t.Fatal("no scheduled round released within 30 s of the contract's activation")
 	}
 	if got, _ := res.Cells[1].Value.(float64); res.Cells[1].Count == nil || *res.Cells[1].Count != truth["outpatient"].n || math.Abs(got-truth["outpatient"].nps()) > 1e-3 {
 		t.Fatalf("scheduled round released %+v, want outpatient %d answers, NPS %.4f", res.Cells[1], truth["outpatient"].n, truth["outpatient"].nps())
 	}
-	// One more look by every node's scheduler: still one round, opened
+	// Three more looks by every node's scheduler: still one round, opened
 	// by org-0.
-	time.Sleep(6 * time.Second)
+	time.Sleep(3 * nodetest.Loops.Schedule)
 	audit, err := c.Nodes[0].Client.Audit(ctx)
 	if err != nil {
 		t.Fatal(err)

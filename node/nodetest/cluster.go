@@ -54,9 +54,9 @@ type TB interface {
 	Cleanup(func())
 }
 
-// testLoops are the nodes' background loops in a cluster: short, so that
-// a scheduled round, a dial or a retry happens within a test's patience.
-var testLoops = node.LoopConfig{Schedule: 500 * time.Millisecond, Dial: time.Second, StaleRounds: 250 * time.Millisecond, Keys: 500 * time.Millisecond}
+// Loops are the nodes' background loops in a cluster: short, so that a
+// scheduled round, a dial or a retry happens within a test's patience.
+var Loops = node.LoopConfig{Schedule: 500 * time.Millisecond, Dial: time.Second, StaleRounds: 250 * time.Millisecond, Keys: 500 * time.Millisecond}
 
 // Cluster is n nodes, not yet in a consortium (see Form).
 type Cluster struct {
@@ -111,7 +111,7 @@ func (c *Cluster) start(org string, opts Options) *Member {
 		Raft: node.RaftConfig{Heartbeat: opts.Heartbeat, DeadVoterAfter: opts.DeadVoterAfter,
 			SnapshotThreshold: opts.SnapshotThreshold, TrailingLogs: opts.TrailingLogs, SnapshotInterval: opts.SnapshotInterval},
 		Round: node.RoundConfig{Timeout: opts.RoundTimeout},
-		Log:   node.LogConfig{Level: "debug"}, Loops: testLoops}
+		Log:   node.LogConfig{Level: "debug"}, Loops: Loops}
 	if opts.Configure != nil {
 		opts.Configure(&cfg)
 	}
