@@ -113,6 +113,12 @@ func TestDeviatingAggregator(t *testing.T) {
 	if _, err := agg.Client.RunRound(ctx, "nps-dev"); err == nil || !strings.Contains(err.Error(), "did not attest what the release says was opened") {
 		t.Fatalf("a forged release: %v", err)
 	}
+	// So is a release whose pads' sum is not the participants' (each
+	// signed a fingerprint of its own pads against it).
+	agg.Node.Deviate(node.Deviation{ForgePadSum: true})
+	if _, err := agg.Client.RunRound(ctx, "nps-dev"); err == nil || !strings.Contains(err.Error(), "not the sum of the inputs' pads") {
+		t.Fatalf("a forged pad sum: %v", err)
+	}
 	agg.Node.Deviate(node.Deviation{})
 	for _, m := range c.Nodes {
 		refused := 0
@@ -121,8 +127,8 @@ func TestDeviatingAggregator(t *testing.T) {
 				refused++
 			}
 		}
-		if refused != 1 {
-			t.Fatalf("%s's audit log holds %d refused releases by org-0, want 1", m.Org, refused)
+		if refused != 2 {
+			t.Fatalf("%s's audit log holds %d refused releases by org-0, want 2", m.Org, refused)
 		}
 	}
 	for _, m := range c.Nodes {
@@ -130,7 +136,7 @@ func TestDeviatingAggregator(t *testing.T) {
 			t.Fatalf("%s serves a release of a deviating aggregator's round", m.Org)
 		}
 		rounds, err := m.Client.Rounds(ctx, "nps-dev")
-		if err != nil || len(rounds.Rounds) != 5 {
+		if err != nil || len(rounds.Rounds) != 6 {
 			t.Fatalf("%s lists %+v: %v", m.Org, rounds, err)
 		}
 		for _, r := range rounds.Rounds[:4] {
@@ -138,8 +144,10 @@ func TestDeviatingAggregator(t *testing.T) {
 				t.Fatalf("%s lists %+v: want failed, blaming org-0", m.Org, r)
 			}
 		}
-		if r := rounds.Rounds[4]; r.State != "failed" || !strings.Contains(r.Reason, "release refused") {
-			t.Fatalf("%s lists %+v: want the forged release's round failed", m.Org, r)
+		for _, r := range rounds.Rounds[4:] {
+			if r.State != "failed" || !strings.Contains(r.Reason, "release refused") {
+				t.Fatalf("%s lists %+v: want the forged releases' rounds failed", m.Org, r)
+			}
 		}
 	}
 	res, err := c.Nodes[1].Client.RunRound(ctx, "nps-dev")

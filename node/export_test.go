@@ -52,6 +52,10 @@ type Deviation struct {
 	// opened sums are not those the decryptors attested (to release
 	// values of its choosing).
 	ForgeRelease bool
+	// ForgePadSum: as aggregator, the node has the participants
+	// fingerprint their pads against a sum off by one in a component, and
+	// publishes it (to shift a released value).
+	ForgePadSum bool
 	// AfterCommit and AfterDecrypt run on the aggregator once the
 	// participants committed (before the seal), and once the decryptors
 	// gave their shares (faults: a test stops a node there).
@@ -87,6 +91,13 @@ func (n *Node) Deviate(d Deviation) {
 			r.Opened.Sums = slices.Clone(r.Opened.Sums)
 			if len(r.Opened.Sums) > 0 {
 				r.Opened.Sums[0]++
+			}
+		}
+	}
+	if d.ForgePadSum {
+		h.PadSum = func(sum []byte) {
+			if len(sum) > 0 {
+				sum[0]++
 			}
 		}
 	}

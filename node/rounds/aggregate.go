@@ -317,6 +317,9 @@ func (m *Manager) sumPads(ctx context.Context, v *roundView, rel *contracts.Roun
 	if err != nil {
 		return &Failure{round: id, reason: "sum the pads: " + err.Error()}
 	}
+	if f := m.dev().PadSum; f != nil {
+		f(sum)
+	}
 	digest := contracts.PadSumDigest(v.cid, v.round.ID, sum)
 	prints, errs := fanOut(v.round.Sealed, func(org kpi.OrgID) (contracts.SignedPadPrint, error) {
 		var p round.Pads

@@ -32,6 +32,9 @@ type Deviations struct {
 	Unchecked bool
 	// Release changes the release this aggregator publishes.
 	Release func(r *contracts.RoundRelease)
+	// PadSum changes the sum of the pads the aggregator asks the
+	// participants to fingerprint theirs against.
+	PadSum func(sum []byte)
 	// Tap sees every round request this node sends and the reply it
 	// gets, as a wiretap on the stream would after decryption.
 	Tap func(to kpi.OrgID, req, reply []byte)
