@@ -22,14 +22,14 @@
 package gov
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	p2pproto "github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/cxnet/cxnet/protocol/rpc"
 )
 
 // ID is the protocol ID of /cxnet/gov. Version 2 has typed operations and
@@ -153,7 +153,7 @@ func (r *Reply) Check(op Op) error {
 // after it) and checks it.
 func DecodeRequest(b []byte) (*Request, error) {
 	var r Request
-	if err := decodeStrict(b, &r); err != nil {
+	if err := rpc.DecodeJSON(b, &r); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if err := r.Check(); err != nil {
@@ -166,25 +166,11 @@ func DecodeRequest(b []byte) (*Request, error) {
 // checks it.
 func DecodeReply(b []byte, op Op) (*Reply, error) {
 	var r Reply
-	if err := decodeStrict(b, &r); err != nil {
+	if err := rpc.DecodeJSON(b, &r); err != nil {
 		return nil, fmt.Errorf("%w: to %s: %v", ErrBadReply, op, err)
 	}
 	if err := r.Check(op); err != nil {
 		return nil, err
 	}
 	return &r, nil
-}
-
-// decodeStrict decodes one JSON object into v, refusing unknown fields
-// and trailing data.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("data after the message at byte %d", dec.InputOffset())
-	}
-	return nil
 }

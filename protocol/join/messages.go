@@ -19,16 +19,14 @@
 package join
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	p2pproto "github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/cxnet/cxnet/kpi"
+	"github.com/cxnet/cxnet/protocol/rpc"
 )
 
 // ID is the protocol ID of /cxnet/join. Version 2 decodes strictly and
@@ -98,7 +96,7 @@ func (r *Reply) Check() error {
 // fields, nothing after it) and checks it.
 func DecodeRequest(b []byte, from peer.ID) (*Request, error) {
 	var r Request
-	if err := decodeStrict(b, &r); err != nil {
+	if err := rpc.DecodeJSON(b, &r); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
 	if err := r.Check(from); err != nil {
@@ -110,23 +108,11 @@ func DecodeRequest(b []byte, from peer.ID) (*Request, error) {
 // DecodeReply decodes a reply strictly and checks it.
 func DecodeReply(b []byte) (*Reply, error) {
 	var r Reply
-	if err := decodeStrict(b, &r); err != nil {
+	if err := rpc.DecodeJSON(b, &r); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrBadReply, err)
 	}
 	if err := r.Check(); err != nil {
 		return nil, err
 	}
 	return &r, nil
-}
-
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("data after the message at byte %d", dec.InputOffset())
-	}
-	return nil
 }

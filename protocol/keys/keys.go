@@ -20,15 +20,15 @@
 package keys
 
 import (
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 
 	p2pproto "github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/cxnet/cxnet/protocol/rpc"
 )
 
 // ID is the protocol ID of /cxnet/keys. Version 2 carries the same Deal
@@ -79,16 +79,12 @@ func decodeDeal(b []byte, maxShare int) (Deal, error) {
 	return d, nil
 }
 
-// decodeStrict decodes one JSON object into v, refusing unknown fields
-// and trailing data.
+
+// decodeStrict decodes one message of this protocol (rpc.DecodeJSON),
+// wrapping a failure in ErrMalformed.
 func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := rpc.DecodeJSON(b, v); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return fmt.Errorf("%w: data after the message at byte %d", ErrMalformed, dec.InputOffset())
 	}
 	return nil
 }
