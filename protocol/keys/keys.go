@@ -79,7 +79,6 @@ func decodeDeal(b []byte, maxShare int) (Deal, error) {
 	return d, nil
 }
 
-
 // decodeStrict decodes one message of this protocol (rpc.DecodeJSON),
 // wrapping a failure in ErrMalformed.
 func decodeStrict(b []byte, v any) error {
