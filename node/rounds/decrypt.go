@@ -89,9 +89,6 @@ func (m *Manager) decryptShare(v *roundView, req *round.Request) (*round.Share, 
 	if kept.Share.Ciphertexts, err = d.Share(req.Sum.Ciphertexts); err != nil {
 		return nil, err
 	}
-	if f := m.dev().Share; f != nil {
-		f(string(v.round.ID), &kept.Share)
-	}
 	kept.Share.Sig = m.roundSign(shareBytes(v.cid, string(v.round.ID), req.Active, &kept.Share))
 	sums, err := round.Encode(kept.keptSums)
 	if err != nil {

@@ -12,10 +12,6 @@ import (
 // behaviour. Each hook sees or changes what the node is about to do at
 // one step, as a cheating member's modified node would.
 type Deviations struct {
-	// InputDigest replaces the digest this participant registers.
-	InputDigest func(round, digest string) string
-	// Share changes this decryptor's share before it is signed.
-	Share func(round string, s *round.Share)
 	// BeforeSeal runs on the aggregator after the commitments, before it
 	// seals the round.
 	BeforeSeal func(round string)

@@ -91,11 +91,7 @@ func (m *Manager) newInput(ctx context.Context, v *roundView) (*keptInput, error
 	if in.Ciphertexts, err = privacy.Encrypt(m.cfg.Params, pk, vec); err != nil {
 		return nil, err
 	}
-	digest := inputDigest(&in.Input)
-	if d := m.dev().InputDigest; d != nil {
-		digest = d(string(v.round.ID), digest)
-	}
-	if in.Entry, err = m.cfg.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: digest}); err != nil {
+	if in.Entry, err = m.cfg.Sign(contracts.EntryRoundInput, contracts.RoundInput{Round: v.round.ID, Digest: inputDigest(&in.Input)}); err != nil {
 		return nil, err
 	}
 	b, err := round.Encode(in)
