@@ -73,18 +73,20 @@ func PadPrint(digest, v []byte, size int) *big.Int {
 		clear(r[:])
 		stream.XORKeyStream(r[:], r[:])
 		rb.SetBytes(r[:])
-		x.SetBytes(reversed(v[j : j+size])) // little-endian
-		acc.Add(acc, t.Mul(rb, x))
+		acc.Add(acc, t.Mul(rb, littleEndian(x, v[j:j+size])))
 	}
 	return acc
 }
 
-func reversed(b []byte) []byte {
-	out := make([]byte, len(b))
-	for i, c := range b {
-		out[len(b)-1-i] = c
+// littleEndian sets x to the unsigned little-endian integer b (8 or 16
+// bytes) and returns it.
+func littleEndian(x *big.Int, b []byte) *big.Int {
+	x.SetUint64(binary.LittleEndian.Uint64(b))
+	if len(b) == 16 {
+		hi := new(big.Int).SetUint64(binary.LittleEndian.Uint64(b[8:]))
+		x.Or(x, hi.Lsh(hi, 64))
 	}
-	return out
+	return x
 }
 
 // PadPrintBytes is what a participant signs with its pads' fingerprint:
@@ -116,7 +118,7 @@ func (s *State) checkPadSum(r *Round, attest, sum []byte, prints map[kpi.OrgID]S
 	limit := new(big.Int).Lsh(big.NewInt(int64(len(r.Sealed))), 64)
 	x := new(big.Int)
 	for j := 0; j < len(sum); j += PadSumSize {
-		if x.SetBytes(reversed(sum[j:j+PadSumSize])).Cmp(limit) >= 0 {
+		if littleEndian(x, sum[j:j+PadSumSize]).Cmp(limit) >= 0 {
 			return nil, fmt.Errorf("pad sum component %d exceeds what %d inputs' pads can add up to", j/PadSumSize, len(r.Sealed))
 		}
 	}
