@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/cxnet/cxnet/contracts"
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/privacy"
+	"github.com/cxnet/cxnet/privacy/privacytest"
 	"github.com/cxnet/cxnet/simulations/synth"
 )
 
@@ -205,7 +205,10 @@ func BenchmarkE2ERound(b *testing.B) {
 	after := scrapeP2PBytes(b, c.homes)
 	k := len(rounds)
 
-	crypto := cryptoRound(b, k, c.members, threshold, vecLen)
+	crypto, err := privacytest.RoundFloor(privacy.DefaultParams(), k, c.members, threshold, vecLen)
+	if err != nil {
+		b.Fatal(err)
+	}
 
 	var total time.Duration
 	for _, r := range rounds {
@@ -214,10 +217,10 @@ func BenchmarkE2ERound(b *testing.B) {
 	mean := total / time.Duration(k)
 	sent, byProto := sentBetween(before, after)
 	perParticipant := float64(sent) / float64(len(benchOrgs)) / float64(k)
-	floor := float64(crypto.ctBytes) + float64(threshold)/float64(c.members)*float64(crypto.shareBytes)
+	floor := crypto.PerParticipant(c.members, threshold)
 	b.ReportMetric(float64(mean.Microseconds())/1000, "ms/round")
-	b.ReportMetric(float64(crypto.mean.Microseconds())/1000, "ms/crypto-round")
-	b.ReportMetric(float64(mean)/float64(crypto.mean), "x-crypto")
+	b.ReportMetric(float64(crypto.Round.Microseconds())/1000, "ms/crypto-round")
+	b.ReportMetric(float64(mean)/float64(crypto.Round), "x-crypto")
 	b.ReportMetric(perParticipant, "bytes/participant")
 	b.ReportMetric(floor, "bytes-floor/participant")
 	b.ReportMetric(perParticipant/floor, "x-bytes")
@@ -225,16 +228,16 @@ func BenchmarkE2ERound(b *testing.B) {
 	b.Logf("%d nodes, %d records each, %d cells × %d components (%s): %d ciphertexts per participant "+
 		"(one vector of %d components: 2 per cell for its count and whether the organisation feeds it, then its components), "+
 		"%d bytes of ciphertexts; a decryption share of them %d bytes; threshold %d of %d",
-		len(benchOrgs), benchRecords, len(ct.Cells()), ct.Width(), ct.Aggregate, crypto.cts,
-		vecLen, crypto.ctBytes, crypto.shareBytes, threshold, c.members)
+		len(benchOrgs), benchRecords, len(ct.Cells()), ct.Width(), ct.Aggregate, crypto.Ciphertexts,
+		vecLen, crypto.InputBytes, crypto.ShareBytes, threshold, c.members)
 	slices.SortFunc(rounds, func(x, y benchRound) int { return int(x.took - y.took) })
 	med := rounds[len(rounds)/2]
 	b.Logf("%d rounds: `round run` %v min, %v median, %v mean, %v max; the crypto in one goroutine %v "+
 		"(%d ciphertexts encrypted %v, summed %v, %d ciphertext decryption shares %v, combined %v)",
 		k, rounds[0].took.Round(time.Millisecond), med.took.Round(time.Millisecond), mean.Round(time.Millisecond),
-		rounds[k-1].took.Round(time.Millisecond), crypto.mean.Round(100*time.Microsecond),
-		c.members*crypto.cts, crypto.encrypt.Round(100*time.Microsecond), crypto.sum.Round(100*time.Microsecond),
-		threshold*crypto.cts, crypto.share.Round(100*time.Microsecond), crypto.open.Round(100*time.Microsecond))
+		rounds[k-1].took.Round(time.Millisecond), crypto.Round.Round(100*time.Microsecond),
+		c.members*crypto.Ciphertexts, crypto.Encrypt.Round(100*time.Microsecond), crypto.Sum.Round(100*time.Microsecond),
+		threshold*crypto.Ciphertexts, crypto.Share.Round(100*time.Microsecond), crypto.Open.Round(100*time.Microsecond))
 	b.Logf("the median round's trace (%s, %d released cells, %d suppressed): %s",
 		med.res.Round, released(med.res), med.res.Privacy.Suppressed, formatTrace(med.res.Trace))
 	b.Logf("bytes sent on libp2p streams during the %d rounds, all nodes: %d (%.0f per participant and round); per round by protocol: %s",
@@ -379,133 +382,6 @@ func waitKnown(ctx context.Context, cl *client.Client, id string) error {
 		}
 		time.Sleep(2 * time.Millisecond)
 	}
-}
-
-// cryptoFloor is the pure cryptography of a round, measured in one
-// goroutine.
-type cryptoFloor struct {
-	mean       time.Duration
-	cts        int // ciphertexts per participant
-	ctBytes    int // bytes of a participant's ciphertexts
-	shareBytes int // bytes of one decryptor's share of the sum
-	// Where the time goes, per round: encryptions, the sums, the
-	// decryption shares, the combinations.
-	encrypt, sum, share, open time.Duration
-}
-
-// cryptoRound runs k rounds' cryptography with the privacy package and
-// the default parameters, as the nodes do, without network, storage or
-// checks: members participants each encrypt a vector of vecLen
-// components; their aggregate is computed once; threshold key members
-// each give a decryption share of it; the shares are combined into the
-// plaintext sums. Key generation and dealing are set up beforehand,
-// untimed.
-func cryptoRound(b *testing.B, k, members, threshold, vecLen int) cryptoFloor {
-	b.Helper()
-	p := privacy.DefaultParams()
-	seed := make([]byte, privacy.SeedSize)
-	sks := make([]*privacy.SecretKey, members)
-	var pubs [][]byte
-	for i := range sks {
-		var err error
-		if sks[i], err = privacy.NewSecretKey(p); err != nil {
-			b.Fatal(err)
-		}
-		s, err := privacy.PublicKeyShare(p, sks[i], seed)
-		if err != nil {
-			b.Fatal(err)
-		}
-		pubs = append(pubs, s)
-	}
-	pk, err := privacy.CollectivePublicKey(p, seed, pubs)
-	if err != nil {
-		b.Fatal(err)
-	}
-	dealt := make([][][]byte, members)
-	for i := range sks {
-		d, err := privacy.Deal(p, sks[i], threshold, members)
-		if err != nil {
-			b.Fatal(err)
-		}
-		for j := range d {
-			dealt[j] = append(dealt[j], d[j])
-		}
-	}
-	active := make([]int, threshold)
-	tks := make([]*privacy.ThresholdKey, threshold)
-	for i := range active {
-		active[i] = i
-		if tks[i], err = privacy.CombineDealt(p, dealt[i]); err != nil {
-			b.Fatal(err)
-		}
-	}
-	rng := rand.New(rand.NewPCG(1, 2))
-	vector := func(n int) []int64 {
-		v := make([]int64, n)
-		for i := range v {
-			v[i] = int64(rng.Uint64()) // padded components span 64 bits
-		}
-		return v
-	}
-	inputs := make([][]int64, members)
-	for i := range inputs {
-		inputs[i] = vector(vecLen)
-	}
-	var f cryptoFloor
-	start := time.Now()
-	lap := func(d *time.Duration, since time.Time) time.Time {
-		now := time.Now()
-		*d += now.Sub(since)
-		return now
-	}
-	for range k {
-		t0 := time.Now()
-		var cts []privacy.Ciphertexts
-		for _, in := range inputs {
-			v, err := privacy.Encrypt(p, pk, in)
-			if err != nil {
-				b.Fatal(err)
-			}
-			cts = append(cts, v)
-		}
-		t0 = lap(&f.encrypt, t0)
-		sum, err := privacy.Aggregate(p, cts)
-		if err != nil {
-			b.Fatal(err)
-		}
-		t0 = lap(&f.sum, t0)
-		var shares []privacy.Ciphertexts
-		for j, a := range active {
-			d, err := privacy.NewDecryptor(p, tks[j], a, members, threshold, active)
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, err := d.Share(sum)
-			if err != nil {
-				b.Fatal(err)
-			}
-			shares = append(shares, s)
-		}
-		t0 = lap(&f.share, t0)
-		if _, err := privacy.Open(p, sum, shares, vecLen); err != nil {
-			b.Fatal(err)
-		}
-		lap(&f.open, t0)
-		f.cts, f.ctBytes, f.shareBytes = len(cts[0]), size(cts[0]), size(shares[0])
-	}
-	f.mean = time.Since(start) / time.Duration(k)
-	for _, d := range []*time.Duration{&f.encrypt, &f.sum, &f.share, &f.open} {
-		*d /= time.Duration(k)
-	}
-	return f
-}
-
-func size(v privacy.Ciphertexts) int {
-	n := 0
-	for _, c := range v {
-		n += len(c)
-	}
-	return n
 }
 
 // BenchmarkE2EGovernance: four real cxnet processes on loopback; one

@@ -17,6 +17,7 @@ import (
 	"github.com/cxnet/cxnet/node/client"
 	"github.com/cxnet/cxnet/node/nodetest"
 	"github.com/cxnet/cxnet/privacy"
+	"github.com/cxnet/cxnet/privacy/privacytest"
 )
 
 // BenchmarkGovernanceCommit measures one governance command — a contract
@@ -196,7 +197,13 @@ func BenchmarkRound(b *testing.B) {
 	if _, err := c.Nodes[0].Client.Propose(ctx, "b.yaml", yaml); err != nil {
 		b.Fatal(err)
 	}
-	base := baselineRound(b, b.N, 3, 3, 9)
+	// The floor: the same round's cryptography in one goroutine, each
+	// input one vector of 3 cells' counts and feeds and their 9 components.
+	floor, err := privacytest.RoundFloor(privacy.DefaultParams(), b.N, 3, 2, 2*3+9)
+	if err != nil {
+		b.Fatal(err)
+	}
+	base := floor.Round
 	var sent atomic.Int64
 	c.Nodes[0].Node.Tap(func(_ string, req, reply []byte) { sent.Add(int64(len(req) + len(reply))) })
 	b.ResetTimer()
@@ -211,60 +218,4 @@ func BenchmarkRound(b *testing.B) {
 	b.ReportMetric(float64(real.Milliseconds()), "ms/round")
 	b.ReportMetric(float64(base.Microseconds())/1000, "ms/crypto-round")
 	b.ReportMetric(float64(real)/float64(base), "x-crypto")
-}
-
-// baselineRound runs the crypto of n rounds among members members over
-// cells cells of comps components, and returns the mean time per round.
-func baselineRound(b *testing.B, n, members, cells, comps int) time.Duration {
-	b.Helper()
-	p := privacy.DefaultParams()
-	seed := make([]byte, privacy.SeedSize)
-	sks := make([]*privacy.SecretKey, members)
-	var pubs [][]byte
-	for i := range sks {
-		sks[i], _ = privacy.NewSecretKey(p)
-		s, _ := privacy.PublicKeyShare(p, sks[i], seed)
-		pubs = append(pubs, s)
-	}
-	pk, _ := privacy.CollectivePublicKey(p, seed, pubs)
-	t := members/2 + 1
-	dealt := make([][][]byte, members)
-	for i := range sks {
-		d, _ := privacy.Deal(p, sks[i], t, members)
-		for j := range d {
-			dealt[j] = append(dealt[j], d[j])
-		}
-	}
-	active := make([]int, t)
-	for i := range active {
-		active[i] = i
-	}
-	start := time.Now()
-	for range n {
-		var inputs []privacy.Ciphertexts
-		for range members {
-			// One vector: every cell's count and whether the member feeds
-			// it, then the cells' components.
-			v, _ := privacy.Encrypt(p, pk, make([]int64, 2*cells+comps))
-			inputs = append(inputs, v)
-		}
-		sum, err := privacy.Aggregate(p, inputs)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var shares []privacy.Ciphertexts
-		for _, a := range active {
-			tk, _ := privacy.CombineDealt(p, dealt[a])
-			d, err := privacy.NewDecryptor(p, tk, a, members, t, active)
-			if err != nil {
-				b.Fatal(err)
-			}
-			s, _ := d.Share(sum)
-			shares = append(shares, s)
-		}
-		if _, err := privacy.Open(p, sum, shares, 2*cells+comps); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return time.Since(start) / time.Duration(n)
 }

@@ -221,7 +221,7 @@ func measure(e *sim.Env, o options) Result {
 	if err != nil {
 		e.Fatal(err)
 	}
-	res.CryptoFloorSeconds = floor.Seconds
+	res.CryptoFloorSeconds = floor.Round.Seconds()
 	res.BytesFloorPerParticipant = floor.PerParticipant(o.cfg.Orgs, threshold)
 	return res
 }
