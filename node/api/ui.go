@@ -1,15 +1,12 @@
 package api
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/cxnet/cxnet/contracts"
@@ -24,7 +21,7 @@ var _ ui.Source = (*uiSource)(nil)
 // same Host check as every route), and POST /v1/ui/login, with the
 // token, for its one-time login links (`cxnet ui`).
 func (a *API) uiRoutes(mux *http.ServeMux, handle func(pattern, route string, h http.HandlerFunc)) {
-	dash, err := ui.New(ui.Config{Source: &uiSource{a: a, api: mux}, Addr: a.cfg.Addr, Log: a.log.With("component", "ui")})
+	dash, err := ui.New(ui.Config{Source: &uiSource{Client: client.NewInProcess(mux, a.cfg.Addr, a.cfg.Token), a: a}, Addr: a.cfg.Addr, Log: a.log.With("component", "ui")})
 	if err != nil {
 		a.log.Error("dashboard not served", "err", err)
 		unavailable := func(w http.ResponseWriter, r *http.Request) {
@@ -53,99 +50,13 @@ func (a *API) uiRoutes(mux *http.ServeMux, handle func(pattern, route string, h 
 	mux.Handle("/ui/", dash)
 }
 
-// uiSource gives the dashboard the local API's own answers: it calls the
-// API's handlers in process, with the token, so a page shows exactly what
-// the CLI prints (`cxnet results --json` and the rest). The API's metrics
-// count these calls under their routes.
+// uiSource gives the dashboard the local API's own answers: an API client
+// served by the API's handlers in process, with the token, so a page
+// shows exactly what the CLI prints (`cxnet results --json` and the
+// rest). The API's metrics count these calls under their routes.
 type uiSource struct {
-	a   *API
-	api http.Handler
-}
-
-func (s *uiSource) get(ctx context.Context, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.a.cfg.Addr+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+s.a.cfg.Token)
-	rec := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
-	s.api.ServeHTTP(rec, req)
-	if rec.code >= 300 {
-		e := &client.Error{Status: rec.code}
-		if json.Unmarshal(rec.body.Bytes(), e) != nil || e.Msg == "" {
-			e.Msg = fmt.Sprintf("GET %s: %d %s", path, rec.code, bytes.TrimSpace(rec.body.Bytes()))
-		}
-		return e
-	}
-	if err := json.Unmarshal(rec.body.Bytes(), out); err != nil {
-		return fmt.Errorf("decode the answer of GET %s: %w", path, err)
-	}
-	return nil
-}
-
-// bufferedResponse is an http.ResponseWriter that keeps the answer.
-type bufferedResponse struct {
-	header http.Header
-	code   int
-	wrote  bool
-	body   bytes.Buffer
-}
-
-func (b *bufferedResponse) Header() http.Header { return b.header }
-
-func (b *bufferedResponse) WriteHeader(code int) {
-	if !b.wrote {
-		b.code, b.wrote = code, true
-	}
-}
-
-func (b *bufferedResponse) Write(p []byte) (int, error) {
-	b.wrote = true
-	return b.body.Write(p)
-}
-
-func (s *uiSource) Status(ctx context.Context) (*client.Status, error) {
-	var out client.Status
-	return &out, s.get(ctx, "/v1/status", &out)
-}
-
-func (s *uiSource) Members(ctx context.Context) (*client.Members, error) {
-	var out client.Members
-	return &out, s.get(ctx, "/v1/members", &out)
-}
-
-func (s *uiSource) Contracts(ctx context.Context) (*client.Contracts, error) {
-	var out client.Contracts
-	return &out, s.get(ctx, "/v1/contracts", &out)
-}
-
-func (s *uiSource) Contract(ctx context.Context, id string) (*client.ContractInfo, error) {
-	var out client.ContractInfo
-	return &out, s.get(ctx, "/v1/contracts/"+url.PathEscape(id), &out)
-}
-
-func (s *uiSource) Results(ctx context.Context, id, round string) (*client.Results, error) {
-	var out client.Results
-	path := "/v1/results/" + url.PathEscape(id)
-	if round != "" {
-		path += "?round=" + url.QueryEscape(round)
-	}
-	return &out, s.get(ctx, path, &out)
-}
-
-func (s *uiSource) Rounds(ctx context.Context, id string) (*client.Rounds, error) {
-	var out client.Rounds
-	return &out, s.get(ctx, "/v1/contracts/"+url.PathEscape(id)+"/rounds", &out)
-}
-
-func (s *uiSource) Audit(ctx context.Context) (*client.AuditLog, error) {
-	var out client.AuditLog
-	return &out, s.get(ctx, "/v1/audit", &out)
-}
-
-func (s *uiSource) AuditVerify(ctx context.Context) (*client.AuditVerification, error) {
-	var out client.AuditVerification
-	return &out, s.get(ctx, "/v1/audit/verify", &out)
+	*client.Client
+	a *API
 }
 
 // EpsilonSpent is contracts.State.EpsilonSpent, the figure the round

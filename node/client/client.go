@@ -57,6 +57,48 @@ func Open(home, addr string) (*Client, error) {
 	}, nil
 }
 
+// NewInProcess returns a client whose requests are served by h, a node's
+// API handler, in this process, with the node's token: what the node's
+// own dashboard reads, the answers the CLI would get. addr is the API's
+// address (the Host its requests name).
+func NewInProcess(h http.Handler, addr, token string) *Client {
+	return &Client{addr: addr, token: token, http: &http.Client{Transport: handlerTransport{h}}}
+}
+
+// handlerTransport serves a request with a handler in process.
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	w := &bufferedResponse{header: http.Header{}, code: http.StatusOK}
+	t.h.ServeHTTP(w, req)
+	return &http.Response{
+		Status: fmt.Sprintf("%d %s", w.code, http.StatusText(w.code)), StatusCode: w.code,
+		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: w.header, Body: io.NopCloser(&w.body), ContentLength: int64(w.body.Len()), Request: req,
+	}, nil
+}
+
+// bufferedResponse is an http.ResponseWriter that keeps the answer.
+type bufferedResponse struct {
+	header http.Header
+	code   int
+	wrote  bool
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(code int) {
+	if !b.wrote {
+		b.code, b.wrote = code, true
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.wrote = true
+	return b.body.Write(p)
+}
+
 // Error is an error the API returned.
 type Error struct {
 	Status int    `json:"-"`

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 )
 
@@ -322,9 +323,9 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 			p.Released = append(p.Released, rd)
 		}
 	}
-	want := r.URL.Query().Get("round")
+	want := kpi.RoundID(r.URL.Query().Get("round"))
 	if want != "" {
-		p.Query = "?round=" + want
+		p.Query = "?round=" + string(want)
 	}
 	res, err := s.src.Results(ctx, id, want)
 	switch {
@@ -352,7 +353,7 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 				if i == maxRoundsCharted {
 					break
 				}
-				h, err := s.src.Results(ctx, id, string(rd.Round))
+				h, err := s.src.Results(ctx, id, rd.Round)
 				if err != nil {
 					s.sourceError(w, r, "round "+string(rd.Round), err)
 					return
@@ -370,7 +371,7 @@ func (s *Server) handleResults(w http.ResponseWriter, r *http.Request) {
 // results --csv` and `--json` print.
 func (s *Server) handleDownload(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	round := r.URL.Query().Get("round")
+	round := kpi.RoundID(r.URL.Query().Get("round"))
 	res, err := s.src.Results(r.Context(), id, round)
 	if err != nil {
 		code := cmp.Or(status(err), http.StatusBadGateway)

@@ -33,6 +33,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/cxnet/cxnet/kpi"
 	"github.com/cxnet/cxnet/node/client"
 )
 
@@ -45,7 +46,7 @@ type Source interface {
 	// Results is a contract's released result, round "" the latest; a
 	// *client.Error with Status 403 when this organisation is not one of
 	// the contract's readers, 404 when nothing is released.
-	Results(ctx context.Context, id, round string) (*client.Results, error)
+	Results(ctx context.Context, id string, round kpi.RoundID) (*client.Results, error)
 	Rounds(ctx context.Context, id string) (*client.Rounds, error)
 	Audit(ctx context.Context) (*client.AuditLog, error)
 	AuditVerify(ctx context.Context) (*client.AuditVerification, error)

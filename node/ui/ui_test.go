@@ -87,12 +87,12 @@ func (f *fakeSource) Contract(_ context.Context, id string) (*client.ContractInf
 	return &client.ContractInfo{ID: id, State: "active", Aggregate: "nps", Measure: "nps", Contract: spec}, nil
 }
 
-func (f *fakeSource) Results(_ context.Context, id, round string) (*client.Results, error) {
+func (f *fakeSource) Results(_ context.Context, id string, round kpi.RoundID) (*client.Results, error) {
 	if f.forbid[id] {
 		return nil, &client.Error{Status: http.StatusForbidden, Msg: "forbidden"}
 	}
 	r, ok := f.results[id]
-	if !ok || (round != "" && round != string(r.Round)) {
+	if !ok || (round != "" && round != r.Round) {
 		return nil, errNotFound
 	}
 	return r, nil
