@@ -295,7 +295,8 @@ func (d *demo) summary() {
 	d.printf("  released:           %s to every member; %s\n", strings.Join(open, ", "), strings.Join(sealed, "; "))
 	d.printf("  never left a node:  %s records (survey answers, dispenses%s), every patient identifier (pseudonymised\n"+
 		"                      on import), each organisation's own cells\n", thousands(d.records), map[bool]string{true: ", CMS surveys"}[d.data.CMS])
-	d.printf("  crossed the network: signed governance entries, key shares (committed first), digests of the inputs, BGV\n" +
-		"                      ciphertexts, signed decryption shares and the pads of the cells over the floor\n")
+	d.printf("  crossed the network: signed governance entries, key shares (committed first), signed digests of the inputs,\n" +
+		"                      BGV ciphertexts and their sums, signed fingerprints, signed decryption shares and\n" +
+		"                      the pads of the cells over the floor\n")
 	d.printf("  whole demo:         %.1f s\n", time.Since(d.start).Seconds())
 }
