@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"path/filepath"
 	"sync"
@@ -122,10 +121,6 @@ func (c *consortium) newKeys() (*keymgr.Manager, error) {
 func (c *consortium) newRounds() (*rounds.Manager, error) {
 	return rounds.New(rounds.Config{
 		Org: kpi.OrgID(c.cfg.Org), Params: c.params, State: c.fsm.Read, Sign: c.sign, Submit: c.submit,
-		Rejected: func(err error) bool {
-			var rej rejected
-			return errors.As(err, &rej)
-		},
 		Sync: c.sync, SignRound: contracts.RoundSigner(c.home.GovernanceKey), Secrets: c.db,
 		ThresholdKey: func(epoch uint64) ([]byte, error) { return c.db.Secret(epoch, keymgr.SecretThresholdKey) },
 		PublicKey:    func(e contracts.KeyEpoch) (*privacy.PublicKey, error) { return c.keys.PublicKey(e) },

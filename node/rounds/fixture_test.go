@@ -72,7 +72,6 @@ func twoMemberConsortium(tb testing.TB) (n *testNode, keyA, keyB ed25519.Private
 		Submit: func(context.Context, []byte) (contracts.Event, error) {
 			return contracts.Event{}, errors.New("this test node has no raft: the test applies the entries")
 		},
-		Rejected:     func(error) bool { return false },
 		Sync:         func(context.Context) error { return nil }, // the state is the log
 		SignRound:    contracts.RoundSigner(keyA),
 		Secrets:      db,

@@ -84,14 +84,11 @@ type Config struct {
 	// State reads the governance state (contracts.FSM.Read).
 	State func(func(*contracts.State))
 	// Sign signs a governance entry with this node's governance key;
-	// Submit puts it in the log, through the raft leader; Rejected
-	// reports whether an error of Submit is the state machine refusing
-	// the entry. Sync waits until this node applied everything the leader
-	// committed.
-	Sign     func(t contracts.EntryType, body any) ([]byte, error)
-	Submit   func(ctx context.Context, entry []byte) (contracts.Event, error)
-	Rejected func(err error) bool
-	Sync     func(ctx context.Context) error
+	// Submit puts it in the log, through the raft leader. Sync waits
+	// until this node applied everything the leader committed.
+	Sign   func(t contracts.EntryType, body any) ([]byte, error)
+	Submit func(ctx context.Context, entry []byte) (contracts.Event, error)
+	Sync   func(ctx context.Context) error
 	// SignRound signs what this member says of a round (a fingerprint, a
 	// share, an attestation, pads) with its governance key
 	// (contracts.RoundSigner).
@@ -140,7 +137,7 @@ type Manager struct {
 func New(cfg Config) (*Manager, error) {
 	var errs []error
 	for name, missing := range map[string]bool{"State": cfg.State == nil, "Sign": cfg.Sign == nil, "Submit": cfg.Submit == nil,
-		"Rejected": cfg.Rejected == nil, "Sync": cfg.Sync == nil, "SignRound": cfg.SignRound == nil, "Secrets": cfg.Secrets == nil,
+		"Sync": cfg.Sync == nil, "SignRound": cfg.SignRound == nil, "Secrets": cfg.Secrets == nil,
 		"ThresholdKey": cfg.ThresholdKey == nil, "PublicKey": cfg.PublicKey == nil, "Components": cfg.Components == nil, "Host": cfg.Host == nil} {
 		if missing {
 			errs = append(errs, fmt.Errorf("rounds: config: %s is required", name))

@@ -12,7 +12,7 @@ func TestNewRefusesAnIncompleteConfig(t *testing.T) {
 	if err == nil {
 		t.Fatal("an empty config accepted")
 	}
-	for _, want := range []string{"State", "Sign", "Submit", "Rejected", "Sync", "SignRound", "Secrets", "ThresholdKey", "PublicKey", "Components", "Host", "Org"} {
+	for _, want := range []string{"State", "Sign", "Submit", "Sync", "SignRound", "Secrets", "ThresholdKey", "PublicKey", "Components", "Host", "Org"} {
 		if !strings.Contains(err.Error(), "rounds: config: "+want+" is required") {
 			t.Errorf("config without %s: %v", want, err)
 		}
