@@ -94,9 +94,8 @@ func (m *Manager) aggregate(ctx context.Context, roundID string, log *slog.Logge
 		}
 		return in, nil
 	})
-	if len(errs) > 0 {
-		why, blame := describe(errs)
-		return fail("sealed inputs missing: "+why, blame...)
+	if err := failedAt(roundID, "sealed inputs missing", errs); err != nil {
+		return err
 	}
 	if f := m.dev().Inputs; f != nil {
 		f(roundID, inputs)
@@ -122,9 +121,8 @@ func (m *Manager) aggregate(ctx context.Context, roundID string, log *slog.Logge
 		err := m.Call(ctx, org, round.Request{Op: round.OpDecrypt, Round: roundID, Active: active, Sum: &sum, Prints: inputPrints}, &sh)
 		return sh, err
 	})
-	if len(errs) > 0 {
-		why, blame := describe(errs)
-		return fail("decryption: "+why, blame...)
+	if err := failedAt(roundID, "decryption", errs); err != nil {
+		return err
 	}
 	if err := m.verifyShares(v, active, shares); err != nil {
 		return fail("decryption: " + err.Error())
@@ -172,9 +170,8 @@ func (m *Manager) aggregate(ctx context.Context, roundID string, log *slog.Logge
 		}
 		return sig, nil
 	})
-	if len(errs) > 0 {
-		why, blame := describe(errs)
-		return fail("attestation: "+why, blame...)
+	if err := failedAt(roundID, "attestation", errs); err != nil {
+		return err
 	}
 	// 7. pads
 	tr.step("pads")
@@ -202,9 +199,8 @@ func (m *Manager) aggregate(ctx context.Context, roundID string, log *slog.Logge
 		err := m.Call(ctx, org, round.Request{Op: round.OpPads, Round: roundID, Active: active, Opened: asked, Attest: sigs}, &p)
 		return contracts.SignedPads{Pads: p.Pads, Sealed: p.Sealed, Sig: p.Sig}, err
 	})
-	if len(errs) > 0 {
-		why, blame := describe(errs)
-		return fail("pads: "+why, blame...)
+	if err := failedAt(roundID, "pads", errs); err != nil {
+		return err
 	}
 	rel := contracts.RoundRelease{Round: kpi.RoundID(roundID), Decryptors: active, Opened: *asked, Attest: sigs, Pads: pads, SealedCounts: sealedCounts}
 	if len(v.contract.Readers) == 0 {
@@ -241,9 +237,8 @@ func (m *Manager) collectPrints(ctx context.Context, v *roundView, of round.Of, 
 		err := m.Call(ctx, org, round.Request{Op: round.OpPrint, Round: string(v.round.ID), Of: of, Digest: digest}, &pr)
 		return pr, err
 	})
-	if len(errs) > 0 {
-		why, blame := describe(errs)
-		return nil, &Failure{round: string(v.round.ID), reason: fmt.Sprintf("fingerprints of the %ss: %s", of, why), blame: blame}
+	if err := failedAt(string(v.round.ID), fmt.Sprintf("fingerprints of the %ss", of), errs); err != nil {
+		return nil, err
 	}
 	err := m.checkPrints(v, of, sum, prints, orgs)
 	if err == nil || m.dev().Unchecked {
@@ -326,9 +321,8 @@ func (m *Manager) sumPads(ctx context.Context, v *roundView, rel *contracts.Roun
 		err := m.Call(ctx, org, round.Request{Op: round.OpPads, Round: id, Active: rel.Decryptors, Opened: &rel.Opened, Attest: rel.Attest, Digest: digest}, &p)
 		return contracts.SignedPadPrint{Print: p.Print, Sig: p.Sig}, err
 	})
-	if len(errs) > 0 {
-		why, blame := describe(errs)
-		return &Failure{round: id, reason: "pads' fingerprints: " + why, blame: blame}
+	if err := failedAt(id, "pads' fingerprints", errs); err != nil {
+		return err
 	}
 	for i, org := range v.round.Sealed {
 		if want := contracts.PadPrint(digest, each[i], 8).String(); prints[org].Print != want {

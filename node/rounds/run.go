@@ -103,6 +103,16 @@ func describe(errs map[kpi.OrgID]error) (string, []kpi.OrgID) {
 	return strings.Join(parts, "; "), orgs
 }
 
+// failedAt is round id's failure at step when some members failed it
+// (errs), naming them; nil when none did.
+func failedAt(id, step string, errs map[kpi.OrgID]error) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	why, blame := describe(errs)
+	return &Failure{round: id, reason: step + ": " + why, blame: blame}
+}
+
 // Run opens a round of contract id, aggregates it and publishes its
 // release. It returns the round id. A round that fails is recorded as
 // failed in the log, with the reason.
